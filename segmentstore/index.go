@@ -1,0 +1,137 @@
+package segmentstore
+
+import (
+	"encoding/binary"
+	"fmt"
+	"os"
+
+	"github.com/edsrzf/mmap-go"
+)
+
+// IndexEntryBytes is the width of one index entry: the record's offset
+// relative to the segment base (uint32) and its frame's byte position in the
+// store file (uint64), little-endian.
+const IndexEntryBytes = 12
+
+// index is the memory-mapped offset -> position table of one segment.
+//
+// While the segment is active the file is preallocated to capacity+1
+// entries. The spare entry guarantees that a file left at its preallocated
+// size by a crash always ends in at least one zero (invalid) entry, so an
+// index that was closed cleanly (truncated to exactly n entries) can be told
+// apart from one that was not, even when the segment is full.
+//
+// The owning Segment's lock guards every field.
+type index struct {
+	f        *os.File
+	mm       mmap.MMap // nil when nothing is mapped (sealed and empty)
+	n        uint64    // valid entries
+	capacity uint64    // entries that may be written while writable
+	writable bool
+}
+
+func putEntry(b []byte, rel uint32, pos int64) {
+	binary.LittleEndian.PutUint32(b[0:4], rel)
+	binary.LittleEndian.PutUint64(b[4:12], uint64(pos))
+}
+
+func entryAt(b []byte, i uint64) (rel uint32, pos int64) {
+	e := b[i*IndexEntryBytes : (i+1)*IndexEntryBytes]
+	return binary.LittleEndian.Uint32(e[0:4]), int64(binary.LittleEndian.Uint64(e[4:12]))
+}
+
+// pos returns the store position of entry i (< n).
+func (x *index) pos(i uint64) int64 {
+	_, p := entryAt(x.mm, i)
+	return p
+}
+
+// put writes entry i; the caller has checked i < capacity.
+func (x *index) put(i uint64, pos int64) {
+	putEntry(x.mm[i*IndexEntryBytes:], uint32(i), pos)
+}
+
+// mapWritable preallocates the file to capacity+1 entries, zero beyond the
+// first n, and maps it read-write.
+func (x *index) mapWritable(capacity uint64) error {
+	if err := x.unmap(); err != nil {
+		return err
+	}
+	if capacity < x.n {
+		capacity = x.n // a smaller MaxIndexBytes than when written: the segment is simply full
+	}
+	// Truncating down first zeroes any stale entries past n.
+	if err := x.f.Truncate(int64(x.n * IndexEntryBytes)); err != nil {
+		return fmt.Errorf("segmentstore: trim index: %w", err)
+	}
+	size := int64((capacity + 1) * IndexEntryBytes)
+	if err := x.f.Truncate(size); err != nil {
+		return fmt.Errorf("segmentstore: preallocate index: %w", err)
+	}
+	mm, err := mmap.MapRegion(x.f, int(size), mmap.RDWR, 0, 0)
+	if err != nil {
+		return fmt.Errorf("segmentstore: map index: %w", err)
+	}
+	x.mm, x.capacity, x.writable = mm, capacity, true
+	return nil
+}
+
+// seal flushes the mapping, truncates the file to exactly n entries (the
+// clean-close marker), fsyncs it and maps it read-only.
+func (x *index) seal() error {
+	if x.writable && x.mm != nil {
+		if err := x.mm.Flush(); err != nil {
+			return fmt.Errorf("segmentstore: flush index: %w", err)
+		}
+	}
+	if err := x.unmap(); err != nil {
+		return err
+	}
+	if err := x.f.Truncate(int64(x.n * IndexEntryBytes)); err != nil {
+		return fmt.Errorf("segmentstore: truncate index: %w", err)
+	}
+	if err := x.f.Sync(); err != nil {
+		return fmt.Errorf("segmentstore: sync index: %w", err)
+	}
+	x.writable, x.capacity = false, x.n
+	return x.mapReadOnly()
+}
+
+func (x *index) mapReadOnly() error {
+	if x.n == 0 {
+		return nil // mmap of zero bytes is an error; nothing to read anyway
+	}
+	mm, err := mmap.MapRegion(x.f, int(x.n*IndexEntryBytes), mmap.RDONLY, 0, 0)
+	if err != nil {
+		return fmt.Errorf("segmentstore: map index: %w", err)
+	}
+	x.mm = mm
+	return nil
+}
+
+func (x *index) unmap() error {
+	if x.mm == nil {
+		return nil
+	}
+	err := x.mm.Unmap()
+	x.mm = nil
+	if err != nil {
+		return fmt.Errorf("segmentstore: unmap index: %w", err)
+	}
+	return nil
+}
+
+// close seals the file to its real length and closes it.
+func (x *index) close() error {
+	var err error
+	if x.writable {
+		err = x.seal()
+	}
+	if uerr := x.unmap(); err == nil {
+		err = uerr
+	}
+	if cerr := x.f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

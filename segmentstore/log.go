@@ -1,0 +1,528 @@
+package segmentstore
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Log is an ordered sequence of segments in one directory: the last is
+// active (appended to), the others are sealed (read-only). Offsets are dense
+// across segments. A Log is safe for many concurrent readers and writers;
+// writers are serialised.
+//
+// Lock order: writeMu, then mu, then a segment's own lock. writeMu
+// serialises everything that changes the log (append, roll-over,
+// truncation, retention, restore, close). mu guards the segment list:
+// readers hold it shared for the length of a read, so a segment cannot be
+// removed under them, and writers take it exclusively only to change the
+// list.
+type Log struct {
+	dir string
+	cfg Config
+
+	writeMu sync.Mutex
+	mu      sync.RWMutex
+	segs    []*Segment // sorted by base offset, contiguous; never empty while open
+	closed  bool
+
+	lock   *dirLock
+	syncer *syncer
+}
+
+// SegmentInfo describes one segment, for metrics and operators.
+type SegmentInfo struct {
+	BaseOffset uint64
+	NextOffset uint64
+	Size       int64 // store bytes
+	Sealed     bool
+	Path       string // store file
+}
+
+// Open opens the log in dir, creating dir and a first segment at
+// c.InitialOffset when it holds none, and recovering every segment that was
+// not closed cleanly (see the package documentation). It fails with
+// ErrLocked when another Log holds dir, and with a *CorruptError when
+// recovered segments leave a gap in the offsets.
+func Open(dir string, c Config) (*Log, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	c = c.withDefaults()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("segmentstore: create %s: %w", dir, err)
+	}
+	lk, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	l := &Log{dir: dir, cfg: c, lock: lk}
+	if err := l.load(); err != nil {
+		for _, s := range l.segs {
+			_ = s.Close()
+		}
+		_ = lk.unlock()
+		return nil, err
+	}
+	if c.Sync == SyncInterval {
+		l.syncer = startSyncer(c.SyncInterval, func() { _ = l.syncActive() })
+	}
+	return l, nil
+}
+
+// load opens the segments found in the directory, oldest first.
+func (l *Log) load() error {
+	bases, err := ListSegments(l.dir)
+	if err != nil {
+		return err
+	}
+	for i, base := range bases {
+		o := segmentOptions{writable: i == len(bases)-1}
+		if !o.writable {
+			o.hasExpect, o.expectNext = true, bases[i+1]
+		}
+		s, err := openSegment(l.dir, base, l.cfg, o)
+		if err != nil {
+			return err
+		}
+		l.segs = append(l.segs, s)
+	}
+	for i := 0; i+1 < len(l.segs); i++ {
+		cur, nxt := l.segs[i], l.segs[i+1]
+		if cur.NextOffset() != nxt.BaseOffset() {
+			return &CorruptError{
+				Segment:  cur.Path(),
+				Offset:   min(cur.NextOffset(), nxt.BaseOffset()),
+				Position: cur.Size(),
+				Reason: fmt.Sprintf("segment ends at offset %d but the next segment starts at %d",
+					cur.NextOffset(), nxt.BaseOffset()),
+			}
+		}
+	}
+	if len(l.segs) == 0 {
+		return l.newSegmentLocked(l.cfg.InitialOffset)
+	}
+	return nil
+}
+
+// newSegmentLocked creates an active segment at base and appends it to the
+// list. The caller holds writeMu (or is Open).
+func (l *Log) newSegmentLocked(base uint64) error {
+	s, err := openSegment(l.dir, base, l.cfg, segmentOptions{writable: true})
+	if err != nil {
+		return err
+	}
+	if l.cfg.Sync != SyncNone {
+		// Make the new files' directory entries durable, so a synced
+		// record can never sit in a file that a crash makes disappear.
+		if err := syncDir(l.dir); err != nil {
+			_ = s.Remove()
+			return err
+		}
+	}
+	l.mu.Lock()
+	l.segs = append(l.segs, s)
+	l.mu.Unlock()
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("segmentstore: sync dir: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("segmentstore: sync dir: %w", err)
+	}
+	return nil
+}
+
+// Dir returns the log's directory.
+func (l *Log) Dir() string { return l.dir }
+
+// Config returns the log's configuration with defaults filled in.
+func (l *Log) Config() Config { return l.cfg }
+
+// active returns the last segment; the caller holds writeMu or mu.
+func (l *Log) active() *Segment { return l.segs[len(l.segs)-1] }
+
+// Append writes recs and returns the offset of the first; the others follow
+// densely. Offsets in recs are ignored and a zero Timestamp becomes
+// time.Now(). The batch rolls over to new segments as needed. It is
+// all-or-nothing: an oversized record rejects the whole batch before
+// anything is written, and a failure part-way removes what was written.
+// Under SyncAlways it returns after fsync.
+func (l *Log) Append(recs ...Record) (first uint64, err error) {
+	l.writeMu.Lock()
+	defer l.writeMu.Unlock()
+	if l.closed {
+		return 0, ErrClosed
+	}
+	return l.appendLocked(recs)
+}
+
+func (l *Log) appendLocked(recs []Record) (first uint64, err error) {
+	for i := range recs {
+		if len(recs[i].Value) > int(l.cfg.MaxRecordBytes) {
+			return 0, fmt.Errorf("%w: record %d has %d bytes, limit %d",
+				ErrRecordTooLarge, i, len(recs[i].Value), l.cfg.MaxRecordBytes)
+		}
+	}
+	first = l.active().NextOffset()
+	rest := recs
+	for len(rest) > 0 {
+		_, n, err := l.active().append(rest, true)
+		if errors.Is(err, ErrSegmentFull) || (err == nil && n == 0) {
+			if err := l.rollLocked(); err != nil {
+				l.undoLocked(first)
+				return 0, err
+			}
+			continue
+		}
+		if err != nil {
+			l.undoLocked(first)
+			return 0, err
+		}
+		rest = rest[n:]
+	}
+	return first, nil
+}
+
+// undoLocked makes a failed batch all-or-nothing, best effort: a segment
+// with a sticky write error keeps it until reopened.
+func (l *Log) undoLocked(first uint64) {
+	if l.active().NextOffset() > first {
+		_ = l.truncateSuffixLocked(first)
+	}
+}
+
+// rollLocked seals the active segment and starts a new one after it.
+func (l *Log) rollLocked() error {
+	act := l.active()
+	if err := act.Seal(); err != nil {
+		return err
+	}
+	if err := l.newSegmentLocked(act.NextOffset()); err != nil {
+		return err
+	}
+	if l.cfg.RetentionBytes > 0 || l.cfg.RetentionAge > 0 {
+		_, err := l.applyRetentionLocked(time.Now())
+		return err
+	}
+	return nil
+}
+
+// segmentForLocked returns the segment holding off, or an
+// *OffsetOutOfRangeError. The caller holds mu.
+func (l *Log) segmentForLocked(off uint64) (*Segment, int, error) {
+	low, next := l.segs[0].BaseOffset(), l.active().NextOffset()
+	if off < low || off >= next {
+		return nil, 0, &OffsetOutOfRangeError{Offset: off, Low: low, Next: next}
+	}
+	i := sort.Search(len(l.segs), func(i int) bool { return l.segs[i].BaseOffset() > off }) - 1
+	return l.segs[i], i, nil
+}
+
+// Read returns the record at off: an *OffsetOutOfRangeError outside
+// [LowestOffset, NextOffset), a *CorruptError for a damaged frame.
+func (l *Log) Read(off uint64) (Record, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
+		return Record{}, ErrClosed
+	}
+	s, _, err := l.segmentForLocked(off)
+	if err != nil {
+		return Record{}, err
+	}
+	return s.Read(off)
+}
+
+// ReadRange returns up to maxRecords records from off whose values total at
+// most maxBytes, crossing segments; always at least one when off exists.
+// maxRecords or maxBytes <= 0 means no limit. See Segment.ReadRange for
+// damaged records.
+func (l *Log) ReadRange(off uint64, maxRecords, maxBytes int) ([]Record, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
+		return nil, ErrClosed
+	}
+	_, i, err := l.segmentForLocked(off)
+	if err != nil {
+		return nil, err
+	}
+	var out []Record
+	total := 0
+	for ; i < len(l.segs); i++ {
+		s := l.segs[i]
+		if off >= s.NextOffset() {
+			continue
+		}
+		mr, mb := 0, 0
+		if maxRecords > 0 {
+			mr = maxRecords - len(out)
+		}
+		if maxBytes > 0 {
+			mb = maxBytes - total
+		}
+		recs, err := s.ReadRange(off, mr, mb)
+		if err != nil {
+			if len(out) > 0 {
+				return out, nil // the next read starting at off reports it
+			}
+			return nil, err
+		}
+		// A record past maxBytes is only allowed as the first of the reply.
+		for _, r := range recs {
+			if len(out) > 0 && maxBytes > 0 && total+len(r.Value) > maxBytes {
+				return out, nil
+			}
+			out = append(out, r)
+			total += len(r.Value)
+			off = r.Offset + 1
+		}
+		if (maxRecords > 0 && len(out) >= maxRecords) || (maxBytes > 0 && total >= maxBytes) ||
+			off < s.NextOffset() {
+			break
+		}
+	}
+	return out, nil
+}
+
+// LowestOffset returns the offset of the oldest record held (equal to
+// NextOffset when the log is empty).
+func (l *Log) LowestOffset() uint64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if len(l.segs) == 0 {
+		return 0
+	}
+	return l.segs[0].BaseOffset()
+}
+
+// NextOffset returns one past the highest offset: the offset the next
+// appended record will get.
+func (l *Log) NextOffset() uint64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if len(l.segs) == 0 {
+		return 0
+	}
+	return l.active().NextOffset()
+}
+
+// HighestOffset returns the offset of the newest record, and false when
+// the log is empty.
+func (l *Log) HighestOffset() (uint64, bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if len(l.segs) == 0 {
+		return 0, false
+	}
+	low, next := l.segs[0].BaseOffset(), l.active().NextOffset()
+	if next == low {
+		return 0, false
+	}
+	return next - 1, true
+}
+
+// Segments describes every segment, oldest first.
+func (l *Log) Segments() []SegmentInfo {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	out := make([]SegmentInfo, 0, len(l.segs))
+	for _, s := range l.segs {
+		out = append(out, SegmentInfo{
+			BaseOffset: s.BaseOffset(),
+			NextOffset: s.NextOffset(),
+			Size:       s.Size(),
+			Sealed:     s.IsSealed(),
+			Path:       s.Path(),
+		})
+	}
+	return out
+}
+
+// TruncatePrefix deletes whole sealed segments whose records are all below
+// before. The active segment is never deleted, so records may remain below
+// before; LowestOffset tells where the log now starts.
+func (l *Log) TruncatePrefix(before uint64) error {
+	l.writeMu.Lock()
+	defer l.writeMu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	n := 0
+	for n < len(l.segs)-1 && l.segs[n].NextOffset() <= before {
+		n++
+	}
+	return l.removeFrontLocked(n)
+}
+
+// removeFrontLocked deletes the first n segments.
+func (l *Log) removeFrontLocked(n int) error {
+	if n == 0 {
+		return nil
+	}
+	l.mu.Lock()
+	gone := cloneSegments(l.segs[:n])
+	l.segs = append(l.segs[:0:0], l.segs[n:]...)
+	l.mu.Unlock()
+	var err error
+	for _, s := range gone {
+		if rerr := s.Remove(); err == nil {
+			err = rerr
+		}
+	}
+	return err
+}
+
+func cloneSegments(s []*Segment) []*Segment { return append([]*Segment(nil), s...) }
+
+// TruncateSuffix removes every record with offset >= from, deleting whole
+// segments as needed; the segment that then holds the end becomes active.
+// When from is at or below LowestOffset the log becomes empty and the next
+// append gets offset from.
+func (l *Log) TruncateSuffix(from uint64) error {
+	l.writeMu.Lock()
+	defer l.writeMu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	return l.truncateSuffixLocked(from)
+}
+
+func (l *Log) truncateSuffixLocked(from uint64) error {
+	if from >= l.active().NextOffset() {
+		return nil
+	}
+	// Segments that start at or after from go entirely; the one before
+	// them, if any, is cut.
+	keep := sort.Search(len(l.segs), func(i int) bool { return l.segs[i].BaseOffset() >= from })
+	l.mu.Lock()
+	gone := cloneSegments(l.segs[keep:])
+	l.segs = l.segs[:keep]
+	l.mu.Unlock()
+	var err error
+	for i := len(gone) - 1; i >= 0; i-- {
+		if rerr := gone[i].Remove(); err == nil {
+			err = rerr
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if keep == 0 {
+		return l.newSegmentLocked(from)
+	}
+	return l.active().TruncateFrom(from)
+}
+
+// ApplyRetention deletes sealed segments from the front while the log is
+// larger than RetentionBytes, or while their newest record is older than
+// RetentionAge. The active segment is never deleted. Log also applies it at
+// every roll-over; call it periodically for age retention on a quiet log.
+func (l *Log) ApplyRetention() (removedSegments int, err error) {
+	l.writeMu.Lock()
+	defer l.writeMu.Unlock()
+	if l.closed {
+		return 0, ErrClosed
+	}
+	return l.applyRetentionLocked(time.Now())
+}
+
+func (l *Log) applyRetentionLocked(now time.Time) (int, error) {
+	n := 0
+	if l.cfg.RetentionBytes > 0 {
+		var total uint64
+		for _, s := range l.segs {
+			total += uint64(s.Size())
+		}
+		for n < len(l.segs)-1 && total > l.cfg.RetentionBytes {
+			total -= uint64(l.segs[n].Size())
+			n++
+		}
+	}
+	if l.cfg.RetentionAge > 0 {
+		cutoff := now.Add(-l.cfg.RetentionAge)
+		for n < len(l.segs)-1 && l.segs[n].LastAppendTime().Before(cutoff) {
+			n++
+		}
+	}
+	return n, l.removeFrontLocked(n)
+}
+
+// syncActive is the SyncInterval tick.
+func (l *Log) syncActive() error {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed || len(l.segs) == 0 {
+		return nil
+	}
+	return l.active().Sync()
+}
+
+// Sync writes and fsyncs the active segment (sealed ones are already
+// durable), whatever the sync policy.
+func (l *Log) Sync() error {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
+		return ErrClosed
+	}
+	return l.active().Sync()
+}
+
+// Close stops the background fsync, then writes, fsyncs and closes every
+// segment and releases the directory. It is idempotent and returns only
+// once no goroutine of the log is left.
+func (l *Log) Close() error {
+	if l.syncer != nil {
+		l.syncer.stop()
+	}
+	l.writeMu.Lock()
+	defer l.writeMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil
+	}
+	l.closed = true
+	var err error
+	for _, s := range l.segs {
+		if cerr := s.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if uerr := l.lock.unlock(); err == nil {
+		err = uerr
+	}
+	return err
+}
+
+// Remove closes the log and deletes its segment files and lock file, then
+// the directory if nothing else is left in it.
+func (l *Log) Remove() error {
+	_ = l.Close()
+	l.mu.Lock()
+	segs := l.segs
+	l.segs = nil
+	l.mu.Unlock()
+	var err error
+	for _, s := range segs {
+		if rerr := s.Remove(); err == nil {
+			err = rerr
+		}
+	}
+	if rerr := os.Remove(filepath.Join(l.dir, lockFileName)); err == nil && rerr != nil && !os.IsNotExist(rerr) {
+		err = rerr
+	}
+	_ = os.Remove(l.dir) // fails harmlessly when other files remain
+	return err
+}

@@ -1,0 +1,677 @@
+package segmentstore
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Record is one log entry. Offset is assigned by the log on append.
+type Record struct {
+	Offset    uint64
+	Timestamp int64  // Unix nanoseconds; if zero on append, the segment sets time.Now()
+	Term      uint64 // opaque to segmentstore: consensus stores the raft index of the entry that wrote the record here (0 if none)
+	Value     []byte
+}
+
+const (
+	storeSuffix = ".store"
+	indexSuffix = ".index"
+)
+
+// SegmentFileName returns the file name of a segment's store (suffix
+// ".store") or index (suffix ".index"): the base offset as 20 decimal
+// digits, so that names sort in offset order.
+func SegmentFileName(baseOffset uint64, suffix string) string {
+	return fmt.Sprintf("%020d%s", baseOffset, suffix)
+}
+
+// Segment is one store file and one index file holding the records
+// [BaseOffset, NextOffset). It is safe for many concurrent readers and one
+// writer (concurrent writers are serialised).
+//
+// Locks: syncMu (held only around fsync bookkeeping) is never held while
+// waiting for mu; mu guards everything else. Readers take mu.RLock, so
+// they never block each other, and a fsync runs outside mu so that it does
+// not block readers either.
+type Segment struct {
+	mu sync.RWMutex
+
+	dir       string
+	base      uint64
+	cfg       Config
+	storePath string
+	indexPath string
+
+	store *os.File
+	idx   index
+
+	// buf holds frames appended but not yet written to the store file: the
+	// store's logical content is file[0:flushed] followed by buf.
+	buf     []byte
+	flushed int64
+	size    int64 // flushed + len(buf)
+	next    uint64
+	lastTS  int64
+
+	sealed bool
+	closed bool
+	// werr is a sticky write or fsync error: once set, appends fail until
+	// the segment is closed and reopened, because the files may no longer
+	// match the in-memory state.
+	werr error
+
+	writeSeq  uint64        // bumped (under mu) by every write(2) of buffered bytes
+	syncedSeq atomic.Uint64 // highest writeSeq known to be fsynced
+
+	syncer *syncer // only for a standalone segment under SyncInterval
+}
+
+// OpenSegment opens the segment with the given base offset in dir, creating
+// its files if they do not exist and recovering them if they were not
+// closed cleanly (see the package documentation). The segment is writable.
+// Under SyncInterval the segment runs its own fsync goroutine, stopped by
+// Close.
+func OpenSegment(dir string, baseOffset uint64, c Config) (*Segment, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	s, err := openSegment(dir, baseOffset, c.withDefaults(), segmentOptions{writable: true})
+	if err != nil {
+		return nil, err
+	}
+	if s.cfg.Sync == SyncInterval {
+		s.syncer = startSyncer(s.cfg.SyncInterval, func() { _ = s.Sync() })
+	}
+	return s, nil
+}
+
+type segmentOptions struct {
+	writable   bool   // preallocate and map the index read-write
+	hasExpect  bool   // expectNext is known (a sealed segment in a log)
+	expectNext uint64 // the next segment's base offset
+}
+
+func openSegment(dir string, base uint64, c Config, o segmentOptions) (_ *Segment, err error) {
+	s := &Segment{
+		dir:       dir,
+		base:      base,
+		cfg:       c,
+		storePath: filepath.Join(dir, SegmentFileName(base, storeSuffix)),
+		indexPath: filepath.Join(dir, SegmentFileName(base, indexSuffix)),
+	}
+	s.store, err = os.OpenFile(s.storePath, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("segmentstore: open store: %w", err)
+	}
+	idxFile, err := os.OpenFile(s.indexPath, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		s.store.Close()
+		return nil, fmt.Errorf("segmentstore: open index: %w", err)
+	}
+	s.idx.f = idxFile
+	defer func() {
+		if err != nil {
+			_ = s.idx.unmap()
+			idxFile.Close()
+			s.store.Close()
+		}
+	}()
+
+	st, err := s.store.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("segmentstore: stat store: %w", err)
+	}
+	rawIdx, err := io.ReadAll(idxFile)
+	if err != nil {
+		return nil, fmt.Errorf("segmentstore: read index: %w", err)
+	}
+	rec, err := recoverSegment(s.store, st.Size(), rawIdx, base, o.hasExpect, o.expectNext)
+	if err != nil {
+		return nil, err
+	}
+	rawIdx = nil
+
+	if rec.end < st.Size() {
+		// Cut the torn tail so that new frames follow the last valid one.
+		if err := s.store.Truncate(rec.end); err != nil {
+			return nil, fmt.Errorf("segmentstore: cut torn tail: %w", err)
+		}
+		if err := s.store.Sync(); err != nil {
+			return nil, fmt.Errorf("segmentstore: sync store: %w", err)
+		}
+	}
+	s.flushed, s.size = rec.end, rec.end
+	s.next = base + rec.n
+	s.lastTS = rec.lastTS
+	s.idx.n = rec.n
+
+	if !rec.clean {
+		if err := s.rewriteIndex(rec.positions); err != nil {
+			return nil, err
+		}
+	}
+	if o.writable {
+		err = s.idx.mapWritable(s.cfg.MaxIndexBytes / IndexEntryBytes)
+	} else {
+		s.sealed = true
+		err = s.idx.mapReadOnly()
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// rewriteIndex replaces the index file's content with the given positions
+// and fsyncs it, so that the next open finds a clean index.
+func (s *Segment) rewriteIndex(positions []int64) error {
+	b := make([]byte, len(positions)*IndexEntryBytes)
+	for i, p := range positions {
+		putEntry(b[i*IndexEntryBytes:], uint32(i), p)
+	}
+	if err := s.idx.f.Truncate(0); err != nil {
+		return fmt.Errorf("segmentstore: rebuild index: %w", err)
+	}
+	if _, err := s.idx.f.WriteAt(b, 0); err != nil {
+		return fmt.Errorf("segmentstore: rebuild index: %w", err)
+	}
+	if err := s.idx.f.Sync(); err != nil {
+		return fmt.Errorf("segmentstore: rebuild index: %w", err)
+	}
+	return nil
+}
+
+// BaseOffset returns the offset of the segment's first record.
+func (s *Segment) BaseOffset() uint64 { return s.base }
+
+// NextOffset returns the offset the next appended record will get.
+func (s *Segment) NextOffset() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.next
+}
+
+// Len returns the number of records held.
+func (s *Segment) Len() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.next - s.base
+}
+
+// Size returns the store size in bytes, buffered frames included.
+func (s *Segment) Size() int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.size
+}
+
+// IsFull reports whether the store or the index has reached its maximum.
+func (s *Segment) IsFull() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.isFullLocked()
+}
+
+func (s *Segment) isFullLocked() bool {
+	return uint64(s.size) >= s.cfg.MaxStoreBytes || s.idx.n >= s.indexCapacityLocked()
+}
+
+func (s *Segment) indexCapacityLocked() uint64 {
+	if s.idx.writable {
+		return s.idx.capacity
+	}
+	return s.cfg.MaxIndexBytes / IndexEntryBytes
+}
+
+// IsSealed reports whether the segment is read-only.
+func (s *Segment) IsSealed() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.sealed
+}
+
+// Path returns the path of the store file, as named in a CorruptError.
+func (s *Segment) Path() string { return s.storePath }
+
+// LastAppendTime returns the timestamp of the newest record, or the store
+// file's modification time when the segment is empty. Age retention uses it.
+func (s *Segment) LastAppendTime() time.Time {
+	s.mu.RLock()
+	ts := s.lastTS
+	s.mu.RUnlock()
+	if ts != 0 {
+		return time.Unix(0, ts)
+	}
+	if st, err := os.Stat(s.storePath); err == nil {
+		return st.ModTime()
+	}
+	return time.Time{}
+}
+
+// Append writes recs as one all-or-nothing batch and returns the offset
+// given to the first; the others follow densely. Offsets in recs are
+// ignored, and a zero Timestamp becomes time.Now(). It returns
+// ErrSegmentFull, writing nothing, when the batch does not fit and the
+// segment is not empty; an empty segment takes any batch its index can
+// hold, even past MaxStoreBytes. Under SyncAlways it returns after fsync.
+func (s *Segment) Append(recs []Record) (first uint64, err error) {
+	first, _, err = s.append(recs, false)
+	return first, err
+}
+
+// append is Append; with partial it writes the longest prefix of recs that
+// fits (at least one record unless the segment is full) and returns how
+// many it wrote. Log uses it to spread a batch over segments.
+func (s *Segment) append(recs []Record, partial bool) (first uint64, written int, err error) {
+	for i := range recs {
+		if len(recs[i].Value) > int(s.cfg.MaxRecordBytes) {
+			return 0, 0, fmt.Errorf("%w: record %d has %d bytes, limit %d",
+				ErrRecordTooLarge, i, len(recs[i].Value), s.cfg.MaxRecordBytes)
+		}
+	}
+	s.mu.Lock()
+	switch {
+	case s.closed:
+		s.mu.Unlock()
+		return 0, 0, ErrClosed
+	case s.sealed:
+		s.mu.Unlock()
+		return 0, 0, ErrSealed
+	case s.werr != nil:
+		s.mu.Unlock()
+		return 0, 0, s.werr
+	}
+	first = s.next
+	if len(recs) == 0 {
+		s.mu.Unlock()
+		return first, 0, nil
+	}
+	k := s.fitLocked(recs)
+	if k == 0 || (k < len(recs) && !partial) {
+		s.mu.Unlock()
+		return 0, 0, ErrSegmentFull
+	}
+	recs = recs[:k]
+
+	var now int64
+	start := len(s.buf)
+	prevSize, prevTS := s.size, s.lastTS
+	pos := s.size
+	for i := range recs {
+		r := &recs[i]
+		ts := r.Timestamp
+		if ts == 0 {
+			if now == 0 {
+				now = time.Now().UnixNano()
+			}
+			ts = now
+		}
+		s.idx.put(s.idx.n+uint64(i), pos)
+		n := len(s.buf)
+		s.buf = appendFrame(s.buf, first+uint64(i), r.Term, ts, r.Value)
+		pos += int64(len(s.buf) - n)
+		s.lastTS = ts
+	}
+	s.idx.n += uint64(k)
+	s.next += uint64(k)
+	s.size = pos
+
+	if len(s.buf) >= int(s.cfg.WriteBufferBytes) || s.cfg.Sync == SyncAlways {
+		if err := s.flushLocked(); err != nil {
+			// Undo this batch in memory; flushLocked cut the file back.
+			s.buf = s.buf[:start]
+			s.idx.n -= uint64(k)
+			s.next = first
+			s.size = prevSize
+			s.lastTS = prevTS
+			s.mu.Unlock()
+			return 0, 0, err
+		}
+	}
+	seq := s.writeSeq
+	s.mu.Unlock()
+
+	if s.cfg.Sync == SyncAlways {
+		if err := s.fsync(seq); err != nil {
+			return 0, 0, err
+		}
+	}
+	return first, k, nil
+}
+
+// fitLocked returns how many leading records of recs fit into the segment.
+func (s *Segment) fitLocked(recs []Record) int {
+	room := s.indexCapacityLocked() - min(s.idx.n, s.indexCapacityLocked())
+	size := uint64(s.size)
+	k := 0
+	for k < len(recs) && uint64(k) < room {
+		fs := uint64(frameSize(len(recs[k].Value)))
+		// An empty segment takes at least one record, whatever its size,
+		// so that a record never fits nowhere.
+		if size+fs > s.cfg.MaxStoreBytes && !(s.idx.n == 0 && k == 0) {
+			break
+		}
+		size += fs
+		k++
+	}
+	return k
+}
+
+// flushLocked writes the buffered frames to the store file in one write.
+// On failure it cuts the file back to the last fully written frame boundary
+// and sets the sticky error.
+func (s *Segment) flushLocked() error {
+	if len(s.buf) == 0 {
+		return nil
+	}
+	if _, err := s.store.WriteAt(s.buf, s.flushed); err != nil {
+		_ = s.store.Truncate(s.flushed)
+		s.werr = fmt.Errorf("segmentstore: write %s: %w", s.storePath, err)
+		return s.werr
+	}
+	s.flushed += int64(len(s.buf))
+	s.writeSeq++
+	// Keep a buffer grown by one huge batch from pinning memory forever.
+	if cap(s.buf) > 4*int(s.cfg.WriteBufferBytes) {
+		s.buf = nil
+	} else {
+		s.buf = s.buf[:0]
+	}
+	return nil
+}
+
+// fsync makes every write up to seq durable. It runs outside mu so that
+// readers are not blocked for the length of a disk flush.
+func (s *Segment) fsync(seq uint64) error {
+	if s.syncedSeq.Load() >= seq {
+		return nil
+	}
+	if err := s.store.Sync(); err != nil {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.closed && errors.Is(err, os.ErrClosed) {
+			return nil // Close fsynced everything before closing the file
+		}
+		s.werr = fmt.Errorf("segmentstore: fsync %s: %w", s.storePath, err)
+		return s.werr
+	}
+	for {
+		cur := s.syncedSeq.Load()
+		if cur >= seq || s.syncedSeq.CompareAndSwap(cur, seq) {
+			return nil
+		}
+	}
+}
+
+// Sync writes buffered frames to the store file and fsyncs it, whatever
+// the sync policy.
+func (s *Segment) Sync() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	if s.werr != nil {
+		err := s.werr
+		s.mu.Unlock()
+		return err
+	}
+	if err := s.flushLocked(); err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	seq := s.writeSeq
+	s.mu.Unlock()
+	return s.fsync(seq)
+}
+
+// Read returns the record at off. A damaged frame gives a *CorruptError;
+// an offset outside [BaseOffset, NextOffset) gives an
+// *OffsetOutOfRangeError. The returned Value is owned by the caller.
+func (s *Segment) Read(off uint64) (Record, error) {
+	recs, err := s.ReadRange(off, 1, 0)
+	if err != nil {
+		return Record{}, err
+	}
+	return recs[0], nil
+}
+
+// ReadRange returns up to maxRecords records from off whose values total
+// at most maxBytes, and always at least one when off exists (a value larger
+// than maxBytes is still returned alone). maxRecords or maxBytes <= 0 means
+// no limit. It stops before a damaged record; when the first record itself
+// is damaged it returns a *CorruptError. The values share one allocation
+// owned by the caller.
+func (s *Segment) ReadRange(off uint64, maxRecords int, maxBytes int) ([]Record, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	if off < s.base || off >= s.next {
+		return nil, &OffsetOutOfRangeError{Offset: off, Low: s.base, Next: s.next}
+	}
+	i := off - s.base
+	n := s.idx.n - i
+	if maxRecords > 0 && uint64(maxRecords) < n {
+		n = uint64(maxRecords)
+	}
+	start := s.idx.pos(i)
+	end := s.slotEndLocked(i)
+	count := uint64(1)
+	total := end - start - FrameOverhead
+	for count < n {
+		e := s.slotEndLocked(i + count)
+		if maxBytes > 0 && total+(e-end-FrameOverhead) > int64(maxBytes) {
+			break
+		}
+		total += e - end - FrameOverhead
+		end = e
+		count++
+	}
+	b := make([]byte, end-start)
+	if err := s.readAtLocked(b, start); err != nil {
+		return nil, err
+	}
+	out := make([]Record, 0, count)
+	p := int64(0)
+	for j := uint64(0); j < count; j++ {
+		e := s.slotEndLocked(i+j) - start
+		r, ferr := decodeFrame(b[p:e])
+		if ferr == nil && r.Offset != off+j {
+			ferr = frameErr("frame holds offset %d", r.Offset)
+		}
+		if ferr != nil {
+			if j > 0 {
+				break // let the caller get the good records; the next read reports the damage
+			}
+			return nil, &CorruptError{Segment: s.storePath, Offset: off + j, Position: start + p, Reason: ferr.reason}
+		}
+		out = append(out, r)
+		p = e
+	}
+	return out, nil
+}
+
+// slotEndLocked returns where the frame of entry i ends: at the next
+// entry's position, or at the end of the store for the last one.
+func (s *Segment) slotEndLocked(i uint64) int64 {
+	if i+1 < s.idx.n {
+		return s.idx.pos(i + 1)
+	}
+	return s.size
+}
+
+// readAtLocked fills b from the store's logical content at pos: the file
+// for flushed bytes, the write buffer for the rest. Reading the buffer
+// directly lets a reader see a record that is not written yet without
+// forcing a small write.
+func (s *Segment) readAtLocked(b []byte, pos int64) error {
+	if pos+int64(len(b)) > s.size {
+		return fmt.Errorf("segmentstore: read past the end of %s: %w", s.storePath, io.ErrUnexpectedEOF)
+	}
+	if pos < s.flushed {
+		n := min(int64(len(b)), s.flushed-pos)
+		if _, err := s.store.ReadAt(b[:n], pos); err != nil {
+			return fmt.Errorf("segmentstore: read %s: %w", s.storePath, err)
+		}
+		b, pos = b[n:], pos+n
+	}
+	if len(b) > 0 {
+		copy(b, s.buf[pos-s.flushed:])
+	}
+	return nil
+}
+
+// readRaw copies store bytes at pos into p, for Log.Reader.
+func (s *Segment) readRaw(p []byte, pos int64) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	return s.readAtLocked(p, pos)
+}
+
+// TruncateFrom removes every record with offset >= off (all of them when
+// off <= BaseOffset) and fsyncs the cut, so that removed records cannot
+// come back after a crash. A sealed segment becomes writable again.
+func (s *Segment) TruncateFrom(off uint64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	if off >= s.next {
+		return nil
+	}
+	off = max(off, s.base)
+	i := off - s.base
+	pos := s.idx.pos(i)
+	if pos >= s.flushed {
+		s.buf = s.buf[:pos-s.flushed]
+	} else {
+		s.buf = s.buf[:0]
+		if err := s.store.Truncate(pos); err != nil {
+			s.werr = fmt.Errorf("segmentstore: truncate %s: %w", s.storePath, err)
+			return s.werr
+		}
+		s.flushed = pos
+	}
+	s.size = pos
+	s.next = off
+	if s.sealed {
+		s.idx.n = i
+		if err := s.idx.mapWritable(s.cfg.MaxIndexBytes / IndexEntryBytes); err != nil {
+			s.werr = err
+			return err
+		}
+		s.sealed = false
+	} else {
+		clear(s.idx.mm[i*IndexEntryBytes : s.idx.n*IndexEntryBytes])
+		s.idx.n = i
+	}
+	s.lastTS = 0
+	if i > 0 {
+		b := make([]byte, pos-s.idx.pos(i-1))
+		if err := s.readAtLocked(b, s.idx.pos(i-1)); err == nil {
+			if r, ferr := decodeFrame(b); ferr == nil {
+				s.lastTS = r.Timestamp
+			}
+		}
+	}
+	if err := s.store.Sync(); err != nil {
+		s.werr = fmt.Errorf("segmentstore: fsync %s: %w", s.storePath, err)
+		return s.werr
+	}
+	return nil
+}
+
+// Seal writes and fsyncs the segment, trims its index to its real length
+// and makes it read-only. Log seals a segment before rolling over, so a
+// sealed segment is always complete on disk before the next one exists.
+func (s *Segment) Seal() error {
+	s.stopSyncer()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	if s.sealed {
+		return nil
+	}
+	if err := s.flushLocked(); err != nil {
+		return err
+	}
+	if err := s.store.Sync(); err != nil {
+		s.werr = fmt.Errorf("segmentstore: fsync %s: %w", s.storePath, err)
+		return s.werr
+	}
+	if err := s.idx.seal(); err != nil {
+		s.werr = err
+		return err
+	}
+	s.sealed = true
+	return nil
+}
+
+func (s *Segment) stopSyncer() {
+	if s.syncer != nil {
+		s.syncer.stop()
+	}
+}
+
+// Close writes and fsyncs buffered frames, truncates the index to its real
+// length (the mark of a clean close) and closes the files. It is idempotent;
+// later calls return nil.
+func (s *Segment) Close() error {
+	s.stopSyncer()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closeLocked()
+}
+
+func (s *Segment) closeLocked() error {
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	err := s.flushLocked()
+	if err == nil {
+		if serr := s.store.Sync(); serr != nil {
+			err = fmt.Errorf("segmentstore: fsync %s: %w", s.storePath, serr)
+		}
+	}
+	// A failed write leaves the files inconsistent with memory: keep the
+	// index preallocated so the next open recovers from the store.
+	if err == nil && s.werr == nil {
+		err = s.idx.close()
+	} else {
+		_ = s.idx.unmap()
+		_ = s.idx.f.Close()
+	}
+	if cerr := s.store.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("segmentstore: close %s: %w", s.storePath, cerr)
+	}
+	s.buf = nil
+	return err
+}
+
+// Remove closes the segment and deletes its files. A close error is not
+// reported: the data it concerns is being deleted.
+func (s *Segment) Remove() error {
+	_ = s.Close()
+	if err := os.Remove(s.storePath); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("segmentstore: remove: %w", err)
+	}
+	if err := os.Remove(s.indexPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("segmentstore: remove: %w", err)
+	}
+	return nil
+}
