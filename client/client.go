@@ -1,0 +1,439 @@
+package client
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	"actorlog/messages"
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/sirupsen/logrus"
+	"google.golang.org/protobuf/proto"
+)
+
+// sessionsActor is the well-known name of a node's session acceptor.
+const sessionsActor = "sessions"
+
+// Client is a connection to an actorlog cluster. It is safe for concurrent
+// use. Create one with New and release it with Close.
+type Client struct {
+	cfg Config
+	log *logrus.Entry
+	tr  *transport
+
+	// closeCtx ends when Close starts; every operation and background
+	// goroutine watches it.
+	closeCtx  context.Context
+	closeFn   context.CancelFunc
+	closeOnce sync.Once
+	wg        sync.WaitGroup // background goroutines (subscriptions)
+
+	// lanes hands out producer identities, one request in flight per lane:
+	// see produce.go.
+	lanes chan *lane
+
+	mu       sync.Mutex // guards everything below
+	servers  []string   // known node addresses: configured ones, then leaders learned
+	current  int        // index into servers of the node in use
+	leader   string     // last known leader address, "" when unknown
+	sessions map[string]*sessionSlot
+	subs     map[*Subscription]struct{}
+
+	unwatch func()
+}
+
+// session is an open session with one node: the session actor's PID and the
+// limits it announced.
+type session struct {
+	server         string
+	pid            *actor.PID
+	maxRecordBytes uint32
+	maxBatchBytes  uint32
+}
+
+// sessionSlot holds the session with one server. Its mutex is held while a
+// session is being opened, so concurrent callers open it once.
+type sessionSlot struct {
+	mu   sync.Mutex
+	sess *session
+}
+
+// New starts the client's actor system and listener and opens a session with
+// the first server that answers, so that a wrong address or a cluster that is
+// down is reported here rather than on the first request. ctx bounds that
+// first session only.
+func New(ctx context.Context, cfg Config) (*Client, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = discardLogger()
+	}
+	log := logger.WithField("component", "client")
+	tr, err := newTransport(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{
+		cfg:      cfg,
+		log:      log,
+		tr:       tr,
+		lanes:    make(chan *lane, cfg.MaxInFlight),
+		servers:  slices.Clone(cfg.Servers),
+		sessions: make(map[string]*sessionSlot),
+		subs:     make(map[*Subscription]struct{}),
+	}
+	c.closeCtx, c.closeFn = context.WithCancel(context.Background())
+	for range cfg.MaxInFlight {
+		c.lanes <- newLane()
+	}
+	c.unwatch = tr.watch(c.endpointLost)
+
+	if err := c.do(ctx, "connect", false, 0, func(context.Context, *session, time.Duration) error { return nil }); err != nil {
+		c.Close()
+		return nil, err
+	}
+	log.WithField("listen", tr.addr).Debug("client started")
+	return c, nil
+}
+
+// Addr is the address of the client's own listener, which nodes dial back.
+func (c *Client) Addr() string { return c.tr.addr }
+
+// Close ends every subscription and session and stops the client's actor
+// system, listener and goroutines. Calls in flight fail with ErrClosed. It is
+// safe to call more than once; later calls return nil at once.
+func (c *Client) Close() error {
+	c.closeOnce.Do(func() {
+		c.closeFn()
+		c.mu.Lock()
+		subs := make([]*Subscription, 0, len(c.subs))
+		for s := range c.subs {
+			subs = append(subs, s)
+		}
+		c.mu.Unlock()
+		for _, s := range subs {
+			_ = s.Close()
+		}
+		c.closeSessions()
+		c.unwatch()
+		c.tr.close()
+		c.wg.Wait()
+	})
+	return nil
+}
+
+// closeSessions tells each node the session is over, so it can free the
+// session actor now instead of when it notices the client has gone. It is
+// best effort and short: the node may be down.
+func (c *Client) closeSessions() {
+	c.mu.Lock()
+	var open []*session
+	for _, slot := range c.sessions {
+		slot.mu.Lock()
+		if slot.sess != nil {
+			open = append(open, slot.sess)
+		}
+		slot.mu.Unlock()
+	}
+	c.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, s := range open {
+		wg.Go(func() {
+			_, _ = c.tr.request(context.Background(), s.pid, &messages.CloseSession{}, 500*time.Millisecond)
+		})
+	}
+	wg.Wait()
+}
+
+// closed reports whether Close has started.
+func (c *Client) closed() bool { return c.closeCtx.Err() != nil }
+
+// pick chooses the node for the next attempt: the leader when the operation
+// needs it and one is known, otherwise the node in use.
+func (c *Client) pick(needLeader bool) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if needLeader && c.leader != "" {
+		return c.leader
+	}
+	return c.servers[c.current]
+}
+
+// failedOver records that an attempt against server failed with err, so the
+// next attempt goes somewhere more promising.
+func (c *Client) failedOver(server string, s *session, err error) {
+	var nl *NotLeaderError
+	switch {
+	case errors.As(err, &nl) && nl.LeaderAddr != "":
+		c.mu.Lock()
+		c.leader = nl.LeaderAddr
+		if !slices.Contains(c.servers, nl.LeaderAddr) {
+			c.servers = append(c.servers, nl.LeaderAddr)
+		}
+		c.mu.Unlock()
+	case errors.Is(err, errSessionLost):
+		// The node is up but forgot us (it restarted): a new session on
+		// the same node is the cure.
+		c.dropSession(s)
+	default:
+		// No leader known, a timeout or a dead connection: try the next
+		// node, and forget a leader that did not answer.
+		c.dropSession(s)
+		c.mu.Lock()
+		if c.leader == server {
+			c.leader = ""
+		}
+		if c.servers[c.current] == server {
+			c.current = (c.current + 1) % len(c.servers)
+		}
+		c.mu.Unlock()
+	}
+}
+
+// endpointLost forgets the session with a node whose connection dropped: a
+// node that restarted has lost it, and one that did not will give us a new one.
+func (c *Client) endpointLost(addr string) {
+	c.mu.Lock()
+	slot := c.sessions[addr]
+	c.mu.Unlock()
+	if slot == nil {
+		return
+	}
+	// TryLock: this runs on protoactor's event goroutine and must not wait
+	// for a session being opened; that one is fresh anyway.
+	if slot.mu.TryLock() {
+		slot.sess = nil
+		slot.mu.Unlock()
+	}
+}
+
+func (c *Client) dropSession(s *session) {
+	if s == nil {
+		return
+	}
+	c.mu.Lock()
+	slot := c.sessions[s.server]
+	c.mu.Unlock()
+	if slot == nil {
+		return
+	}
+	slot.mu.Lock()
+	if slot.sess == s {
+		slot.sess = nil
+	}
+	slot.mu.Unlock()
+}
+
+// session returns the open session with server, opening one when needed.
+func (c *Client) session(ctx context.Context, server string, timeout time.Duration) (*session, error) {
+	c.mu.Lock()
+	slot := c.sessions[server]
+	if slot == nil {
+		slot = &sessionSlot{}
+		c.sessions[server] = slot
+	}
+	c.mu.Unlock()
+
+	slot.mu.Lock()
+	defer slot.mu.Unlock()
+	if slot.sess != nil {
+		return slot.sess, nil
+	}
+	reply, err := c.tr.request(ctx, actor.NewPID(server, sessionsActor), &messages.OpenSession{ClientName: c.cfg.Name}, timeout)
+	if err != nil {
+		return nil, err
+	}
+	if err := replyError(reply); err != nil {
+		return nil, err
+	}
+	opened, ok := reply.(*messages.SessionOpened)
+	if !ok {
+		return nil, fmt.Errorf("%w: OpenSession answered with %T", ErrProtocol, reply)
+	}
+	addr := opened.GetAddress()
+	if addr == "" {
+		addr = server
+	}
+	slot.sess = &session{
+		server:         server,
+		pid:            actor.NewPID(addr, opened.GetId()),
+		maxRecordBytes: opened.GetMaxRecordBytes(),
+		maxBatchBytes:  opened.GetMaxBatchBytes(),
+	}
+	c.log.WithFields(logrus.Fields{"node": server, "session": opened.GetId()}).Debug("session opened")
+	return slot.sess, nil
+}
+
+// attemptFunc runs one attempt of an operation against an open session.
+type attemptFunc func(ctx context.Context, s *session, timeout time.Duration) error
+
+// do runs attempt until it succeeds, fails for good, or the deadline passes.
+// The deadline is ctx's, or Config.Timeout from now when ctx has none. extra
+// lengthens each attempt's timeout (a long poll's wait). Transient failures
+// are retried with jittered exponential backoff, on another node when the
+// failure points away from this one; a lost session is reopened.
+func (c *Client) do(ctx context.Context, op string, needLeader bool, extra time.Duration, attempt attemptFunc) error {
+	if c.closed() {
+		return fmt.Errorf("client: %s: %w", op, ErrClosed)
+	}
+	ctx, cancel := c.opContext(ctx)
+	defer cancel()
+
+	timeout := c.cfg.AttemptTimeout + extra
+	var lastErr error
+	for try := 0; ; try++ {
+		if try > 0 && !c.backoff(ctx, try) {
+			return c.giveUp(ctx, op, lastErr)
+		}
+		server := c.pick(needLeader)
+		s, err := c.session(ctx, server, timeout)
+		if err == nil {
+			err = attempt(ctx, s, timeout)
+		}
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, ErrClosed) || c.closed():
+			return fmt.Errorf("client: %s: %w", op, ErrClosed)
+		case ctx.Err() != nil:
+			return c.giveUp(ctx, op, lastErr)
+		case !retryable(err):
+			return fmt.Errorf("%s: %w", op, err)
+		}
+		lastErr = err
+		c.log.WithFields(logrus.Fields{"op": op, "node": server, "try": try + 1}).WithError(err).Debug("retrying")
+		c.failedOver(server, s, err)
+	}
+}
+
+// opContext gives ctx the default deadline when it has none, and ends it
+// when the client closes.
+func (c *Client) opContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	var cancelTimeout context.CancelFunc = func() {}
+	if _, ok := ctx.Deadline(); !ok {
+		ctx, cancelTimeout = context.WithTimeout(ctx, c.cfg.Timeout)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(c.closeCtx, cancel)
+	return ctx, func() {
+		stop()
+		cancel()
+		cancelTimeout()
+	}
+}
+
+// backoff waits before retry number try. It returns false, without
+// waiting, when the wait would end past the deadline: there is no point in
+// sleeping only to give up.
+func (c *Client) backoff(ctx context.Context, try int) bool {
+	d := c.cfg.MinBackoff << min(try-1, 20)
+	if d > c.cfg.MaxBackoff || d <= 0 {
+		d = c.cfg.MaxBackoff
+	}
+	// Full jitter on the upper half keeps many clients that failed
+	// together from retrying together.
+	if d > 1 {
+		d = d/2 + rand.N(d/2)
+	}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
+		return false
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// giveUp builds the error of an operation that ran out of time. It matches
+// both the context's error and the last failure (ErrUnavailable,
+// *NotLeaderError), so callers can test for either.
+func (c *Client) giveUp(ctx context.Context, op string, lastErr error) error {
+	if c.closed() {
+		return fmt.Errorf("client: %s: %w", op, ErrClosed)
+	}
+	cause := ctx.Err()
+	if cause == nil {
+		cause = context.DeadlineExceeded
+	}
+	if lastErr == nil {
+		return fmt.Errorf("client: %s: %w", op, cause)
+	}
+	return fmt.Errorf("client: %s: %w (last error: %w)", op, cause, lastErr)
+}
+
+// requestOn sends msg to the session and returns the reply, turning typed
+// error replies into errors.
+func (c *Client) requestOn(ctx context.Context, s *session, msg proto.Message, timeout time.Duration) (any, error) {
+	reply, err := c.tr.request(ctx, s.pid, msg, timeout)
+	if err != nil {
+		return nil, err
+	}
+	if err := replyError(reply); err != nil {
+		return nil, err
+	}
+	return reply, nil
+}
+
+// Server describes one node of the cluster as a node reports it.
+type Server struct {
+	ID        string
+	ActorAddr string
+	RaftAddr  string
+	HTTPAddr  string
+	IsLeader  bool
+	// Health as seen by discovery ("passing", "warning", "critical"), or
+	// empty when the node runs without discovery.
+	Health string
+}
+
+// Servers asks a node for the cluster's members, the leader marked.
+func (c *Client) Servers(ctx context.Context) ([]Server, error) {
+	var out []Server
+	err := c.do(ctx, "servers", false, 0, func(ctx context.Context, s *session, timeout time.Duration) error {
+		reply, err := c.requestOn(ctx, s, &messages.ServersRequest{}, timeout)
+		if err != nil {
+			return err
+		}
+		resp, ok := reply.(*messages.ServersResponse)
+		if !ok {
+			return fmt.Errorf("%w: ServersRequest answered with %T", ErrProtocol, reply)
+		}
+		out = out[:0]
+		for _, sv := range resp.GetServers() {
+			out = append(out, Server{
+				ID:        sv.GetId(),
+				ActorAddr: sv.GetActorAddress(),
+				RaftAddr:  sv.GetRaftAddress(),
+				HTTPAddr:  sv.GetHttpAddress(),
+				IsLeader:  sv.GetIsLeader(),
+				Health:    sv.GetHealth(),
+			})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// randomID returns 16 random bytes in hex: producer ids must not collide
+// across clients or restarts.
+func randomID() string {
+	var b [16]byte
+	_, _ = crand.Read(b[:]) // never fails on the platforms Go supports
+	return hex.EncodeToString(b[:])
+}
