@@ -3,6 +3,7 @@ package segmentstore
 import (
 	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"os"
 
 	"github.com/edsrzf/mmap-go"
@@ -13,13 +14,29 @@ import (
 // store file (uint64), little-endian.
 const IndexEntryBytes = 12
 
+// indexMagic opens the trailer that sealing writes after the last entry
+// ("SSIX" in little-endian byte order).
+const indexMagic uint32 = 0x58495353
+
+// indexTrailer is written, in the slot after the last entry, when a segment
+// is sealed or closed: magic, CRC-32C of the entries, entry count. Only an
+// index with a matching trailer is trusted without scanning the store. A
+// crash leaves the preallocated index without one (that slot is zero), and
+// a damaged entry anywhere breaks the CRC, so both are rebuilt.
+func indexTrailer(entries []byte) []byte {
+	t := make([]byte, IndexEntryBytes)
+	binary.LittleEndian.PutUint32(t[0:4], indexMagic)
+	binary.LittleEndian.PutUint32(t[4:8], crc32.Checksum(entries, castagnoli))
+	binary.LittleEndian.PutUint32(t[8:12], uint32(len(entries)/IndexEntryBytes))
+	return t
+}
+
 // index is the memory-mapped offset -> position table of one segment.
 //
 // While the segment is active the file is preallocated to capacity+1
-// entries. The spare entry guarantees that a file left at its preallocated
-// size by a crash always ends in at least one zero (invalid) entry, so an
-// index that was closed cleanly (truncated to exactly n entries) can be told
-// apart from one that was not, even when the segment is full.
+// entries: the spare slot is where the trailer goes when the segment is
+// sealed, so a full index still has room for it and a crashed full index
+// still ends in a zero slot.
 //
 // The owning Segment's lock guards every field.
 type index struct {
@@ -76,9 +93,10 @@ func (x *index) mapWritable(capacity uint64) error {
 	return nil
 }
 
-// seal flushes the mapping, truncates the file to exactly n entries (the
-// clean-close marker), fsyncs it and maps it read-only.
+// seal flushes the mapping, truncates the file to its n entries followed
+// by the trailer (the clean-close mark), fsyncs it and maps it read-only.
 func (x *index) seal() error {
+	trailer := indexTrailer(x.mm[:x.n*IndexEntryBytes])
 	if x.writable && x.mm != nil {
 		if err := x.mm.Flush(); err != nil {
 			return fmt.Errorf("segmentstore: flush index: %w", err)
@@ -89,6 +107,9 @@ func (x *index) seal() error {
 	}
 	if err := x.f.Truncate(int64(x.n * IndexEntryBytes)); err != nil {
 		return fmt.Errorf("segmentstore: truncate index: %w", err)
+	}
+	if _, err := x.f.WriteAt(trailer, int64(x.n*IndexEntryBytes)); err != nil {
+		return fmt.Errorf("segmentstore: write index trailer: %w", err)
 	}
 	if err := x.f.Sync(); err != nil {
 		return fmt.Errorf("segmentstore: sync index: %w", err)

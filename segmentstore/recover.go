@@ -45,22 +45,26 @@ func recoverSegment(store *os.File, storeSize int64, rawIdx []byte, base uint64,
 	return scanStore(store, storeSize, base, hasExpect, expectNext)
 }
 
-// trustIndex reports whether rawIdx is a cleanly closed index for the store:
-// a whole number of entries, each numbered in order with strictly increasing
-// positions inside the store, the first at position 0, and the last frame
-// valid and ending exactly at the end of the store. A crash leaves the
-// preallocated index with zero entries at its end, which fail this check.
+// trustIndex reports whether rawIdx is a cleanly closed index for the
+// store: entries followed by a trailer whose magic, count and CRC match,
+// each entry numbered in order with strictly increasing positions inside
+// the store, the first at position 0, and the last entry's frame valid and
+// ending exactly at the end of the store.
 func trustIndex(store *os.File, storeSize int64, rawIdx []byte, base uint64) (recovery, bool, error) {
-	if len(rawIdx)%IndexEntryBytes != 0 {
+	if len(rawIdx) < IndexEntryBytes || len(rawIdx)%IndexEntryBytes != 0 {
 		return recovery{}, false, nil
 	}
-	m := uint64(len(rawIdx) / IndexEntryBytes)
+	entries := rawIdx[:len(rawIdx)-IndexEntryBytes]
+	if string(rawIdx[len(entries):]) != string(indexTrailer(entries)) {
+		return recovery{}, false, nil
+	}
+	m := uint64(len(entries) / IndexEntryBytes)
 	if m == 0 {
-		return recovery{clean: true, end: 0}, storeSize == 0, nil
+		return recovery{clean: true}, storeSize == 0, nil
 	}
 	prev := int64(-1)
 	for i := uint64(0); i < m; i++ {
-		rel, pos := entryAt(rawIdx, i)
+		rel, pos := entryAt(entries, i)
 		if uint64(rel) != i || pos <= prev || pos >= storeSize || (i == 0 && pos != 0) {
 			return recovery{}, false, nil
 		}

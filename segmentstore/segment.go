@@ -152,7 +152,7 @@ func openSegment(dir string, base uint64, c Config, o segmentOptions) (_ *Segmen
 	s.idx.n = rec.n
 
 	if !rec.clean {
-		if err := s.rewriteIndex(rec.positions); err != nil {
+		if err := s.rewriteIndex(rec.positions, !o.writable); err != nil {
 			return nil, err
 		}
 	}
@@ -169,11 +169,15 @@ func openSegment(dir string, base uint64, c Config, o segmentOptions) (_ *Segmen
 }
 
 // rewriteIndex replaces the index file's content with the given positions
-// and fsyncs it, so that the next open finds a clean index.
-func (s *Segment) rewriteIndex(positions []int64) error {
-	b := make([]byte, len(positions)*IndexEntryBytes)
+// and fsyncs it. A sealed segment's index also gets its trailer, so that
+// the next open trusts it.
+func (s *Segment) rewriteIndex(positions []int64, trailer bool) error {
+	b := make([]byte, len(positions)*IndexEntryBytes, (len(positions)+1)*IndexEntryBytes)
 	for i, p := range positions {
 		putEntry(b[i*IndexEntryBytes:], uint32(i), p)
+	}
+	if trailer {
+		b = append(b, indexTrailer(b)...)
 	}
 	if err := s.idx.f.Truncate(0); err != nil {
 		return fmt.Errorf("segmentstore: rebuild index: %w", err)
@@ -292,7 +296,7 @@ func (s *Segment) append(recs []Record, partial bool) (first uint64, written int
 		s.mu.Unlock()
 		return first, 0, nil
 	}
-	k := s.fitLocked(recs)
+	k := s.fitLocked(recs, partial)
 	if k == 0 || (k < len(recs) && !partial) {
 		s.mu.Unlock()
 		return 0, 0, ErrSegmentFull
@@ -346,14 +350,19 @@ func (s *Segment) append(recs []Record, partial bool) (first uint64, written int
 }
 
 // fitLocked returns how many leading records of recs fit into the segment.
-func (s *Segment) fitLocked(recs []Record) int {
-	room := s.indexCapacityLocked() - min(s.idx.n, s.indexCapacityLocked())
+// An empty segment takes a whole batch (Append's contract) or, for a
+// partial append, at least one record, so that a record always fits
+// somewhere; the index capacity is a hard limit either way.
+func (s *Segment) fitLocked(recs []Record, partial bool) int {
+	capacity := s.indexCapacityLocked()
+	room := capacity - min(s.idx.n, capacity)
+	if s.idx.n == 0 && !partial {
+		return int(min(uint64(len(recs)), room))
+	}
 	size := uint64(s.size)
 	k := 0
 	for k < len(recs) && uint64(k) < room {
 		fs := uint64(frameSize(len(recs[k].Value)))
-		// An empty segment takes at least one record, whatever its size,
-		// so that a record never fits nowhere.
 		if size+fs > s.cfg.MaxStoreBytes && !(s.idx.n == 0 && k == 0) {
 			break
 		}
