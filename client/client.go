@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"slices"
 	"sync"
 	"time"
@@ -44,6 +45,11 @@ type Client struct {
 	leader   string     // last known leader address, "" when unknown
 	sessions map[string]*sessionSlot
 	subs     map[*Subscription]struct{}
+	// dead marks nodes whose connection dropped. Protoactor spends two
+	// seconds in a blocking retry on every dial of a node that refuses
+	// connections, so until a plain TCP dial succeeds again the client
+	// does not hand such a node any request.
+	dead map[string]bool
 
 	unwatch func()
 }
@@ -57,12 +63,35 @@ type session struct {
 	maxBatchBytes  uint32
 }
 
-// sessionSlot holds the session with one server. Its mutex is held while a
-// session is being opened, so concurrent callers open it once.
+// sessionSlot holds the session with one server. Its lock is held while a
+// session is being opened, so concurrent callers open it once. The lock is a
+// channel so that a caller whose deadline passes can stop waiting for it.
 type sessionSlot struct {
-	mu   sync.Mutex
+	lock chan struct{} // capacity 1: full while held
 	sess *session
 }
+
+func newSessionSlot() *sessionSlot { return &sessionSlot{lock: make(chan struct{}, 1)} }
+
+func (s *sessionSlot) acquire(ctx context.Context) error {
+	select {
+	case s.lock <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *sessionSlot) tryAcquire() bool {
+	select {
+	case s.lock <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+func (s *sessionSlot) release() { <-s.lock }
 
 // New starts the client's actor system and listener and opens a session with
 // the first server that answers, so that a wrong address or a cluster that is
@@ -90,6 +119,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		servers:  slices.Clone(cfg.Servers),
 		sessions: make(map[string]*sessionSlot),
 		subs:     make(map[*Subscription]struct{}),
+		dead:     make(map[string]bool),
 	}
 	c.closeCtx, c.closeFn = context.WithCancel(context.Background())
 	for range cfg.MaxInFlight {
@@ -138,11 +168,12 @@ func (c *Client) closeSessions() {
 	c.mu.Lock()
 	var open []*session
 	for _, slot := range c.sessions {
-		slot.mu.Lock()
-		if slot.sess != nil {
-			open = append(open, slot.sess)
+		if slot.tryAcquire() {
+			if slot.sess != nil {
+				open = append(open, slot.sess)
+			}
+			slot.release()
 		}
-		slot.mu.Unlock()
 	}
 	c.mu.Unlock()
 	var wg sync.WaitGroup
@@ -204,16 +235,38 @@ func (c *Client) failedOver(server string, s *session, err error) {
 func (c *Client) endpointLost(addr string) {
 	c.mu.Lock()
 	slot := c.sessions[addr]
+	c.dead[addr] = true
 	c.mu.Unlock()
 	if slot == nil {
 		return
 	}
-	// TryLock: this runs on protoactor's event goroutine and must not wait
-	// for a session being opened; that one is fresh anyway.
-	if slot.mu.TryLock() {
+	// tryAcquire: this runs on protoactor's event goroutine and must not
+	// wait for a session being opened; that one is fresh anyway.
+	if slot.tryAcquire() {
 		slot.sess = nil
-		slot.mu.Unlock()
+		slot.release()
 	}
+}
+
+// reachable checks a node marked dead with a plain TCP dial, and clears the
+// mark when it answers. A node not marked dead is not dialled.
+func (c *Client) reachable(ctx context.Context, server string, timeout time.Duration) error {
+	c.mu.Lock()
+	dead := c.dead[server]
+	c.mu.Unlock()
+	if !dead {
+		return nil
+	}
+	d := net.Dialer{Timeout: min(timeout, time.Second)}
+	conn, err := d.DialContext(ctx, "tcp", server)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errEndpointLost, err)
+	}
+	_ = conn.Close()
+	c.mu.Lock()
+	delete(c.dead, server)
+	c.mu.Unlock()
+	return nil
 }
 
 func (c *Client) dropSession(s *session) {
@@ -226,11 +279,14 @@ func (c *Client) dropSession(s *session) {
 	if slot == nil {
 		return
 	}
-	slot.mu.Lock()
-	if slot.sess == s {
-		slot.sess = nil
+	// No need to wait: whoever holds the slot is opening a new session,
+	// which is not s.
+	if slot.tryAcquire() {
+		if slot.sess == s {
+			slot.sess = nil
+		}
+		slot.release()
 	}
-	slot.mu.Unlock()
 }
 
 // session returns the open session with server, opening one when needed.
@@ -238,15 +294,20 @@ func (c *Client) session(ctx context.Context, server string, timeout time.Durati
 	c.mu.Lock()
 	slot := c.sessions[server]
 	if slot == nil {
-		slot = &sessionSlot{}
+		slot = newSessionSlot()
 		c.sessions[server] = slot
 	}
 	c.mu.Unlock()
 
-	slot.mu.Lock()
-	defer slot.mu.Unlock()
+	if err := slot.acquire(ctx); err != nil {
+		return nil, err
+	}
+	defer slot.release()
 	if slot.sess != nil {
 		return slot.sess, nil
+	}
+	if err := c.reachable(ctx, server, timeout); err != nil {
+		return nil, err
 	}
 	reply, err := c.tr.request(ctx, actor.NewPID(server, sessionsActor), &messages.OpenSession{ClientName: c.cfg.Name}, timeout)
 	if err != nil {
@@ -367,6 +428,10 @@ func (c *Client) giveUp(ctx context.Context, op string, lastErr error) error {
 	cause := ctx.Err()
 	if cause == nil {
 		cause = context.DeadlineExceeded
+	}
+	if lastErr == nil && errors.Is(cause, context.DeadlineExceeded) {
+		// The only attempt was still waiting when time ran out.
+		lastErr = errNoReply
 	}
 	if lastErr == nil {
 		return fmt.Errorf("client: %s: %w", op, cause)

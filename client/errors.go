@@ -37,6 +37,7 @@ var (
 	errAttemptTimeout = fmt.Errorf("%w: no reply within the attempt timeout", ErrUnavailable)
 	errEndpointLost   = fmt.Errorf("%w: connection to the node was lost", ErrUnavailable)
 	errSessionLost    = fmt.Errorf("%w: the node no longer knows the session", ErrUnavailable)
+	errNoReply        = fmt.Errorf("%w: no reply before the deadline", ErrUnavailable)
 )
 
 // OffsetOutOfRangeError reports a read below the retained range or at or past
