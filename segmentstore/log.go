@@ -418,7 +418,9 @@ func (l *Log) truncateSuffixLocked(from uint64) error {
 	if err != nil {
 		return err
 	}
-	if keep == 0 {
+	if keep == 0 || l.active().NextOffset() == from {
+		// Nothing to cut in the segment before: it stays sealed and
+		// complete, and appends go to a fresh segment.
 		return l.newSegmentLocked(from)
 	}
 	return l.active().TruncateFrom(from)
