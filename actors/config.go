@@ -1,0 +1,319 @@
+package actors
+
+import (
+	"io"
+	"time"
+
+	"actorlog/messages"
+	"actorlog/segmentstore"
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/sirupsen/logrus"
+)
+
+// Well-known names. Clients address the acceptor by name; the other names
+// appear in PIDs and logs.
+const (
+	// SessionsName is the session acceptor's name, the only actor a client
+	// must know before it has a session.
+	SessionsName = "sessions"
+	// LogName is the log actor's name. It is internal: the transport guard
+	// refuses envelopes addressed to it from outside the node.
+	LogName = "log"
+	// IdentityHeader carries the transport identity of a request's sender.
+	// The node's transport guard overwrites it in every incoming envelope,
+	// so a client cannot choose its own identity.
+	IdentityHeader = "actorlog-identity"
+)
+
+// Defaults of LogConfig.
+const (
+	// DefaultMaxSegmentRestarts and DefaultRestartWindow: a segment actor
+	// that crashes more than this many times within the window is stopped
+	// and the failure escalated. A single corrupt write or a fault injected
+	// by a spec is survived; a disk that fails on every open is not retried
+	// forever.
+	DefaultMaxSegmentRestarts = 3
+	DefaultRestartWindow      = time.Minute
+	// DefaultRetentionCheckInterval is how often retention runs (it also
+	// runs after every roll-over).
+	DefaultRetentionCheckInterval = time.Minute
+	// DefaultReadRecords and DefaultReadBytes bound a read whose request
+	// leaves the bounds at zero.
+	DefaultReadRecords uint32 = 1000
+	DefaultReadBytes   uint32 = 1 << 20
+	// DefaultMaxReadRecords and DefaultMaxReadBytes cap what a request may
+	// ask for. With the endpoint writer packing up to 8 replies into one
+	// gRPC message, 8 x (4 MiB + one 1 MiB record) stays below the 64 MiB a
+	// client accepts by default.
+	DefaultMaxReadRecords uint32 = 10000
+	DefaultMaxReadBytes   uint32 = 4 << 20
+	// DefaultMaxAppendRecords and DefaultMaxAppendBytes cap how much the log
+	// actor coalesces from queued produce requests into one segment append
+	// (one write and, under SyncAlways, one fsync). A single request larger
+	// than this still goes alone.
+	DefaultMaxAppendRecords = 20000
+	DefaultMaxAppendBytes   = 32 << 20
+	// DefaultMaxWait caps a long poll; a longer wait_ms is shortened to it
+	// (the reply is then an empty ConsumeResponse, as for any expired poll).
+	DefaultMaxWait = 30 * time.Second
+	// DefaultDedupeProducers and DefaultDedupeWindow bound the memory of
+	// idempotent produce: the most recent producers, and per producer the
+	// most recent sequences, whose offsets are remembered.
+	DefaultDedupeProducers = 100000
+	DefaultDedupeWindow    = 32
+)
+
+// LogConfig configures the log actor and, through it, its segment actors.
+// Zero fields take the Default* constants.
+type LogConfig struct {
+	// Dir holds the segment files. It must exist.
+	Dir string
+	// Storage configures every segment (size limits, fsync policy,
+	// retention). Start from segmentstore.DefaultConfig().
+	Storage segmentstore.Config
+	// Logger receives the log's and the segments' logs. Nil discards them.
+	Logger *logrus.Entry
+
+	// MaxSegmentRestarts and RestartWindow: see DefaultMaxSegmentRestarts.
+	MaxSegmentRestarts int
+	RestartWindow      time.Duration
+	// RetentionCheckInterval is how often retention is applied.
+	RetentionCheckInterval time.Duration
+
+	DefaultReadRecords uint32
+	DefaultReadBytes   uint32
+	MaxReadRecords     uint32
+	MaxReadBytes       uint32
+	MaxAppendRecords   int
+	MaxAppendBytes     int
+	MaxWait            time.Duration
+	DedupeProducers    int
+	DedupeWindow       int
+
+	// FaultInjection enables InjectSegmentFault. Off by default: it exists
+	// for specs that prove crash recovery, never for production.
+	FaultInjection bool
+}
+
+func (c LogConfig) withDefaults() LogConfig {
+	if c.Logger == nil {
+		c.Logger = discardLogger()
+	}
+	if c.MaxSegmentRestarts == 0 {
+		c.MaxSegmentRestarts = DefaultMaxSegmentRestarts
+	}
+	if c.RestartWindow == 0 {
+		c.RestartWindow = DefaultRestartWindow
+	}
+	if c.RetentionCheckInterval == 0 {
+		c.RetentionCheckInterval = DefaultRetentionCheckInterval
+	}
+	if c.DefaultReadRecords == 0 {
+		c.DefaultReadRecords = DefaultReadRecords
+	}
+	if c.DefaultReadBytes == 0 {
+		c.DefaultReadBytes = DefaultReadBytes
+	}
+	if c.MaxReadRecords == 0 {
+		c.MaxReadRecords = DefaultMaxReadRecords
+	}
+	if c.MaxReadBytes == 0 {
+		c.MaxReadBytes = DefaultMaxReadBytes
+	}
+	if c.MaxAppendRecords == 0 {
+		c.MaxAppendRecords = DefaultMaxAppendRecords
+	}
+	if c.MaxAppendBytes == 0 {
+		c.MaxAppendBytes = DefaultMaxAppendBytes
+	}
+	if c.MaxWait == 0 {
+		c.MaxWait = DefaultMaxWait
+	}
+	if c.DedupeProducers == 0 {
+		c.DedupeProducers = DefaultDedupeProducers
+	}
+	if c.DedupeWindow == 0 {
+		c.DedupeWindow = DefaultDedupeWindow
+	}
+	// A coalesced append must fit an empty segment's index, or it would be
+	// refused by every segment.
+	if capacity := indexCapacity(c.Storage); capacity > 0 && uint64(c.MaxAppendRecords) > capacity {
+		c.MaxAppendRecords = int(capacity)
+	}
+	return c
+}
+
+// indexCapacity is how many records one segment holds at most.
+func indexCapacity(s segmentstore.Config) uint64 {
+	b := s.MaxIndexBytes
+	if b == 0 {
+		b = segmentstore.DefaultMaxIndexBytes
+	}
+	return b / segmentstore.IndexEntryBytes
+}
+
+// Validate reports the first bad field, wrapped around ErrInvalidConfig.
+func (c LogConfig) Validate() error {
+	switch {
+	case c.Dir == "":
+		return invalid("Dir", "empty")
+	case c.MaxSegmentRestarts < 0:
+		return invalid("MaxSegmentRestarts", "negative (%d)", c.MaxSegmentRestarts)
+	case c.RestartWindow < 0:
+		return invalid("RestartWindow", "negative (%s)", c.RestartWindow)
+	case c.RetentionCheckInterval < 0:
+		return invalid("RetentionCheckInterval", "negative (%s)", c.RetentionCheckInterval)
+	case c.MaxAppendRecords < 0:
+		return invalid("MaxAppendRecords", "negative (%d)", c.MaxAppendRecords)
+	case c.MaxAppendBytes < 0:
+		return invalid("MaxAppendBytes", "negative (%d)", c.MaxAppendBytes)
+	case c.MaxWait < 0:
+		return invalid("MaxWait", "negative (%s)", c.MaxWait)
+	case c.DedupeProducers < 0:
+		return invalid("DedupeProducers", "negative (%d)", c.DedupeProducers)
+	case c.DedupeWindow < 0:
+		return invalid("DedupeWindow", "negative (%d)", c.DedupeWindow)
+	}
+	d := c.withDefaults()
+	if d.DefaultReadRecords > d.MaxReadRecords {
+		return invalid("DefaultReadRecords", "%d exceeds MaxReadRecords %d", d.DefaultReadRecords, d.MaxReadRecords)
+	}
+	if d.DefaultReadBytes > d.MaxReadBytes {
+		return invalid("DefaultReadBytes", "%d exceeds MaxReadBytes %d", d.DefaultReadBytes, d.MaxReadBytes)
+	}
+	if err := c.Storage.Validate(); err != nil {
+		return invalid("Storage", "%v", err)
+	}
+	return nil
+}
+
+// Defaults of SessionConfig.
+const (
+	// DefaultMaxRecordBytes and DefaultMaxBatchBytes are the request limits
+	// a session enforces and announces in SessionOpened.
+	DefaultMaxRecordBytes uint32 = 1 << 20
+	DefaultMaxBatchBytes  uint32 = 16 << 20
+	// DefaultMaxBatchRecords caps the records of one ProduceRequest.
+	DefaultMaxBatchRecords uint32 = 100000
+	// DefaultSessionIdleTimeout ends a remote client's session that sent
+	// nothing for this long and has no subscription, so a client that
+	// vanished without a trace leaks nothing. A client that comes back gets
+	// a dead letter and opens a new session.
+	DefaultSessionIdleTimeout = 2 * time.Minute
+	// DefaultMaxSessions bounds the sessions of one node.
+	DefaultMaxSessions = 10000
+	// DefaultMaxSubscriptions bounds the subscriptions of one session.
+	DefaultMaxSubscriptions = 64
+	// DefaultMaxCredit caps the credit outstanding on one subscription, so a
+	// subscriber cannot grant itself an unbounded buffer on the node's side.
+	DefaultMaxCredit uint32 = 1 << 20
+	// DefaultMaxPushRecords bounds one SubscriptionRecords push.
+	DefaultMaxPushRecords uint32 = 1000
+	// DefaultPollWait is how long a subscription's read waits at the end of
+	// the log before it asks again. It bounds how long a parked read of a
+	// subscription that has ended lingers in the log actor.
+	DefaultPollWait = 10 * time.Second
+	// DefaultRetryBackoff is how long a subscription waits after an
+	// Unavailable answer (a segment restarting) before it reads again.
+	DefaultRetryBackoff = 200 * time.Millisecond
+	// maxProducerIDBytes bounds the producer id a request may carry.
+	maxProducerIDBytes = 256
+)
+
+// SessionConfig configures the acceptor and every session it spawns. Zero
+// fields take the Default* constants.
+type SessionConfig struct {
+	// Log is the log actor: consumes and subscriptions read from it.
+	Log *actor.PID
+	// Produce is where validated ProduceRequests go, with the client as
+	// sender. It is the log actor today; consensus puts the raft actor here.
+	// Nil means Log.
+	Produce *actor.PID
+	// Server describes this node in ServersResponse.
+	Server *messages.Server
+	// Logger receives the sessions' logs. Nil discards them.
+	Logger *logrus.Entry
+
+	MaxRecordBytes   uint32
+	MaxBatchBytes    uint32
+	MaxBatchRecords  uint32
+	IdleTimeout      time.Duration
+	MaxSessions      int
+	MaxSubscriptions int
+	MaxCredit        uint32
+	MaxPushRecords   uint32
+	PollWait         time.Duration
+	RetryBackoff     time.Duration
+}
+
+func (c SessionConfig) withDefaults() SessionConfig {
+	if c.Produce == nil {
+		c.Produce = c.Log
+	}
+	if c.Logger == nil {
+		c.Logger = discardLogger()
+	}
+	if c.Server == nil {
+		c.Server = &messages.Server{}
+	}
+	if c.MaxRecordBytes == 0 {
+		c.MaxRecordBytes = DefaultMaxRecordBytes
+	}
+	if c.MaxBatchBytes == 0 {
+		c.MaxBatchBytes = DefaultMaxBatchBytes
+	}
+	if c.MaxBatchRecords == 0 {
+		c.MaxBatchRecords = DefaultMaxBatchRecords
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = DefaultSessionIdleTimeout
+	}
+	if c.MaxSessions == 0 {
+		c.MaxSessions = DefaultMaxSessions
+	}
+	if c.MaxSubscriptions == 0 {
+		c.MaxSubscriptions = DefaultMaxSubscriptions
+	}
+	if c.MaxCredit == 0 {
+		c.MaxCredit = DefaultMaxCredit
+	}
+	if c.MaxPushRecords == 0 {
+		c.MaxPushRecords = DefaultMaxPushRecords
+	}
+	if c.PollWait == 0 {
+		c.PollWait = DefaultPollWait
+	}
+	if c.RetryBackoff == 0 {
+		c.RetryBackoff = DefaultRetryBackoff
+	}
+	return c
+}
+
+// Validate reports the first bad field, wrapped around ErrInvalidConfig.
+func (c SessionConfig) Validate() error {
+	switch {
+	case c.Log == nil:
+		return invalid("Log", "nil")
+	case c.IdleTimeout < 0:
+		return invalid("IdleTimeout", "negative (%s)", c.IdleTimeout)
+	case c.MaxSessions < 0:
+		return invalid("MaxSessions", "negative (%d)", c.MaxSessions)
+	case c.MaxSubscriptions < 0:
+		return invalid("MaxSubscriptions", "negative (%d)", c.MaxSubscriptions)
+	case c.PollWait < 0:
+		return invalid("PollWait", "negative (%s)", c.PollWait)
+	case c.RetryBackoff < 0:
+		return invalid("RetryBackoff", "negative (%s)", c.RetryBackoff)
+	}
+	d := c.withDefaults()
+	if d.MaxRecordBytes > d.MaxBatchBytes {
+		return invalid("MaxRecordBytes", "%d exceeds MaxBatchBytes %d", d.MaxRecordBytes, d.MaxBatchBytes)
+	}
+	return nil
+}
+
+func discardLogger() *logrus.Entry {
+	l := logrus.New()
+	l.SetOutput(io.Discard)
+	return logrus.NewEntry(l)
+}

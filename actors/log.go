@@ -1,0 +1,1024 @@
+package actors
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"time"
+
+	"actorlog/messages"
+	"actorlog/segmentstore"
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/sirupsen/logrus"
+)
+
+// NewLogProps returns the props of the log actor. Spawn it under the root
+// supervisor with the well-known name LogName.
+func NewLogProps(cfg LogConfig) *actor.Props {
+	cfg = cfg.withDefaults()
+	return actor.PropsFromProducer(func() actor.Actor { return newLogActor(cfg) })
+}
+
+type segStatus int
+
+const (
+	segOpening    segStatus = iota // spawned, waiting for its first SegmentReady
+	segReady                       // serving
+	segRestarting                  // crashed; waiting for SegmentReady from the new instance
+	segReconciling                 // restarted; dropping records that were never acknowledged
+	segFailed                      // stopped after too many failures
+	segRemoving                    // deleted by retention, waiting for SegmentRemoved
+)
+
+// segState is the log actor's view of one segment actor.
+type segState struct {
+	base uint64
+	// next is one past the last acknowledged record of the segment.
+	next       uint64
+	size       uint64
+	lastAppend int64
+	pid        *actor.PID
+	sealed     bool
+	status     segStatus
+	failures   []time.Time
+}
+
+type opKind int
+
+const (
+	opAppend opKind = iota
+	opRead
+	opSeal
+	opTruncate
+	opRemove
+)
+
+type segOp struct {
+	id    uint64
+	kind  opKind
+	seg   *segState
+	batch *appendBatch            // opAppend
+	from  *actor.PID              // opRead: who gets the ConsumeResponse
+	read  *messages.ConsumeRequest // opRead
+}
+
+// produceReq is one ProduceRequest waiting to be appended.
+type produceReq struct {
+	sender *actor.PID
+	req    *messages.ProduceRequest
+	key    dedupeKey
+	dupes  []*actor.PID // retries of the same (producer, sequence) that arrived meanwhile
+}
+
+type dedupeKey struct {
+	producer string
+	seq      uint64
+}
+
+// appendBatch is the produce requests coalesced into one segment append.
+type appendBatch struct {
+	reqs    []*produceReq
+	records []*messages.Record
+}
+
+// waiter is a long poll parked at the end of the log.
+type waiter struct {
+	from  *actor.PID
+	req   *messages.ConsumeRequest
+	timer *time.Timer
+}
+
+type deferred struct {
+	from *actor.PID
+	msg  any
+}
+
+// logActor owns the ordered list of segments: it spawns and supervises the
+// segment actors, assigns every append to the active segment, routes every
+// read to the segment that holds the offset, rolls segments over, applies
+// retention and parks long polls. See the package documentation for the
+// protocol.
+type logActor struct {
+	cfg   LogConfig
+	log   *logrus.Entry
+	epoch uint64
+	sys   *actor.ActorSystem
+	self  *actor.PID
+
+	segs    []*segState // sorted by base, contiguous; the last is active
+	byID    map[string]*segState
+	opening int // segments spawned at startup that are not ready yet
+	ready   bool
+	failed  error // storage failure: appends are refused, health is bad
+
+	low, next uint64 // acknowledged range [low, next)
+
+	pending    []*produceReq
+	retry      *appendBatch // a batch refused as full, to be sent to the next segment first
+	inflight   *segOp       // the one append in flight, if any
+	inProgress map[dedupeKey]*produceReq
+	producers  *producerTable
+
+	waiters  map[uint64]*waiter
+	deferred []deferred
+	// statusWaiters hold LogStatusRequests with wait_ready.
+	statusWaiters []*actor.PID
+	draining      bool
+	drainWaiters  []*actor.PID
+	readsInFlight int
+
+	// ops are the requests sent to segment actors and not answered yet.
+	ops       map[uint64]*segOp
+	retention *time.Timer
+	nextID    uint64
+
+	restarts, reads, appends uint64
+}
+
+func newLogActor(cfg LogConfig) *logActor {
+	return &logActor{
+		cfg:        cfg,
+		log:        cfg.Logger.WithField("actor", LogName),
+		epoch:      rand.Uint64(),
+		byID:       make(map[string]*segState),
+		inProgress: make(map[dedupeKey]*produceReq),
+		producers:  newProducerTable(cfg.DedupeProducers, cfg.DedupeWindow),
+		waiters:    make(map[uint64]*waiter),
+		ops:        make(map[uint64]*segOp),
+	}
+}
+
+func (a *logActor) id() uint64 { a.nextID++; return a.nextID }
+
+func (a *logActor) send(to *actor.PID, msg any) {
+	if to != nil {
+		a.sys.Root.Send(to, msg)
+	}
+}
+
+func unavailable(format string, args ...any) *messages.Unavailable {
+	return &messages.Unavailable{Reason: fmt.Sprintf(format, args...)}
+}
+
+func (a *logActor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		a.sys, a.self = ctx.ActorSystem(), ctx.Self()
+		a.start(ctx)
+	case *actor.Stopping:
+		a.shutdown("the log is stopping")
+	case *actor.Restarting:
+		a.shutdown("the log restarted after a crash")
+	case *actor.Terminated:
+		a.childTerminated(m.GetWho())
+
+	case *messages.SegmentReady:
+		a.segmentReady(ctx, m)
+	case *messages.SegmentAppended:
+		a.appended(ctx, m)
+	case *messages.SegmentReadResult:
+		a.readResult(m)
+	case *messages.SegmentSealed:
+		if op := a.takeOp(m.GetEpoch(), m.GetRequestId()); op != nil {
+			op.seg.size, op.seg.lastAppend = m.GetSizeBytes(), m.GetLastAppendUnixNano()
+		}
+	case *messages.SegmentTruncated:
+		a.truncated(ctx, m)
+	case *messages.SegmentRemoved:
+		if op := a.takeOp(m.GetEpoch(), m.GetRequestId()); op != nil {
+			if e := m.GetError(); e != "" {
+				a.log.WithField("segment", op.seg.base).Warnf("removing a retained-out segment: %s", e)
+			}
+			ctx.Stop(op.seg.pid)
+		}
+
+	case *messages.ProduceRequest:
+		a.produce(ctx, ctx.Sender(), m)
+	case *messages.ConsumeRequest:
+		a.consume(ctx.Sender(), m)
+	case *messages.CheckOffset:
+		a.checkOffset(ctx, m)
+	case *messages.PollExpired:
+		a.pollExpired(m.GetWaiterId())
+	case *messages.RetentionTick:
+		a.applyRetention()
+		a.armRetention()
+	case *messages.LogStatusRequest:
+		if m.GetWaitReady() && !a.ready {
+			a.statusWaiters = append(a.statusWaiters, ctx.Sender())
+			return
+		}
+		ctx.Respond(a.status())
+	case *messages.InjectSegmentFault:
+		a.injectFault(ctx, m)
+	case *messages.DrainLog:
+		a.drain(ctx)
+	}
+}
+
+// start lists the data directory and spawns one segment actor per segment;
+// the log is ready when every one has reported its recovered state.
+func (a *logActor) start(ctx actor.Context) {
+	bases, err := segmentstore.ListSegments(a.cfg.Dir)
+	if err != nil {
+		a.failStartup(fmt.Errorf("%w: %v", ErrStorageFailed, err))
+		return
+	}
+	if len(bases) == 0 {
+		bases = []uint64{a.cfg.Storage.InitialOffset}
+	}
+	for i, base := range bases {
+		if _, err := a.spawnSegment(ctx, base, i < len(bases)-1); err != nil {
+			a.failStartup(err)
+			return
+		}
+	}
+	a.opening = len(bases)
+	a.log.WithFields(logrus.Fields{"dir": a.cfg.Dir, "segments": len(bases)}).Debug("opening segments")
+}
+
+func (a *logActor) spawnSegment(ctx actor.Context, base uint64, sealed bool) (*segState, error) {
+	spec := segmentSpec{dir: a.cfg.Dir, base: base, cfg: a.cfg.Storage, epoch: a.epoch, sealed: sealed,
+		log: a.cfg.Logger.WithField("actor", segmentName(base))}
+	pid, err := ctx.SpawnNamed(newSegmentProps(spec), segmentName(base))
+	if err != nil {
+		return nil, fmt.Errorf("%w: spawn segment %d: %v", ErrStorageFailed, base, err)
+	}
+	s := &segState{base: base, next: base, pid: pid, sealed: sealed, status: segOpening}
+	a.segs = append(a.segs, s)
+	a.byID[pid.GetId()] = s
+	return s, nil
+}
+
+func (a *logActor) failStartup(err error) {
+	a.log.WithError(err).Error("log failed to open")
+	a.failed = err
+	a.becomeReady()
+}
+
+func (a *logActor) becomeReady() {
+	if a.ready {
+		return
+	}
+	a.ready = true
+	for _, w := range a.statusWaiters {
+		a.send(w, a.status())
+	}
+	a.statusWaiters = nil
+	queued := a.deferred
+	a.deferred = nil
+	for _, d := range queued {
+		switch m := d.msg.(type) {
+		case *messages.ProduceRequest:
+			a.produce(nil, d.from, m)
+		case *messages.ConsumeRequest:
+			a.consume(d.from, m)
+		case *messages.CheckOffset:
+			a.checkOffsetFrom(d.from, m)
+		}
+	}
+	a.armRetention()
+}
+
+func (a *logActor) segmentReady(ctx actor.Context, m *messages.SegmentReady) {
+	if m.GetEpoch() != a.epoch {
+		return
+	}
+	s := a.segAt(m.GetBaseOffset())
+	if s == nil {
+		return
+	}
+	switch s.status {
+	case segOpening:
+		s.next, s.size, s.lastAppend = m.GetNextOffset(), m.GetSizeBytes(), m.GetLastAppendUnixNano()
+		s.status = segReady
+		if !a.ready {
+			a.opening--
+			if a.opening == 0 {
+				a.finishStartup()
+			}
+			return
+		}
+		// A segment created by a roll-over: the queued appends can go.
+		a.flush()
+	case segRestarting:
+		got := m.GetNextOffset()
+		log := a.log.WithFields(logrus.Fields{"segment": s.base, "acknowledged": s.next, "on_disk": got})
+		switch {
+		case got < s.next:
+			// Acknowledged records are gone: this must never happen, since a
+			// restart closes (flushes) the old files first.
+			err := &SegmentFailedError{BaseOffset: s.base, Restarts: len(s.failures), Window: a.cfg.RestartWindow,
+				Reason: fmt.Sprintf("reopened with next offset %d below the acknowledged %d", got, s.next)}
+			log.Error("acknowledged records lost in a segment restart")
+			a.failSegment(s, err)
+			return
+		case got > s.next:
+			// The crashed append reached the disk but was never
+			// acknowledged (its client got Unavailable): drop it, so a retry
+			// appends it again at the same offsets and nothing is doubled.
+			log.Warn("dropping unacknowledged records after a segment restart")
+			s.status = segReconciling
+			op := a.newOp(s, opTruncate)
+			ctx.Send(s.pid, &messages.SegmentTruncate{Epoch: a.epoch, RequestId: op.id, FromOffset: s.next})
+		default:
+			log.Info("segment restarted")
+			a.segmentRecovered(ctx, s)
+		}
+	case segRemoving:
+		// Crashed while being removed: finish the job.
+		op := a.newOp(s, opRemove)
+		ctx.Send(s.pid, &messages.SegmentRemove{Epoch: a.epoch, RequestId: op.id})
+	}
+}
+
+func (a *logActor) truncated(ctx actor.Context, m *messages.SegmentTruncated) {
+	op := a.takeOp(m.GetEpoch(), m.GetRequestId())
+	if op == nil {
+		return
+	}
+	s := op.seg
+	s.size = m.GetSizeBytes()
+	if m.GetNextOffset() != s.next {
+		a.failSegment(s, &SegmentFailedError{BaseOffset: s.base, Restarts: len(s.failures), Window: a.cfg.RestartWindow,
+			Reason: fmt.Sprintf("truncated to %d, expected %d", m.GetNextOffset(), s.next)})
+		return
+	}
+	a.segmentRecovered(ctx, s)
+}
+
+// segmentRecovered puts a restarted segment back in service.
+func (a *logActor) segmentRecovered(ctx actor.Context, s *segState) {
+	s.status = segReady
+	if s.sealed {
+		// The new instance opened writable; make it read-only again.
+		op := a.newOp(s, opSeal)
+		ctx.Send(s.pid, &messages.SegmentSeal{Epoch: a.epoch, RequestId: op.id})
+	}
+	a.flush()
+}
+
+// finishStartup checks that the recovered segments are contiguous and
+// starts serving.
+func (a *logActor) finishStartup() {
+	for i := 0; i+1 < len(a.segs); i++ {
+		cur, nxt := a.segs[i], a.segs[i+1]
+		if cur.next != nxt.base {
+			a.failStartup(fmt.Errorf("%w: segment %d ends at offset %d but the next segment starts at %d",
+				ErrStorageFailed, cur.base, cur.next, nxt.base))
+			return
+		}
+	}
+	a.low, a.next = a.segs[0].base, a.segs[len(a.segs)-1].next
+	a.log.WithFields(logrus.Fields{"low": a.low, "next": a.next, "segments": len(a.segs)}).Info("log ready")
+	a.becomeReady()
+	a.applyRetention()
+}
+
+func (a *logActor) active() *segState {
+	if len(a.segs) == 0 {
+		return nil
+	}
+	return a.segs[len(a.segs)-1]
+}
+
+func (a *logActor) segAt(base uint64) *segState {
+	i := sort.Search(len(a.segs), func(i int) bool { return a.segs[i].base >= base })
+	if i < len(a.segs) && a.segs[i].base == base {
+		return a.segs[i]
+	}
+	return nil
+}
+
+// segFor returns the segment holding off, which must be in [low, next).
+func (a *logActor) segFor(off uint64) *segState {
+	i := sort.Search(len(a.segs), func(i int) bool { return a.segs[i].base > off })
+	if i == 0 {
+		return nil
+	}
+	return a.segs[i-1]
+}
+
+func (a *logActor) newOp(s *segState, kind opKind) *segOp {
+	op := &segOp{id: a.id(), kind: kind, seg: s}
+	a.ops[op.id] = op
+	return op
+}
+
+// takeOp finds and forgets the op a reply answers; nil for a stale reply.
+func (a *logActor) takeOp(epoch, id uint64) *segOp {
+	if epoch != a.epoch {
+		return nil
+	}
+	op, ok := a.ops[id]
+	if !ok {
+		return nil
+	}
+	delete(a.ops, id)
+	return op
+}
+
+// ---------------------------------------------------------------------------
+// Produce
+
+func (a *logActor) produce(ctx actor.Context, from *actor.PID, m *messages.ProduceRequest) {
+	if !a.ready {
+		a.deferred = append(a.deferred, deferred{from, m})
+		return
+	}
+	switch {
+	case a.failed != nil:
+		a.send(from, unavailable("storage failed: %v", a.failed))
+		return
+	case a.draining:
+		a.send(from, unavailable("the node is shutting down"))
+		return
+	case len(m.GetRecords()) == 0:
+		a.send(from, &messages.InvalidRequest{Field: "records", Reason: "empty batch: at least one record is required"})
+		return
+	case len(m.GetRecords()) > a.cfg.MaxAppendRecords:
+		a.send(from, &messages.InvalidRequest{Field: "records", Reason: fmt.Sprintf(
+			"batch of %d records exceeds the limit of %d records per request", len(m.GetRecords()), a.cfg.MaxAppendRecords)})
+		return
+	}
+	pr := &produceReq{sender: from, req: m}
+	if p := m.GetProducerId(); p != "" {
+		pr.key = dedupeKey{producer: p, seq: m.GetSequence()}
+		if b, ok := a.producers.lookup(p, m.GetSequence()); ok {
+			a.send(from, &messages.ProduceResponse{Offsets: offsetRange(b.first, int(b.count))})
+			return
+		}
+		if orig, ok := a.inProgress[pr.key]; ok {
+			orig.dupes = append(orig.dupes, from)
+			return
+		}
+		a.inProgress[pr.key] = pr
+	}
+	a.pending = append(a.pending, pr)
+	a.flush()
+}
+
+func offsetRange(first uint64, n int) []uint64 {
+	out := make([]uint64, n)
+	for i := range out {
+		out[i] = first + uint64(i)
+	}
+	return out
+}
+
+// flush sends the queued produce requests to the active segment as one
+// append, unless an append is already in flight: one at a time per log
+// keeps offsets simple to reason about across crashes, and everything that
+// queues meanwhile goes out together next (group commit).
+func (a *logActor) flush() {
+	if a.inflight != nil || !a.ready {
+		return
+	}
+	act := a.active()
+	if act == nil || act.status != segReady || act.sealed {
+		return
+	}
+	b := a.retry
+	a.retry = nil
+	if b == nil {
+		if len(a.pending) == 0 {
+			a.checkDrained()
+			return
+		}
+		b = a.takeBatch()
+	}
+	op := a.newOp(act, opAppend)
+	op.batch = b
+	a.inflight = op
+	a.appends++
+	a.send(act.pid, &messages.SegmentAppend{
+		Epoch: a.epoch, RequestId: op.id, Records: b.records, TimestampUnixNano: time.Now().UnixNano(),
+	})
+}
+
+// takeBatch takes queued requests up to the append limits (at least one).
+func (a *logActor) takeBatch() *appendBatch {
+	n, recs, bytes := 0, 0, 0
+	for n < len(a.pending) {
+		r := a.pending[n].req.GetRecords()
+		sz := 0
+		for _, rec := range r {
+			sz += len(rec.GetValue())
+		}
+		if n > 0 && (recs+len(r) > a.cfg.MaxAppendRecords || bytes+sz > a.cfg.MaxAppendBytes) {
+			break
+		}
+		n, recs, bytes = n+1, recs+len(r), bytes+sz
+	}
+	b := &appendBatch{reqs: slices.Clone(a.pending[:n])}
+	clear(a.pending[:n])
+	a.pending = a.pending[n:]
+	if len(a.pending) == 0 {
+		a.pending = a.pending[:0:0]
+	}
+	if n == 1 {
+		b.records = b.reqs[0].req.GetRecords()
+	} else {
+		b.records = make([]*messages.Record, 0, recs)
+		for _, pr := range b.reqs {
+			b.records = append(b.records, pr.req.GetRecords()...)
+		}
+	}
+	return b
+}
+
+func (a *logActor) appended(ctx actor.Context, m *messages.SegmentAppended) {
+	op := a.takeOp(m.GetEpoch(), m.GetRequestId())
+	if op == nil {
+		return
+	}
+	a.inflight = nil
+	s := op.seg
+	if e := m.GetError(); e != nil && e.GetCode() != messages.SegmentErrorCode_SEGMENT_OK {
+		switch e.GetCode() {
+		case messages.SegmentErrorCode_SEGMENT_FULL:
+			if s.next == s.base {
+				// Cannot happen: batches are capped at a segment's capacity.
+				a.failBatch(op.batch, unavailable("batch does not fit an empty segment: %s", e.GetMessage()))
+			} else {
+				a.retry = op.batch
+				a.roll(ctx)
+			}
+		case messages.SegmentErrorCode_SEGMENT_RECORD_TOO_LARGE:
+			a.failBatch(op.batch, &messages.InvalidRequest{Field: "records", Reason: e.GetMessage()})
+		default:
+			a.failBatch(op.batch, unavailable("append failed: %s", e.GetMessage()))
+		}
+		a.flush()
+		return
+	}
+	first, n := m.GetFirstOffset(), uint64(m.GetCount())
+	if first != s.next {
+		a.log.WithFields(logrus.Fields{"segment": s.base, "expected": s.next, "got": first}).Error("segment assigned unexpected offsets")
+	}
+	s.next, s.size = m.GetNextOffset(), m.GetSizeBytes()
+	s.lastAppend = time.Now().UnixNano()
+	a.next = s.next
+	// One allocation for the offsets of the whole batch; each reply gets
+	// its sub-slice.
+	all := offsetRange(first, int(n))
+	at := 0
+	for _, pr := range op.batch.reqs {
+		k := len(pr.req.GetRecords())
+		offs := all[at : at+k : at+k]
+		at += k
+		resp := &messages.ProduceResponse{Offsets: offs}
+		a.send(pr.sender, resp)
+		for _, d := range pr.dupes {
+			a.send(d, resp)
+		}
+		if pr.key.producer != "" {
+			delete(a.inProgress, pr.key)
+			a.producers.record(pr.key.producer, pr.key.seq, offs[0], uint32(k))
+		}
+	}
+	if m.GetFull() {
+		a.roll(ctx)
+	}
+	a.wakeWaiters()
+	a.flush()
+	a.checkDrained()
+}
+
+// failBatch answers every request of a batch with reply.
+func (a *logActor) failBatch(b *appendBatch, reply any) {
+	if b == nil {
+		return
+	}
+	for _, pr := range b.reqs {
+		a.failProduce(pr, reply)
+	}
+}
+
+func (a *logActor) failProduce(pr *produceReq, reply any) {
+	a.send(pr.sender, reply)
+	for _, d := range pr.dupes {
+		a.send(d, reply)
+	}
+	if pr.key.producer != "" {
+		delete(a.inProgress, pr.key)
+	}
+}
+
+// roll seals the active segment and spawns the next one at the log's next
+// offset; appends wait until it is ready.
+func (a *logActor) roll(ctx actor.Context) {
+	act := a.active()
+	if act == nil || act.sealed || act.next == act.base {
+		return
+	}
+	act.sealed = true
+	op := a.newOp(act, opSeal)
+	ctx.Send(act.pid, &messages.SegmentSeal{Epoch: a.epoch, RequestId: op.id})
+	if _, err := a.spawnSegment(ctx, a.next, false); err != nil {
+		a.failed = err
+		a.log.WithError(err).Error("roll-over failed")
+		a.failPending(unavailable("storage failed: %v", err))
+		return
+	}
+	a.log.WithFields(logrus.Fields{"sealed": act.base, "active": a.next}).Debug("rolled over")
+	a.applyRetention()
+}
+
+func (a *logActor) failPending(reply any) {
+	a.failBatch(a.retry, reply)
+	a.retry = nil
+	for _, pr := range a.pending {
+		a.failProduce(pr, reply)
+	}
+	a.pending = nil
+}
+
+// ---------------------------------------------------------------------------
+// Consume
+
+func (a *logActor) consume(from *actor.PID, m *messages.ConsumeRequest) {
+	if !a.ready {
+		a.deferred = append(a.deferred, deferred{from, m})
+		return
+	}
+	off := m.GetOffset()
+	if off < a.low || off > a.next || (off == a.next && (m.GetWaitMs() == 0 && !a.draining)) {
+		a.send(from, &messages.OffsetOutOfRange{Offset: off, LowOffset: a.low, NextOffset: a.next})
+		return
+	}
+	if off == a.next {
+		if a.draining {
+			a.send(from, &messages.ConsumeResponse{LowOffset: a.low, NextOffset: a.next})
+			return
+		}
+		a.park(from, m)
+		return
+	}
+	a.route(from, m)
+}
+
+// park holds a long poll at the end of the log until records arrive or its
+// deadline passes; the deadline is a timer that sends PollExpired, so a
+// parked poll costs nothing while it waits.
+func (a *logActor) park(from *actor.PID, m *messages.ConsumeRequest) {
+	wait := min(time.Duration(m.GetWaitMs())*time.Millisecond, a.cfg.MaxWait)
+	id := a.id()
+	sys, self := a.sys, a.self
+	a.waiters[id] = &waiter{from: from, req: m, timer: time.AfterFunc(wait, func() {
+		sys.Root.Send(self, &messages.PollExpired{WaiterId: id})
+	})}
+}
+
+func (a *logActor) pollExpired(id uint64) {
+	w, ok := a.waiters[id]
+	if !ok {
+		return
+	}
+	delete(a.waiters, id)
+	a.send(w.from, &messages.ConsumeResponse{LowOffset: a.low, NextOffset: a.next})
+}
+
+func (a *logActor) wakeWaiters() {
+	if len(a.waiters) == 0 {
+		return
+	}
+	for id, w := range a.waiters {
+		w.timer.Stop()
+		delete(a.waiters, id)
+		a.route(w.from, w.req)
+	}
+}
+
+// route sends a read to the segment holding its offset; the segment's reply
+// comes back here and is forwarded with the log's bounds.
+func (a *logActor) route(from *actor.PID, m *messages.ConsumeRequest) {
+	s := a.segFor(m.GetOffset())
+	if s == nil {
+		a.send(from, &messages.OffsetOutOfRange{Offset: m.GetOffset(), LowOffset: a.low, NextOffset: a.next})
+		return
+	}
+	if s.status == segFailed {
+		a.send(from, unavailable("segment %d failed: %v", s.base, a.failed))
+		return
+	}
+	maxRecords := m.GetMaxRecords()
+	if maxRecords == 0 {
+		maxRecords = a.cfg.DefaultReadRecords
+	}
+	maxBytes := m.GetMaxBytes()
+	if maxBytes == 0 {
+		maxBytes = a.cfg.DefaultReadBytes
+	}
+	op := a.newOp(s, opRead)
+	op.from, op.read = from, m
+	a.reads++
+	a.readsInFlight++
+	a.send(s.pid, &messages.SegmentRead{
+		Epoch: a.epoch, RequestId: op.id, Offset: m.GetOffset(),
+		MaxRecords: min(maxRecords, a.cfg.MaxReadRecords), MaxBytes: min(maxBytes, a.cfg.MaxReadBytes),
+		Limit: a.next,
+	})
+}
+
+func (a *logActor) readResult(m *messages.SegmentReadResult) {
+	op := a.takeOp(m.GetEpoch(), m.GetRequestId())
+	if op == nil {
+		return
+	}
+	a.readsInFlight--
+	defer a.checkDrained()
+	if e := m.GetError(); e != nil && e.GetCode() != messages.SegmentErrorCode_SEGMENT_OK {
+		switch e.GetCode() {
+		case messages.SegmentErrorCode_SEGMENT_OUT_OF_RANGE:
+			// Retention removed the records meanwhile.
+			a.send(op.from, &messages.OffsetOutOfRange{Offset: op.read.GetOffset(), LowOffset: a.low, NextOffset: a.next})
+		default:
+			a.send(op.from, unavailable("read at offset %d failed: %s", op.read.GetOffset(), e.GetMessage()))
+		}
+		return
+	}
+	a.send(op.from, &messages.ConsumeResponse{Records: m.GetRecords(), LowOffset: a.low, NextOffset: a.next})
+}
+
+func (a *logActor) checkOffset(ctx actor.Context, m *messages.CheckOffset) {
+	if !a.ready {
+		a.deferred = append(a.deferred, deferred{ctx.Sender(), m})
+		return
+	}
+	a.checkOffsetFrom(ctx.Sender(), m)
+}
+
+func (a *logActor) checkOffsetFrom(from *actor.PID, m *messages.CheckOffset) {
+	if m.GetOffset() < a.low || m.GetOffset() > a.next {
+		a.send(from, &messages.OffsetOutOfRange{Offset: m.GetOffset(), LowOffset: a.low, NextOffset: a.next})
+		return
+	}
+	a.send(from, &messages.OffsetAccepted{LowOffset: a.low, NextOffset: a.next})
+}
+
+// ---------------------------------------------------------------------------
+// Retention
+
+func (a *logActor) armRetention() {
+	if a.cfg.Storage.RetentionBytes == 0 && a.cfg.Storage.RetentionAge == 0 {
+		return
+	}
+	if a.retention != nil {
+		a.retention.Stop()
+	}
+	sys, self := a.sys, a.self
+	a.retention = time.AfterFunc(a.cfg.RetentionCheckInterval, func() { sys.Root.Send(self, &messages.RetentionTick{}) })
+}
+
+// applyRetention deletes whole sealed segments from the front while the log
+// is over its byte budget or they are older than the age limit. The active
+// segment is never deleted.
+func (a *logActor) applyRetention() {
+	maxBytes, maxAge := a.cfg.Storage.RetentionBytes, a.cfg.Storage.RetentionAge
+	if !a.ready || (maxBytes == 0 && maxAge == 0) {
+		return
+	}
+	var total uint64
+	for _, s := range a.segs {
+		total += s.size
+	}
+	now := time.Now()
+	for len(a.segs) > 1 {
+		s := a.segs[0]
+		if !s.sealed || s.status != segReady {
+			break
+		}
+		overBytes := maxBytes > 0 && total > maxBytes
+		tooOld := maxAge > 0 && now.Sub(time.Unix(0, s.lastAppend)) > maxAge
+		if !overBytes && !tooOld {
+			break
+		}
+		a.segs = a.segs[1:]
+		total -= s.size
+		s.status = segRemoving
+		op := a.newOp(s, opRemove)
+		a.send(s.pid, &messages.SegmentRemove{Epoch: a.epoch, RequestId: op.id})
+		a.log.WithFields(logrus.Fields{"segment": s.base, "bytes": s.size, "by_bytes": overBytes, "by_age": tooOld}).Info("retention removes segment")
+	}
+	a.low = a.segs[0].base
+}
+
+// ---------------------------------------------------------------------------
+// Supervision of the segment actors
+
+// HandleFailure makes the log actor the supervisor of its segment actors
+// (protoactor calls it on the log actor's own goroutine, between messages).
+// It restarts a crashed segment actor, one-for-one, after answering the
+// request that crashed it with Unavailable: protoactor drops that message,
+// and its sender would otherwise wait forever. Requests still queued in the
+// segment's mailbox survive the restart and are served by the new instance.
+// More than MaxSegmentRestarts failures within RestartWindow stop the
+// segment for good and escalate to the root supervisor.
+func (a *logActor) HandleFailure(_ *actor.ActorSystem, supervisor actor.Supervisor, child *actor.PID, _ *actor.RestartStatistics, reason any, message any) {
+	s, ok := a.byID[child.GetId()]
+	if !ok {
+		supervisor.StopChildren(child)
+		return
+	}
+	a.restarts++
+	now := time.Now()
+	s.failures = slices.DeleteFunc(s.failures, func(t time.Time) bool { return now.Sub(t) > a.cfg.RestartWindow })
+	s.failures = append(s.failures, now)
+	why := fmt.Sprint(reason)
+	log := a.log.WithFields(logrus.Fields{"segment": s.base, "failures": len(s.failures), "reason": why})
+
+	if op := a.crashedOp(message); op != nil {
+		delete(a.ops, op.id)
+		a.failOp(op, unavailable("segment %d crashed while serving the request; retry", s.base))
+	}
+	if len(s.failures) > a.cfg.MaxSegmentRestarts {
+		err := &SegmentFailedError{BaseOffset: s.base, Restarts: len(s.failures), Window: a.cfg.RestartWindow, Reason: why}
+		log.Error("segment failed too often; stopping it and escalating")
+		supervisor.StopChildren(child)
+		a.failSegment(s, err)
+		supervisor.EscalateFailure(err, message)
+		return
+	}
+	log.Warn("segment crashed; restarting it")
+	if s.status != segRemoving && s.status != segOpening {
+		// An opening segment stays opening: its first SegmentReady is the
+		// one that counts.
+		s.status = segRestarting
+	}
+	supervisor.RestartChildren(child)
+}
+
+// crashedOp finds the op whose command was being handled when the segment
+// crashed.
+func (a *logActor) crashedOp(message any) *segOp {
+	type command interface {
+		GetEpoch() uint64
+		GetRequestId() uint64
+	}
+	c, ok := actor.UnwrapEnvelopeMessage(message).(command)
+	if !ok || c.GetEpoch() != a.epoch {
+		return nil
+	}
+	return a.ops[c.GetRequestId()]
+}
+
+// failOp answers the request behind op, which will get no reply.
+func (a *logActor) failOp(op *segOp, reply any) {
+	switch op.kind {
+	case opAppend:
+		if a.inflight == op {
+			a.inflight = nil
+		}
+		a.failBatch(op.batch, reply)
+	case opRead:
+		a.readsInFlight--
+		a.send(op.from, reply)
+	}
+	// Seal, truncate and remove are redone when the segment is back.
+}
+
+// failSegment takes a segment out of service for good: everything in flight
+// to it is answered, and appends are refused if it was the active one.
+func (a *logActor) failSegment(s *segState, err error) {
+	wasOpening := s.status == segOpening
+	s.status = segFailed
+	reply := unavailable("segment %d failed: %v", s.base, err)
+	for id, op := range a.ops {
+		if op.seg == s {
+			delete(a.ops, id)
+			a.failOp(op, reply)
+		}
+	}
+	if a.failed == nil {
+		a.failed = err
+	}
+	if wasOpening && !a.ready {
+		a.failStartup(err)
+	}
+	if s == a.active() {
+		a.failPending(reply)
+	}
+	a.checkDrained()
+}
+
+func (a *logActor) childTerminated(who *actor.PID) {
+	s, ok := a.byID[who.GetId()]
+	if !ok {
+		return
+	}
+	delete(a.byID, who.GetId())
+	if s.status == segRemoving {
+		return
+	}
+	if s.status != segFailed {
+		// Stopped without our asking (the system is shutting down).
+		a.failSegment(s, fmt.Errorf("segment %d stopped", s.base))
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Operations
+
+func (a *logActor) status() *messages.LogStatus {
+	st := &messages.LogStatus{
+		Ready:           a.ready,
+		Healthy:         a.failed == nil,
+		LowOffset:       a.low,
+		NextOffset:      a.next,
+		Segments:        uint32(len(a.segs)),
+		SegmentRestarts: a.restarts,
+		ParkedReads:     uint32(len(a.waiters)),
+		SegmentReads:    a.reads,
+		SegmentAppends:  a.appends,
+		Draining:        a.draining,
+	}
+	if a.failed != nil {
+		st.Reason = a.failed.Error()
+	}
+	for _, s := range a.segs {
+		st.SizeBytes += s.size
+	}
+	return st
+}
+
+func (a *logActor) injectFault(ctx actor.Context, m *messages.InjectSegmentFault) {
+	if !a.cfg.FaultInjection {
+		ctx.Respond(&messages.InvalidRequest{Field: "mode", Reason: "fault injection is disabled on this node"})
+		return
+	}
+	act := a.active()
+	if act == nil || act.status == segFailed {
+		ctx.Respond(unavailable("no active segment"))
+		return
+	}
+	a.log.WithFields(logrus.Fields{"segment": act.base, "mode": m.GetMode().String()}).Warn("injecting a segment fault")
+	ctx.Send(act.pid, &messages.SegmentFault{Mode: m.GetMode()})
+	ctx.Respond(&messages.FaultInjected{SegmentBaseOffset: act.base})
+}
+
+// drain refuses new appends, answers parked polls, and replies LogDrained
+// once the appends and reads in flight are done.
+func (a *logActor) drain(ctx actor.Context) {
+	a.draining = true
+	for id, w := range a.waiters {
+		w.timer.Stop()
+		delete(a.waiters, id)
+		a.send(w.from, &messages.ConsumeResponse{LowOffset: a.low, NextOffset: a.next})
+	}
+	a.drainWaiters = append(a.drainWaiters, ctx.Sender())
+	if a.failed != nil {
+		a.failPending(unavailable("the node is shutting down"))
+	}
+	a.checkDrained()
+}
+
+func (a *logActor) checkDrained() {
+	if !a.draining || len(a.drainWaiters) == 0 {
+		return
+	}
+	if a.inflight != nil || a.retry != nil || len(a.pending) > 0 || a.readsInFlight > 0 {
+		return
+	}
+	for _, w := range a.drainWaiters {
+		a.send(w, &messages.LogDrained{})
+	}
+	a.drainWaiters = nil
+}
+
+// shutdown answers everything the log still holds; it runs before the log
+// stops or restarts, when its children are about to be stopped.
+func (a *logActor) shutdown(why string) {
+	if a.retention != nil {
+		a.retention.Stop()
+	}
+	reply := unavailable("%s", why)
+	for id, w := range a.waiters {
+		w.timer.Stop()
+		delete(a.waiters, id)
+		a.send(w.from, reply)
+	}
+	for id, op := range a.ops {
+		delete(a.ops, id)
+		a.failOp(op, reply)
+	}
+	a.inflight = nil
+	a.failPending(reply)
+	for _, d := range a.deferred {
+		a.send(d.from, reply)
+	}
+	a.deferred = nil
+	st := a.status()
+	st.Healthy, st.Reason = false, why
+	for _, w := range a.statusWaiters {
+		a.send(w, st)
+	}
+	a.statusWaiters = nil
+	for _, w := range a.drainWaiters {
+		a.send(w, &messages.LogDrained{})
+	}
+	a.drainWaiters = nil
+}
+
+var _ actor.SupervisorStrategy = (*logActor)(nil)

@@ -1,0 +1,383 @@
+package actors
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"actorlog/messages"
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/eventstream"
+	"github.com/asynkron/protoactor-go/remote"
+	"github.com/sirupsen/logrus"
+)
+
+// NewSessionsProps returns the props of the session acceptor. Spawn it under
+// the root supervisor with the well-known name SessionsName.
+func NewSessionsProps(cfg SessionConfig) *actor.Props {
+	cfg = cfg.withDefaults()
+	return actor.PropsFromProducer(func() actor.Actor {
+		return &acceptor{cfg: cfg, log: cfg.Logger.WithField("actor", SessionsName), sessions: make(map[string]*actor.PID)}
+	})
+}
+
+// acceptor is the well-known "sessions" actor. OpenSession spawns one
+// session actor per client, as its child; the acceptor also turns
+// protoactor's EndpointTerminatedEvent (the connection to a client is gone)
+// into a message for that client's sessions.
+type acceptor struct {
+	cfg      SessionConfig
+	log      *logrus.Entry
+	sessions map[string]*actor.PID // by PID id
+	clients  map[string]string     // session PID id -> client address
+	sub      *eventstream.Subscription
+}
+
+func header(ctx actor.Context, key string) string {
+	if h := ctx.MessageHeader(); h != nil {
+		return h.Get(key)
+	}
+	return ""
+}
+
+func (a *acceptor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		a.clients = make(map[string]string)
+		sys, self := ctx.ActorSystem(), ctx.Self()
+		// The handler runs on the publisher's goroutine: it only posts a
+		// message, the acceptor does the work.
+		a.sub = sys.EventStream.SubscribeWithPredicate(func(evt any) {
+			sys.Root.Send(self, &messages.ClientEndpointTerminated{Address: evt.(*remote.EndpointTerminatedEvent).Address})
+		}, func(evt any) bool {
+			_, ok := evt.(*remote.EndpointTerminatedEvent)
+			return ok
+		})
+	case *actor.Stopping, *actor.Restarting:
+		if a.sub != nil {
+			ctx.ActorSystem().EventStream.Unsubscribe(a.sub)
+			a.sub = nil
+		}
+	case *messages.OpenSession:
+		a.open(ctx, m)
+	case *actor.Terminated:
+		delete(a.sessions, m.GetWho().GetId())
+		delete(a.clients, m.GetWho().GetId())
+	case *messages.ClientEndpointTerminated:
+		for id, addr := range a.clients {
+			if addr == m.GetAddress() {
+				ctx.Send(a.sessions[id], m)
+			}
+		}
+	case *messages.SessionsStatusRequest:
+		ctx.Respond(&messages.SessionsStatus{Sessions: uint32(len(a.sessions))})
+	default:
+		refuse(ctx, m)
+	}
+}
+
+func (a *acceptor) open(ctx actor.Context, m *messages.OpenSession) {
+	client := ctx.Sender()
+	if client == nil {
+		return // nobody to tell the session's name
+	}
+	if len(a.sessions) >= a.cfg.MaxSessions {
+		ctx.Respond(unavailable("too many sessions (%d); retry later", a.cfg.MaxSessions))
+		return
+	}
+	// A random part makes session ids hard to guess for other clients.
+	name := "session-" + strconv.FormatUint(rand.Uint64()>>16, 36)
+	spec := sessionSpec{
+		cfg:        a.cfg,
+		clientAddr: client.GetAddress(),
+		clientName: m.GetClientName(),
+		identity:   header(ctx, IdentityHeader),
+		// Sessions opened from inside the node (the HTTP API) belong to
+		// node code, which closes them; only remote ones time out.
+		idle: client.GetAddress() != ctx.Self().GetAddress(),
+	}
+	pid, err := ctx.SpawnNamed(newSessionProps(spec), name)
+	if err != nil {
+		ctx.Respond(unavailable("cannot open a session: %v", err))
+		return
+	}
+	a.sessions[pid.GetId()] = pid
+	a.clients[pid.GetId()] = spec.clientAddr
+	a.log.WithFields(logrus.Fields{"session": pid.GetId(), "client": spec.clientAddr, "name": spec.clientName, "identity": spec.identity}).Debug("session opened")
+	ctx.Respond(&messages.SessionOpened{
+		Address:        pid.GetAddress(),
+		Id:             pid.GetId(),
+		MaxRecordBytes: a.cfg.MaxRecordBytes,
+		MaxBatchBytes:  a.cfg.MaxBatchBytes,
+	})
+}
+
+// refuse answers a message an actor does not handle, when it came from a
+// client that waits for an answer.
+func refuse(ctx actor.Context, m any) {
+	switch m.(type) {
+	case actor.SystemMessage, actor.AutoReceiveMessage, *actor.ReceiveTimeout:
+		return
+	}
+	if ctx.Sender() != nil {
+		ctx.Respond(&messages.InvalidRequest{Reason: fmt.Sprintf("unsupported message %T here", m)})
+	}
+}
+
+type sessionSpec struct {
+	cfg        SessionConfig
+	clientAddr string
+	clientName string
+	identity   string
+	idle       bool
+}
+
+func newSessionProps(spec sessionSpec) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor {
+		return &session{spec: spec, subs: make(map[string]*actor.PID)}
+	})
+}
+
+// session serves one client: it validates every request, forwards
+// produces to the configured produce target (the log today, raft later) and
+// reads to the log, with the client as the sender so that replies go
+// straight back to it, and owns the client's subscriptions (its children).
+type session struct {
+	spec    sessionSpec
+	log     *logrus.Entry
+	subs    map[string]*actor.PID // by subscription id
+	nextSub uint64
+}
+
+func (s *session) limits() Limits {
+	c := s.spec.cfg
+	return Limits{MaxRecordBytes: c.MaxRecordBytes, MaxBatchBytes: c.MaxBatchBytes, MaxBatchRecords: c.MaxBatchRecords}
+}
+
+func (s *session) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		s.log = s.spec.cfg.Logger.WithFields(logrus.Fields{"actor": ctx.Self().GetId(), "client": s.spec.clientAddr})
+		s.armIdle(ctx)
+	case *actor.ReceiveTimeout:
+		if len(s.subs) == 0 {
+			s.log.Debug("session idle; closing it")
+			ctx.Stop(ctx.Self())
+		}
+	case *actor.Terminated:
+		for id, pid := range s.subs {
+			if pid.Equal(m.GetWho()) {
+				delete(s.subs, id)
+			}
+		}
+		s.armIdle(ctx)
+
+	case *messages.ProduceRequest:
+		if bad := ValidateProduce(m, s.limits()); bad != nil {
+			ctx.Respond(bad)
+			return
+		}
+		ctx.RequestWithCustomSender(s.spec.cfg.Produce, m, ctx.Sender())
+	case *messages.ConsumeRequest:
+		ctx.RequestWithCustomSender(s.spec.cfg.Log, m, ctx.Sender())
+	case *messages.Subscribe:
+		s.subscribe(ctx, m)
+	case *messages.Credit:
+		if pid, ok := s.subs[m.GetSubscriptionId()]; ok {
+			ctx.Send(pid, m)
+		} else if ctx.Sender() != nil {
+			// A probe or a late credit for a subscription that has ended:
+			// tell the subscriber, so that it subscribes again.
+			ctx.Respond(&messages.SubscriptionEnded{SubscriptionId: m.GetSubscriptionId(), Reason: "no such subscription"})
+		}
+	case *messages.Unsubscribe:
+		if pid, ok := s.subs[m.GetSubscriptionId()]; ok {
+			delete(s.subs, m.GetSubscriptionId())
+			ctx.RequestWithCustomSender(pid, m, ctx.Sender())
+			s.armIdle(ctx)
+		} else {
+			ctx.Respond(&messages.SubscriptionEnded{SubscriptionId: m.GetSubscriptionId(), Reason: "no such subscription"})
+		}
+	case *messages.ServersRequest:
+		ctx.Respond(&messages.ServersResponse{Servers: []*messages.Server{s.spec.cfg.Server}})
+	case *messages.CloseSession:
+		ctx.Respond(&messages.SessionClosed{})
+		s.log.Debug("session closed by the client")
+		ctx.Stop(ctx.Self())
+	case *messages.ClientEndpointTerminated:
+		s.log.Debug("connection to the client lost; closing the session")
+		ctx.Stop(ctx.Self())
+	case *messages.SessionInfoRequest:
+		ctx.Respond(&messages.SessionInfo{
+			Id: ctx.Self().GetId(), ClientAddress: s.spec.clientAddr, ClientName: s.spec.clientName,
+			Identity: s.spec.identity, Subscriptions: uint32(len(s.subs)),
+		})
+	default:
+		refuse(ctx, m)
+	}
+}
+
+// armIdle runs the idle timeout only while there is no subscription: a
+// subscription keeps its session alive for as long as its subscriber lives.
+func (s *session) armIdle(ctx actor.Context) {
+	if !s.spec.idle {
+		return
+	}
+	if len(s.subs) == 0 {
+		ctx.SetReceiveTimeout(s.spec.cfg.IdleTimeout)
+	} else {
+		ctx.CancelReceiveTimeout()
+	}
+}
+
+func (s *session) subscribe(ctx actor.Context, m *messages.Subscribe) {
+	c := s.spec.cfg
+	if bad := ValidateSubscribe(m, c.MaxCredit); bad != nil {
+		ctx.Respond(bad)
+		return
+	}
+	if len(s.subs) >= c.MaxSubscriptions {
+		ctx.Respond(&messages.InvalidRequest{Field: "subscriptions", Reason: fmt.Sprintf(
+			"the session already has %d subscriptions, the limit", c.MaxSubscriptions)})
+		return
+	}
+	s.nextSub++
+	id := "sub-" + strconv.FormatUint(s.nextSub, 10)
+	spec := subscriptionSpec{
+		id:         id,
+		cfg:        c,
+		replyTo:    ctx.Sender(),
+		subscriber: actor.NewPID(m.GetSubscriberAddress(), m.GetSubscriberId()),
+		offset:     m.GetOffset(),
+		credit:     m.GetInitialCredit(),
+		maxBytes:   m.GetMaxBytes(),
+		log:        s.log.WithField("subscription", id),
+	}
+	pid, err := ctx.SpawnNamed(newSubscriptionProps(spec), id)
+	if err != nil {
+		ctx.Respond(unavailable("cannot start the subscription: %v", err))
+		return
+	}
+	s.subs[id] = pid
+	s.armIdle(ctx)
+}
+
+// subscriptionSpec is fixed at spawn time.
+type subscriptionSpec struct {
+	id         string
+	cfg        SessionConfig
+	replyTo    *actor.PID // gets SubscribeAck (or the error)
+	subscriber *actor.PID // gets the pushes
+	offset     uint64
+	credit     uint32
+	maxBytes   uint32
+	log        *logrus.Entry
+}
+
+func newSubscriptionProps(spec subscriptionSpec) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor {
+		return &subscription{spec: spec, next: spec.offset, credit: uint64(spec.credit)}
+	})
+}
+
+// subscription pushes records to one subscriber as they commit, never more
+// than the credit the subscriber granted. It has at most one read in
+// flight, a long poll at the end of the log, so it buffers nothing beyond
+// the one reply it is about to push, however slow the subscriber is.
+type subscription struct {
+	spec    subscriptionSpec
+	next    uint64
+	credit  uint64
+	acked   bool
+	reading bool
+	quiet   bool // end without telling the subscriber (it asked, or is gone)
+	reason  string
+	retry   *time.Timer
+}
+
+func (s *subscription) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		ctx.Watch(s.spec.subscriber)
+		ctx.Request(s.spec.cfg.Log, &messages.CheckOffset{Offset: s.spec.offset})
+	case *actor.Stopping:
+		if s.retry != nil {
+			s.retry.Stop()
+		}
+		if s.acked && !s.quiet {
+			reason := s.reason
+			if reason == "" {
+				reason = "the session ended"
+			}
+			ctx.Send(s.spec.subscriber, &messages.SubscriptionEnded{SubscriptionId: s.spec.id, Reason: reason})
+		}
+		ctx.Unwatch(s.spec.subscriber)
+	case *messages.OffsetAccepted:
+		if !s.acked {
+			s.acked = true
+			ctx.Send(s.spec.replyTo, &messages.SubscribeAck{SubscriptionId: s.spec.id})
+			s.spec.log.WithField("offset", s.next).Debug("subscription started")
+		}
+		s.pump(ctx)
+	case *messages.OffsetOutOfRange:
+		if !s.acked {
+			s.quiet = true
+			ctx.Send(s.spec.replyTo, m)
+		} else {
+			s.reason = fmt.Sprintf("offset %d is out of range [%d, %d)", m.GetOffset(), m.GetLowOffset(), m.GetNextOffset())
+		}
+		ctx.Stop(ctx.Self())
+	case *messages.ConsumeResponse:
+		s.reading = false
+		if recs := m.GetRecords(); len(recs) > 0 {
+			s.credit -= min(s.credit, uint64(len(recs)))
+			s.next = recs[len(recs)-1].GetOffset() + 1
+			// Sent as a request so that a subscriber that is gone answers
+			// with a dead letter, which ends the subscription.
+			ctx.Request(s.spec.subscriber, &messages.SubscriptionRecords{SubscriptionId: s.spec.id, Records: recs})
+		}
+		s.pump(ctx)
+	case *messages.Unavailable:
+		s.reading = false
+		if !s.acked {
+			ctx.Send(s.spec.replyTo, m)
+			s.quiet = true
+			ctx.Stop(ctx.Self())
+			return
+		}
+		// A segment is restarting: read again shortly.
+		sys, self := ctx.ActorSystem(), ctx.Self()
+		s.retry = time.AfterFunc(s.spec.cfg.RetryBackoff, func() { sys.Root.Send(self, &messages.SubscriptionRetry{}) })
+	case *messages.SubscriptionRetry:
+		s.retry = nil
+		s.pump(ctx)
+	case *messages.Credit:
+		s.credit = min(s.credit+uint64(m.GetRecords()), uint64(s.spec.cfg.MaxCredit))
+		s.pump(ctx)
+	case *messages.Unsubscribe:
+		s.quiet = true
+		ctx.Respond(&messages.SubscriptionEnded{SubscriptionId: s.spec.id, Reason: "unsubscribed"})
+		ctx.Stop(ctx.Self())
+	case *actor.Terminated, *actor.DeadLetterResponse:
+		// The subscriber is gone.
+		s.quiet = true
+		s.spec.log.Debug("subscriber gone; ending the subscription")
+		ctx.Stop(ctx.Self())
+	}
+}
+
+// pump asks the log for as many records as the credit allows, unless a read
+// is already out.
+func (s *subscription) pump(ctx actor.Context) {
+	if !s.acked || s.reading || s.credit == 0 || s.retry != nil {
+		return
+	}
+	s.reading = true
+	ctx.Request(s.spec.cfg.Log, &messages.ConsumeRequest{
+		Offset:     s.next,
+		MaxRecords: uint32(min(s.credit, uint64(s.spec.cfg.MaxPushRecords))),
+		MaxBytes:   s.spec.maxBytes,
+		WaitMs:     uint32(s.spec.cfg.PollWait.Milliseconds()),
+	})
+}
