@@ -226,7 +226,7 @@ var _ = Describe("Segment", func() {
 		Expect(fileSize(indexPath(dir, 0))).To(BeNumerically(">", 5*segmentstore.IndexEntryBytes))
 		Expect(s.Seal()).To(Succeed())
 		Expect(s.Seal()).To(Succeed())
-		Expect(fileSize(indexPath(dir, 0))).To(BeEquivalentTo((5 + 1) * segmentstore.IndexEntryBytes), "entries and trailer")
+		Expect(fileSize(indexPath(dir, 0))).To(BeEquivalentTo((5+1)*segmentstore.IndexEntryBytes), "entries and trailer")
 		Expect(fileSize(storePath(dir, 0))).To(Equal(s.Size()))
 		expectRecord(s, 3)
 	})
@@ -238,7 +238,7 @@ var _ = Describe("Segment", func() {
 		Expect(err).NotTo(HaveOccurred())
 		Expect(fileSize(indexPath(dir, 0))).To(BeNumerically(">=", int64(c.MaxIndexBytes)))
 		Expect(s.Close()).To(Succeed())
-		Expect(fileSize(indexPath(dir, 0))).To(BeEquivalentTo((7 + 1) * segmentstore.IndexEntryBytes), "entries and trailer")
+		Expect(fileSize(indexPath(dir, 0))).To(BeEquivalentTo((7+1)*segmentstore.IndexEntryBytes), "entries and trailer")
 	})
 
 	It("closes idempotently and then refuses every operation with ErrClosed", func() {
