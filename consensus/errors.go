@@ -1,0 +1,57 @@
+package consensus
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Errors returned by this package. Each is wrapped with %w where more
+// context helps, so test with errors.Is, never by comparing strings.
+var (
+	// ErrClosed is returned by a store that has already been closed.
+	ErrClosed = errors.New("consensus: store is closed")
+
+	// ErrUnknownStoreKind is returned by OpenStores for a StoreConfig.Kind
+	// that names no implementation.
+	ErrUnknownStoreKind = errors.New("consensus: unknown store kind")
+
+	// ErrNonMonotonic is returned by StoreLogs when the entries do not
+	// continue the log exactly (a gap, an overlap, or out-of-order indexes).
+	// The log stores here implement raft.MonotonicLogStore, so raft deletes
+	// the whole log before it appends past a gap (after a snapshot restore).
+	ErrNonMonotonic = errors.New("consensus: log entries are not contiguous")
+
+	// ErrUnsupportedDeleteRange is returned by DeleteRange for a range that
+	// is neither a prefix nor a suffix of the log. Raft never asks for one.
+	ErrUnsupportedDeleteRange = errors.New("consensus: only a prefix or a suffix of the log can be deleted")
+
+	// ErrCorrupt is returned when stored bytes cannot be decoded: a log
+	// entry, the log metadata or the stable store file.
+	ErrCorrupt = errors.New("consensus: corrupt data")
+
+	// ErrNotUint64 is returned by GetUint64 for a key whose value was not
+	// written by SetUint64.
+	ErrNotUint64 = errors.New("consensus: value is not a uint64")
+
+	// ErrNotAdvertisable is returned by NewTCPTransport when no advertise
+	// address is given and the bind address cannot be dialled by peers
+	// (0.0.0.0 or [::]).
+	ErrNotAdvertisable = errors.New("consensus: bind address is not advertisable; set an advertise address")
+
+	// ErrInvalidConfig is wrapped by the *ConfigError that Validate returns.
+	ErrInvalidConfig = errors.New("consensus: invalid config")
+)
+
+// ConfigError names the configuration field that is out of range.
+// It matches ErrInvalidConfig with errors.Is.
+type ConfigError struct {
+	Field  string
+	Reason string
+}
+
+func (e *ConfigError) Error() string {
+	return fmt.Sprintf("consensus: invalid config: %s: %s", e.Field, e.Reason)
+}
+
+// Is makes errors.Is(err, ErrInvalidConfig) true for every *ConfigError.
+func (e *ConfigError) Is(target error) bool { return target == ErrInvalidConfig }

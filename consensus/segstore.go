@@ -1,0 +1,311 @@
+package consensus
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"actorlog/segmentstore"
+
+	"github.com/hashicorp/raft"
+)
+
+// SegmentLogStore is a raft.LogStore on the project's segmentstore: raft
+// entry i is the record at offset i, so reads are a direct index lookup and
+// no translation table is needed.
+//
+// segmentstore can only drop whole sealed segments from the front, but raft
+// expects FirstIndex to move exactly to where it compacted. The store
+// therefore keeps a logical first index in a small metadata file beside the
+// segments (written by temp file, fsync, rename): records below it may
+// still be on disk but are never served. A suffix delete maps to
+// TruncateSuffix, which is exact.
+//
+// Every StoreLogs is one segmentstore Append under SyncAlways, so it is
+// fsynced before it returns and a batch costs one fsync.
+//
+// Lock order: mu guards every field and all use of log; segmentstore's own
+// locks are taken inside it.
+type SegmentLogStore struct {
+	dir      string
+	metaPath string
+	cfg      segmentstore.Config
+
+	mu     sync.RWMutex
+	log    *segmentstore.Log
+	first  uint64 // logical first index; the log is empty when first >= next
+	closed bool
+}
+
+var (
+	_ raft.LogStore          = (*SegmentLogStore)(nil)
+	_ raft.MonotonicLogStore = (*SegmentLogStore)(nil)
+)
+
+// The metadata file: magic, version, first index (big-endian), CRC-32C.
+const (
+	segMetaMagic   = "ALLM"
+	segMetaVersion = 1
+	segMetaSize    = len(segMetaMagic) + 1 + 8 + 4
+)
+
+// OpenSegmentLogStore opens (or creates) a segmentstore-backed raft log in
+// dir, recovering what a crash left there. Its metadata file is dir+".meta".
+func OpenSegmentLogStore(dir string, cfg StoreConfig) (*SegmentLogStore, error) {
+	cfg = cfg.withDefaults()
+	sc := segmentstore.DefaultConfig()
+	sc.MaxStoreBytes = uint64(cfg.SegmentBytes)
+	sc.MaxRecordBytes = cfg.MaxEntryBytes
+	// Raft requires every StoreLogs to be durable when it returns.
+	sc.Sync = segmentstore.SyncAlways
+	// Raft's first index is 1; an empty log that starts elsewhere (after a
+	// snapshot restore) is recreated at the right offset by StoreLogs.
+	sc.InitialOffset = 1
+	s := &SegmentLogStore{dir: dir, metaPath: dir + ".meta", cfg: sc}
+
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return nil, fmt.Errorf("consensus: create %s: %w", filepath.Dir(dir), err)
+	}
+	if err := removeStaleTemp(s.metaPath); err != nil {
+		return nil, err
+	}
+	l, err := segmentstore.Open(dir, sc)
+	if err != nil {
+		return nil, fmt.Errorf("consensus: open segment log %s: %w", dir, err)
+	}
+	s.log = l
+	metaFirst, err := s.readMeta()
+	if err != nil {
+		_ = l.Close()
+		return nil, err
+	}
+	s.first = max(metaFirst, l.LowestOffset())
+	if next := l.NextOffset(); s.first > next {
+		// A crash while the log was being emptied or recreated: every
+		// entry at or above the recorded first index is gone, so the
+		// log is empty and continues at next.
+		s.first = next
+	}
+	return s, nil
+}
+
+func (s *SegmentLogStore) readMeta() (uint64, error) {
+	data, err := os.ReadFile(s.metaPath)
+	if os.IsNotExist(err) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("consensus: read %s: %w", s.metaPath, err)
+	}
+	if len(data) != segMetaSize || string(data[:4]) != segMetaMagic || data[4] != segMetaVersion ||
+		crc32.Checksum(data[:segMetaSize-4], castagnoli) != binary.BigEndian.Uint32(data[segMetaSize-4:]) {
+		return 0, fmt.Errorf("%w: log metadata %s", ErrCorrupt, s.metaPath)
+	}
+	return binary.BigEndian.Uint64(data[5:13]), nil
+}
+
+func (s *SegmentLogStore) writeMetaLocked(first uint64) error {
+	b := make([]byte, 0, segMetaSize)
+	b = append(b, segMetaMagic...)
+	b = append(b, segMetaVersion)
+	b = binary.BigEndian.AppendUint64(b, first)
+	b = binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+	return writeFileAtomic(s.metaPath, b)
+}
+
+// bounds returns the logical [first, next) range; empty when first >= next.
+func (s *SegmentLogStore) boundsLocked() (first, next uint64) {
+	return s.first, s.log.NextOffset()
+}
+
+// FirstIndex returns the first index held, 0 for an empty log.
+func (s *SegmentLogStore) FirstIndex() (uint64, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return 0, ErrClosed
+	}
+	first, next := s.boundsLocked()
+	if first >= next {
+		return 0, nil
+	}
+	return first, nil
+}
+
+// LastIndex returns the last index held, 0 for an empty log.
+func (s *SegmentLogStore) LastIndex() (uint64, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return 0, ErrClosed
+	}
+	first, next := s.boundsLocked()
+	if first >= next {
+		return 0, nil
+	}
+	return next - 1, nil
+}
+
+// GetLog reads entry index into out, or returns raft.ErrLogNotFound.
+func (s *SegmentLogStore) GetLog(index uint64, out *raft.Log) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	first, next := s.boundsLocked()
+	if index < first || index >= next {
+		return raft.ErrLogNotFound
+	}
+	rec, err := s.log.Read(index)
+	if errors.Is(err, segmentstore.ErrOffsetOutOfRange) {
+		return raft.ErrLogNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("consensus: read raft entry %d: %w", index, err)
+	}
+	if rec.Offset != index {
+		return fmt.Errorf("%w: raft entry %d read back as offset %d", ErrCorrupt, index, rec.Offset)
+	}
+	return decodeEntryValue(index, rec.Term, rec.Timestamp, rec.Value, out)
+}
+
+// StoreLog stores one entry durably.
+func (s *SegmentLogStore) StoreLog(l *raft.Log) error {
+	return s.StoreLogs([]*raft.Log{l})
+}
+
+// StoreLogs appends entries that continue the log exactly and fsyncs them
+// before returning. An empty log accepts any starting index.
+func (s *SegmentLogStore) StoreLogs(logs []*raft.Log) error {
+	if len(logs) == 0 {
+		return nil
+	}
+	for i := 1; i < len(logs); i++ {
+		if logs[i].Index != logs[i-1].Index+1 {
+			return fmt.Errorf("%w: index %d follows %d in one batch", ErrNonMonotonic, logs[i].Index, logs[i-1].Index)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	first, next := s.boundsLocked()
+	start := logs[0].Index
+	if start != next {
+		if first < next {
+			return fmt.Errorf("%w: tried to append index %d after %d", ErrNonMonotonic, start, next-1)
+		}
+		if err := s.resetLocked(start); err != nil {
+			return err
+		}
+	}
+	recs := make([]segmentstore.Record, len(logs))
+	for i, l := range logs {
+		recs[i] = segmentstore.Record{
+			Offset:    l.Index,
+			Term:      l.Term,
+			Timestamp: entryTimestamp(l),
+			Value:     encodeEntryValue(make([]byte, 0, entryHeaderSize+len(l.Data)+len(l.Extensions)+4), l),
+		}
+	}
+	got, err := s.log.Append(recs...)
+	if err != nil {
+		return fmt.Errorf("consensus: append raft entries %d..%d: %w", start, logs[len(logs)-1].Index, err)
+	}
+	if got != start {
+		return fmt.Errorf("%w: raft entry %d was stored at offset %d", ErrCorrupt, start, got)
+	}
+	return nil
+}
+
+// resetLocked recreates the empty log so that it continues at index: raft
+// does this after installing a snapshot, when the next entry is far past
+// the old log. Each step leaves a state that Open reads back as an empty
+// log (see OpenSegmentLogStore), so a crash anywhere here loses nothing
+// that was acknowledged.
+func (s *SegmentLogStore) resetLocked(index uint64) error {
+	if err := s.log.Remove(); err != nil {
+		return fmt.Errorf("consensus: remove segment log %s: %w", s.dir, err)
+	}
+	cfg := s.cfg
+	cfg.InitialOffset = index
+	l, err := segmentstore.Open(s.dir, cfg)
+	if err != nil {
+		// Leave the store closed rather than half-open.
+		s.closed = true
+		return fmt.Errorf("consensus: recreate segment log %s at %d: %w", s.dir, index, err)
+	}
+	s.log = l
+	if err := s.writeMetaLocked(index); err != nil {
+		return err
+	}
+	s.first = index
+	return nil
+}
+
+// DeleteRange deletes entries min..max inclusive. The range must be a
+// prefix or a suffix of the log (ErrUnsupportedDeleteRange otherwise);
+// parts of it outside the log are ignored.
+func (s *SegmentLogStore) DeleteRange(min, max uint64) error {
+	if min > max {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	first, next := s.boundsLocked()
+	if first >= next || max < first || min >= next {
+		return nil
+	}
+	last := next - 1
+	switch {
+	case min <= first:
+		// Prefix. Record the new logical start first: once it is durable,
+		// dropping the whole segments below it is only reclaiming space.
+		newFirst := max + 1
+		if max >= last {
+			newFirst = next
+		}
+		if err := s.writeMetaLocked(newFirst); err != nil {
+			return err
+		}
+		s.first = newFirst
+		if err := s.log.TruncatePrefix(newFirst); err != nil {
+			return fmt.Errorf("consensus: drop segments below %d: %w", newFirst, err)
+		}
+		return nil
+	case max >= last:
+		if err := s.log.TruncateSuffix(min); err != nil {
+			return fmt.Errorf("consensus: truncate raft log from %d: %w", min, err)
+		}
+		return nil
+	default:
+		return fmt.Errorf("%w: [%d, %d] inside [%d, %d]", ErrUnsupportedDeleteRange, min, max, first, last)
+	}
+}
+
+// IsMonotonic tells raft that the log cannot hold gaps, so after a snapshot
+// restore raft deletes the whole log before appending past it.
+func (s *SegmentLogStore) IsMonotonic() bool { return true }
+
+// Close closes the segments. It is idempotent.
+func (s *SegmentLogStore) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	if err := s.log.Close(); err != nil {
+		return fmt.Errorf("consensus: close segment log: %w", err)
+	}
+	return nil
+}

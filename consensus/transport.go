@@ -1,0 +1,294 @@
+package consensus
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/sirupsen/logrus"
+)
+
+// Defaults for TransportConfig.
+const (
+	// DefaultTransportMaxPool is how many idle outbound connections are
+	// kept per peer. Raft uses one for the pipeline, one for heartbeats and
+	// one or two for other RPCs, so three avoids redialling (and a TLS
+	// handshake) on every RPC.
+	DefaultTransportMaxPool = 3
+	// DefaultTransportTimeout is raft's usual I/O deadline for one RPC.
+	// InstallSnapshot scales it with the snapshot size.
+	DefaultTransportTimeout = 10 * time.Second
+	// DefaultTLSHandshakeTimeout bounds how long an accepted connection may
+	// take to finish its TLS handshake, so a silent or plaintext peer does
+	// not hold a goroutine until shutdown.
+	DefaultTLSHandshakeTimeout = 5 * time.Second
+)
+
+// TransportConfig configures NewTCPTransport. Zero fields take defaults.
+type TransportConfig struct {
+	// TLS, when set, is used both to serve accepted connections and to
+	// dial peers, so it should carry the node certificate (Certificates or
+	// GetCertificate/GetClientCertificate), the CA to trust (RootCAs and
+	// ClientCAs) and ClientAuth (tls.RequireAndVerifyClientCert for mutual
+	// TLS). Nil means plaintext TCP.
+	TLS *tls.Config
+	// MaxPool is the number of idle outbound connections kept per peer.
+	// Default DefaultTransportMaxPool.
+	MaxPool int
+	// Timeout is the I/O deadline of one RPC. Default
+	// DefaultTransportTimeout.
+	Timeout time.Duration
+	// HandshakeTimeout bounds the TLS handshake of accepted connections.
+	// Default DefaultTLSHandshakeTimeout. Unused without TLS.
+	HandshakeTimeout time.Duration
+	// MaxRPCsInFlight is raft's pipelining depth; 0 keeps raft's default
+	// (2), which raft measured as best under batching.
+	MaxRPCsInFlight int
+	// Logger receives the transport's logs. Nil discards them.
+	Logger *logrus.Entry
+}
+
+func (c TransportConfig) withDefaults() TransportConfig {
+	if c.MaxPool == 0 {
+		c.MaxPool = DefaultTransportMaxPool
+	}
+	if c.Timeout == 0 {
+		c.Timeout = DefaultTransportTimeout
+	}
+	if c.HandshakeTimeout == 0 {
+		c.HandshakeTimeout = DefaultTLSHandshakeTimeout
+	}
+	return c
+}
+
+// Validate reports a negative field as a *ConfigError.
+func (c TransportConfig) Validate() error {
+	switch {
+	case c.MaxPool < 0:
+		return &ConfigError{"MaxPool", "negative"}
+	case c.Timeout < 0:
+		return &ConfigError{"Timeout", "negative"}
+	case c.HandshakeTimeout < 0:
+		return &ConfigError{"HandshakeTimeout", "negative"}
+	case c.MaxRPCsInFlight < 0:
+		return &ConfigError{"MaxRPCsInFlight", "negative"}
+	}
+	return nil
+}
+
+// NewTCPTransport listens on bindAddr and returns raft's NetworkTransport
+// over a stream layer of this package, which speaks TLS when cfg.TLS is set
+// and plaintext TCP otherwise.
+//
+// bindAddr may use port 0; the transport's LocalAddr then reports the port
+// the kernel chose. advertise is the address peers dial; nil means the bound
+// address, which must then not be 0.0.0.0 or [::] (ErrNotAdvertisable). An
+// advertise address with port 0 takes the bound port.
+//
+// Closing the transport closes the listener and every connection it
+// accepted or dialled, so no connection goroutine outlives it.
+func NewTCPTransport(bindAddr string, advertise net.Addr, cfg TransportConfig) (*raft.NetworkTransport, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	stream, err := NewStreamLayer(bindAddr, advertise, cfg.TLS, cfg.HandshakeTimeout)
+	if err != nil {
+		return nil, err
+	}
+	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream:          stream,
+		MaxPool:         cfg.MaxPool,
+		MaxRPCsInFlight: cfg.MaxRPCsInFlight,
+		Timeout:         cfg.Timeout,
+		Logger:          NewHCLogger(cfg.Logger, "raft-net"),
+	}), nil
+}
+
+// StreamLayer is a raft.StreamLayer over TCP with optional TLS. It tracks
+// every connection it hands out so that Close really ends them: raft's
+// NetworkTransport closes only the listener, which would leave the goroutines
+// serving accepted connections (and peers' pooled connections) running.
+type StreamLayer struct {
+	ln               net.Listener
+	advertise        net.Addr
+	tls              *tls.Config
+	handshakeTimeout time.Duration
+
+	mu     sync.Mutex
+	conns  map[*trackedConn]struct{}
+	closed bool
+}
+
+var _ raft.StreamLayer = (*StreamLayer)(nil)
+
+// NewStreamLayer listens on bindAddr. See NewTCPTransport for advertise and
+// tlsCfg; handshakeTimeout 0 means DefaultTLSHandshakeTimeout.
+func NewStreamLayer(bindAddr string, advertise net.Addr, tlsCfg *tls.Config, handshakeTimeout time.Duration) (*StreamLayer, error) {
+	if handshakeTimeout <= 0 {
+		handshakeTimeout = DefaultTLSHandshakeTimeout
+	}
+	ln, err := net.Listen("tcp", bindAddr)
+	if err != nil {
+		return nil, fmt.Errorf("consensus: raft transport listen on %q: %w", bindAddr, err)
+	}
+	bound := ln.Addr().(*net.TCPAddr)
+	if advertise == nil {
+		if bound.IP == nil || bound.IP.IsUnspecified() {
+			_ = ln.Close()
+			return nil, fmt.Errorf("%w: bound to %s", ErrNotAdvertisable, bound)
+		}
+		advertise = bound
+	} else if ta, ok := advertise.(*net.TCPAddr); ok && ta.Port == 0 {
+		c := *ta
+		c.Port = bound.Port
+		advertise = &c
+	}
+	if ta, ok := advertise.(*net.TCPAddr); ok && (ta.IP == nil || ta.IP.IsUnspecified()) {
+		_ = ln.Close()
+		return nil, fmt.Errorf("%w: advertise %s", ErrNotAdvertisable, advertise)
+	}
+	if tlsCfg != nil {
+		tlsCfg = tlsCfg.Clone()
+	}
+	return &StreamLayer{
+		ln:               ln,
+		advertise:        advertise,
+		tls:              tlsCfg,
+		handshakeTimeout: handshakeTimeout,
+		conns:            make(map[*trackedConn]struct{}),
+	}, nil
+}
+
+// Accept waits for the next inbound connection. With TLS the handshake is
+// not done here, where it would stall every other peer, but on the
+// connection's first read, bounded by the handshake timeout.
+func (s *StreamLayer) Accept() (net.Conn, error) {
+	c, err := s.ln.Accept()
+	if err != nil {
+		return nil, err
+	}
+	if s.tls != nil {
+		c = &serverTLSConn{Conn: tls.Server(c, s.tls), timeout: s.handshakeTimeout}
+	}
+	return s.track(c)
+}
+
+// Dial connects to a peer, completing the TLS handshake (when configured)
+// within timeout.
+func (s *StreamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	ctx := context.Background()
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	var (
+		c   net.Conn
+		err error
+	)
+	if s.tls != nil {
+		d := tls.Dialer{Config: s.tls}
+		c, err = d.DialContext(ctx, "tcp", string(address))
+	} else {
+		var d net.Dialer
+		c, err = d.DialContext(ctx, "tcp", string(address))
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.track(c)
+}
+
+// Addr is the advertised address, which peers dial.
+func (s *StreamLayer) Addr() net.Addr { return s.advertise }
+
+// BoundAddr is the address the listener is bound to (the real port when
+// bindAddr used port 0).
+func (s *StreamLayer) BoundAddr() net.Addr { return s.ln.Addr() }
+
+// Close closes the listener and every tracked connection. It is idempotent.
+func (s *StreamLayer) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	conns := s.conns
+	s.conns = nil
+	s.mu.Unlock()
+
+	err := s.ln.Close()
+	for c := range conns {
+		_ = c.Conn.Close()
+	}
+	return err
+}
+
+func (s *StreamLayer) track(c net.Conn) (net.Conn, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		_ = c.Close()
+		return nil, net.ErrClosed
+	}
+	tc := &trackedConn{Conn: c, owner: s}
+	s.conns[tc] = struct{}{}
+	return tc, nil
+}
+
+func (s *StreamLayer) untrack(c *trackedConn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.conns, c)
+}
+
+type trackedConn struct {
+	net.Conn
+	owner *StreamLayer
+	once  sync.Once
+}
+
+func (c *trackedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() { c.owner.untrack(c) })
+	return err
+}
+
+// serverTLSConn finishes the server handshake under a deadline on first use.
+type serverTLSConn struct {
+	*tls.Conn
+	timeout time.Duration
+	once    sync.Once
+	err     error
+}
+
+func (c *serverTLSConn) handshake() error {
+	c.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+		defer cancel()
+		if err := c.HandshakeContext(ctx); err != nil {
+			c.err = fmt.Errorf("consensus: raft transport TLS handshake with %s: %w", c.RemoteAddr(), err)
+		}
+	})
+	return c.err
+}
+
+func (c *serverTLSConn) Read(p []byte) (int, error) {
+	if err := c.handshake(); err != nil {
+		return 0, err
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *serverTLSConn) Write(p []byte) (int, error) {
+	if err := c.handshake(); err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(p)
+}

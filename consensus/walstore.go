@@ -1,0 +1,211 @@
+package consensus
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+	wal "github.com/hashicorp/raft-wal"
+	"github.com/hashicorp/raft-wal/fs"
+	"github.com/hashicorp/raft-wal/metadb"
+	"github.com/hashicorp/raft-wal/segment"
+	"github.com/hashicorp/raft-wal/types"
+)
+
+// walRotationTimeout bounds how long DeleteRange waits for raft-wal to
+// finish rolling over to a new segment file; rotation is one small bbolt
+// transaction and one file creation, so this only trips on a stuck disk.
+const walRotationTimeout = 30 * time.Second
+
+// WALStore is the raft log and stable store on hashicorp/raft-wal v0.4.0,
+// with three defects of that release worked around (each is pinned by the
+// conformance spec):
+//
+//   - Close leaves the bbolt metadata file open and locked, so reopening
+//     the directory in the same process waited forever. WALStore passes
+//     its own metadata store and closes it.
+//   - DeleteRange does not wait for a segment rotation that the previous
+//     StoreLogs started in the background. The rotation then seals the
+//     freshly truncated tail and starts a segment at index 1, and every
+//     later append fails ("non-monotonic append"), even after a restart.
+//     WALStore notices the seal and makes DeleteRange wait for the
+//     rotation to finish.
+//   - GetLog still returns entries below FirstIndex after a prefix delete
+//     inside a segment (and above LastIndex after a suffix delete in a
+//     sealed one). WALStore checks the bounds, so a deleted entry is
+//     raft.ErrLogNotFound as raft expects.
+type WALStore struct {
+	w     *wal.WAL
+	meta  *metadb.BoltMetaDB
+	filer *rotationTracker
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var (
+	_ raft.LogStore          = (*WALStore)(nil)
+	_ raft.StableStore       = (*WALStore)(nil)
+	_ raft.MonotonicLogStore = (*WALStore)(nil)
+)
+
+// OpenWAL opens (or creates) a raft-wal log and stable store in dir. Every
+// StoreLogs is one write and one fsync. The caller closes it.
+func OpenWAL(dir string, cfg StoreConfig) (*WALStore, error) {
+	cfg = cfg.withDefaults()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("consensus: create %s: %w", dir, err)
+	}
+	meta := &metadb.BoltMetaDB{}
+	filer := &rotationTracker{SegmentFiler: segment.NewFiler(dir, fs.New())}
+	w, err := wal.Open(dir,
+		wal.WithLogger(NewHCLogger(cfg.Logger, "raft-wal")),
+		wal.WithSegmentSize(cfg.SegmentBytes),
+		wal.WithMetaStore(meta),
+		wal.WithSegmentFiler(filer),
+	)
+	if err != nil {
+		_ = meta.Close()
+		return nil, fmt.Errorf("consensus: open raft-wal in %s: %w", dir, err)
+	}
+	return &WALStore{w: w, meta: meta, filer: filer}, nil
+}
+
+// FirstIndex returns the first index held, 0 for an empty log.
+func (s *WALStore) FirstIndex() (uint64, error) { return s.w.FirstIndex() }
+
+// LastIndex returns the last index held, 0 for an empty log.
+func (s *WALStore) LastIndex() (uint64, error) { return s.w.LastIndex() }
+
+// GetLog reads entry index into out, or returns raft.ErrLogNotFound when
+// index is outside [FirstIndex, LastIndex].
+func (s *WALStore) GetLog(index uint64, out *raft.Log) error {
+	first, err := s.w.FirstIndex()
+	if err != nil {
+		return err
+	}
+	last, err := s.w.LastIndex()
+	if err != nil {
+		return err
+	}
+	if first == 0 || index < first || index > last {
+		return raft.ErrLogNotFound
+	}
+	return s.w.GetLog(index, out)
+}
+
+// StoreLog stores one entry durably.
+func (s *WALStore) StoreLog(l *raft.Log) error { return s.w.StoreLogs([]*raft.Log{l}) }
+
+// StoreLogs appends entries that continue the log exactly and fsyncs them
+// before returning. An empty log accepts any starting index.
+func (s *WALStore) StoreLogs(logs []*raft.Log) error { return s.w.StoreLogs(logs) }
+
+// DeleteRange deletes entries min..max inclusive: a prefix or a suffix of
+// the log. It first waits for a pending segment rotation (see WALStore).
+func (s *WALStore) DeleteRange(min, max uint64) error {
+	if err := s.filer.awaitRotation(walRotationTimeout); err != nil {
+		return err
+	}
+	return s.w.DeleteRange(min, max)
+}
+
+// IsMonotonic tells raft that the log cannot hold gaps.
+func (s *WALStore) IsMonotonic() bool { return true }
+
+// Set stores val under key durably.
+func (s *WALStore) Set(key, val []byte) error { return s.w.Set(key, val) }
+
+// Get returns the value under key, nil when unset.
+func (s *WALStore) Get(key []byte) ([]byte, error) { return s.w.Get(key) }
+
+// SetUint64 stores val under key durably.
+func (s *WALStore) SetUint64(key []byte, val uint64) error { return s.w.SetUint64(key, val) }
+
+// GetUint64 returns the value SetUint64 stored under key, 0 when unset.
+func (s *WALStore) GetUint64(key []byte) (uint64, error) { return s.w.GetUint64(key) }
+
+// Close closes the log, then the metadata database. It is idempotent.
+// Stop raft first: raft-wal's metadata store is not safe to close under
+// concurrent stable store calls.
+func (s *WALStore) Close() error {
+	s.closeOnce.Do(func() {
+		s.closeErr = errors.Join(s.w.Close(), s.meta.Close())
+	})
+	return s.closeErr
+}
+
+// rotationTracker wraps raft-wal's segment filer to learn when a segment
+// rotation is pending: StoreLogs asks the tail writer Sealed() after every
+// append and, when it is, rotates in the background, which ends by creating
+// the next segment file.
+type rotationTracker struct {
+	types.SegmentFiler
+
+	mu      sync.Mutex
+	pending chan struct{} // non-nil from a seal until the next Create
+}
+
+func (t *rotationTracker) Create(info types.SegmentInfo) (types.SegmentWriter, error) {
+	sw, err := t.SegmentFiler.Create(info)
+	t.mu.Lock()
+	if t.pending != nil {
+		close(t.pending)
+		t.pending = nil
+	}
+	t.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	return &sealWatcher{SegmentWriter: sw, t: t}, nil
+}
+
+func (t *rotationTracker) RecoverTail(info types.SegmentInfo) (types.SegmentWriter, error) {
+	sw, err := t.SegmentFiler.RecoverTail(info)
+	if err != nil {
+		return nil, err
+	}
+	return &sealWatcher{SegmentWriter: sw, t: t}, nil
+}
+
+func (t *rotationTracker) sealed() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.pending == nil {
+		t.pending = make(chan struct{})
+	}
+}
+
+// awaitRotation returns once no rotation is pending.
+func (t *rotationTracker) awaitRotation(timeout time.Duration) error {
+	t.mu.Lock()
+	ch := t.pending
+	t.mu.Unlock()
+	if ch == nil {
+		return nil
+	}
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case <-ch:
+		return nil
+	case <-timer.C:
+		return fmt.Errorf("consensus: raft-wal segment rotation did not finish within %s", timeout)
+	}
+}
+
+type sealWatcher struct {
+	types.SegmentWriter
+	t *rotationTracker
+}
+
+func (s *sealWatcher) Sealed() (bool, uint64, error) {
+	sealed, indexStart, err := s.SegmentWriter.Sealed()
+	if sealed && err == nil {
+		s.t.sealed()
+	}
+	return sealed, indexStart, err
+}
