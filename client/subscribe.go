@@ -300,6 +300,9 @@ func (s *Subscription) fail(err error) {
 // longer retained, say) it returns that error.
 func (s *Subscription) Next(ctx context.Context) (Record, error) {
 	for {
+		if s.ctx.Err() != nil {
+			return Record{}, s.endedErr()
+		}
 		s.mu.Lock()
 		if len(s.buf) > 0 {
 			r := s.buf[0]
@@ -320,14 +323,19 @@ func (s *Subscription) Next(ctx context.Context) (Record, error) {
 		select {
 		case <-s.notify:
 		case <-s.ctx.Done():
-			if s.c.closed() {
-				return Record{}, fmt.Errorf("client: subscription: %w", ErrClosed)
-			}
-			return Record{}, ErrSubscriptionEnded
+			return Record{}, s.endedErr()
 		case <-ctx.Done():
 			return Record{}, ctx.Err()
 		}
 	}
+}
+
+// endedErr is what Next returns once the subscription or its client closed.
+func (s *Subscription) endedErr() error {
+	if s.c.closed() {
+		return fmt.Errorf("client: subscription: %w", ErrClosed)
+	}
+	return ErrSubscriptionEnded
 }
 
 // creditLocked decides whether to grant credit now. It grants in chunks of a

@@ -123,6 +123,8 @@ func newTransport(cfg Config, log *logrus.Entry) (t *transport, err error) {
 	opts := []remote.ConfigOption{
 		remote.WithEndpointWriterBatchSize(cfg.EndpointWriterBatchSize),
 		remote.WithServerOptions(
+			// Close relies on Stop waiting for the stream handlers.
+			grpc.WaitForHandlers(true),
 			grpc.MaxRecvMsgSize(cfg.MaxMessageBytes),
 			grpc.MaxSendMsgSize(cfg.MaxMessageBytes),
 			grpc.ChainStreamInterceptor(recoverStream(log)),
@@ -285,8 +287,15 @@ func (t *transport) unregister(pid *actor.PID) {
 }
 
 // close fails every request in flight with ErrClosed and shuts the remote
-// down: it tells connected nodes it is leaving, stops the endpoint actors and
-// the gRPC server. It is called once, by Client.Close.
+// down. It is called once, by Client.Close.
+//
+// It does not use protoactor's graceful Remote.Shutdown: that flips a plain
+// bool read by every inbound stream handler (a data race while a node is
+// connected), and it can wait ten seconds for streams the node keeps open.
+// Instead it stops the gRPC server, which closes the inbound streams and
+// waits for their handlers, and then stops protoactor's endpoint actors,
+// which close the outbound connections and their reader goroutines. Nothing
+// is sent after closed is set, so no new endpoint can be created meanwhile.
 func (t *transport) close() {
 	t.closeMu.Lock()
 	t.closed = true
@@ -299,6 +308,11 @@ func (t *transport) close() {
 	t.closeMu.Unlock()
 
 	t.sys.EventStream.Unsubscribe(t.endpointSub)
-	t.rem.Shutdown(true)
+	t.rem.Shutdown(false)
+	for _, name := range []string{"EndpointSupervisor", "activator"} {
+		if err := t.sys.Root.StopFuture(t.sys.NewLocalPID(name)).Wait(); err != nil {
+			t.log.WithError(err).WithField("actor", name).Debug("stopping protoactor's endpoint actors")
+		}
+	}
 	t.sys.Shutdown()
 }
