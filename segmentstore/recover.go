@@ -118,6 +118,7 @@ func scanStore(store *os.File, size int64, base uint64, hasExpect bool, expectNe
 	r := bufio.NewReaderSize(io.NewSectionReader(store, 0, size), scanBufferBytes)
 	buf := make([]byte, 0, 64<<10)
 	pos, off := int64(0), base
+	budget := 2*size + scanBufferBytes
 	for pos < size {
 		good := false
 		if avail := size - pos; avail >= frameHeaderSize {
@@ -147,7 +148,7 @@ func scanStore(store *os.File, size int64, base uint64, hasExpect bool, expectNe
 		if good {
 			continue
 		}
-		nextPos, nextOff, found, err := resync(store, size, pos, off)
+		nextPos, nextOff, found, err := resync(store, size, pos, off, &budget)
 		if err != nil {
 			return recovery{}, err
 		}
@@ -176,47 +177,90 @@ func scanStore(store *os.File, size int64, base uint64, hasExpect bool, expectNe
 	return rec, nil
 }
 
+// resyncWindow is how much of the store a resync search reads at a time.
+const resyncWindow = 256 << 10
+
 // resync looks for the first valid frame after a damaged one at pos that
 // should have held offset off. It first trusts the damaged frame's length
-// field, then searches byte by byte for a frame whose offset is plausible:
-// greater than off, and no more lost records than could fit in the skipped
-// bytes. found is false when nothing valid follows (a torn tail).
-func resync(store *os.File, size, pos int64, off uint64) (nextPos int64, nextOff uint64, found bool, err error) {
+// field, then searches forward byte by byte for a frame whose offset is
+// plausible: greater than off, and no more lost records than could fit in
+// the skipped bytes. found is false when nothing valid follows (a torn
+// tail).
+//
+// *budget bounds the bytes of candidate frames that may be CRC-checked
+// across one whole scan, so that recovery stays linear in the store size
+// however the bytes are damaged; once spent, damage is treated as a torn
+// tail.
+func resync(store *os.File, size, pos int64, off uint64, budget *int64) (nextPos int64, nextOff uint64, found bool, err error) {
 	if size-pos < frameHeaderSize {
 		return 0, 0, false, nil
 	}
-	var hdr [frameHeaderSize]byte
-	if _, err := store.ReadAt(hdr[:], pos); err != nil {
+	// check reports whether a valid frame with offset o starts at p.
+	check := func(p int64, l int64, o uint64) (bool, error) {
+		*budget -= frameHeaderSize + l
+		if *budget < 0 {
+			return false, nil
+		}
+		fr, ferr, err := readFrameAt(store, p, size-p, false)
+		return err == nil && ferr == nil && fr.Offset == o, err
+	}
+	var hdr [frameHeaderSize + 8]byte
+	if n, err := store.ReadAt(hdr[:frameHeaderSize], pos); err != nil || n < frameHeaderSize {
 		return 0, 0, false, fmt.Errorf("segmentstore: read %s: %w", store.Name(), err)
 	}
-	if flen, ferr := frameLength(hdr[:], size-pos); ferr == nil {
+	if flen, ferr := frameLength(hdr[:frameHeaderSize], size-pos); ferr == nil {
 		cand := pos + flen
-		fr, ferr, err := readFrameAt(store, cand, size-cand, false)
-		if err != nil {
-			return 0, 0, false, err
-		}
-		if ferr == nil && fr.Offset == off+1 {
-			return cand, off + 1, true, nil
+		if size-cand >= frameHeaderSize+8 {
+			if _, err := store.ReadAt(hdr[:], cand); err != nil {
+				return 0, 0, false, fmt.Errorf("segmentstore: read %s: %w", store.Name(), err)
+			}
+			l := int64(binary.LittleEndian.Uint32(hdr[0:4]))
+			if ok, err := check(cand, l, off+1); err != nil || ok {
+				return cand, off + 1, ok, err
+			}
 		}
 	}
-	region := make([]byte, size-pos)
-	if _, err := store.ReadAt(region, pos); err != nil && !errors.Is(err, io.EOF) {
-		return 0, 0, false, fmt.Errorf("segmentstore: read %s: %w", store.Name(), err)
-	}
-	for p := int64(FrameOverhead); p+FrameOverhead <= int64(len(region)); p++ {
-		l := int64(binary.LittleEndian.Uint32(region[p:]))
-		if l < payloadHeaderSize || p+frameHeaderSize+l > int64(len(region)) {
-			continue
+	window := make([]byte, min(resyncWindow, size-pos))
+	// Candidates start at least one minimal frame after pos: the damaged
+	// frame occupied at least that much.
+	for start := pos + FrameOverhead; start+FrameOverhead <= size && *budget >= 0; {
+		w := window[:min(int64(len(window)), size-start)]
+		if _, err := store.ReadAt(w, start); err != nil && !errors.Is(err, io.EOF) {
+			return 0, 0, false, fmt.Errorf("segmentstore: read %s: %w", store.Name(), err)
 		}
-		o := binary.LittleEndian.Uint64(region[p+frameHeaderSize:])
-		if o <= off || o-off > uint64(p/FrameOverhead) {
-			continue
+		// Only positions whose length and offset fields are inside the
+		// window are examined; the next window overlaps by that much.
+		last := len(w) - (frameHeaderSize + 8)
+		for i := 0; i <= last; i++ {
+			p := start + int64(i)
+			l := int64(binary.LittleEndian.Uint32(w[i:]))
+			if l < payloadHeaderSize || p+frameHeaderSize+l > size {
+				continue
+			}
+			o := binary.LittleEndian.Uint64(w[i+frameHeaderSize:])
+			if o <= off || o-off > uint64((p-pos)/FrameOverhead) {
+				continue
+			}
+			if int64(i)+frameHeaderSize+l <= int64(len(w)) {
+				// The whole frame is in memory: check the CRC here.
+				*budget -= frameHeaderSize + l
+				if *budget < 0 {
+					return 0, 0, false, nil
+				}
+				payload := w[i+frameHeaderSize : int64(i)+frameHeaderSize+l]
+				if binary.LittleEndian.Uint32(w[i+4:]) == crc32.Checksum(payload, castagnoli) {
+					return p, o, true, nil
+				}
+				continue
+			}
+			if ok, err := check(p, l, o); err != nil || ok {
+				return p, o, ok, err
+			}
 		}
-		payload := region[p+frameHeaderSize : p+frameHeaderSize+l]
-		if binary.LittleEndian.Uint32(region[p+4:]) != crc32.Checksum(payload, castagnoli) {
-			continue
+		if last < 0 {
+			break
 		}
-		return pos + p, o, true, nil
+		start += int64(last) + 1
 	}
 	return 0, 0, false, nil
 }
