@@ -24,9 +24,10 @@ const sessionsActor = "sessions"
 // Client is a connection to an actorlog cluster. It is safe for concurrent
 // use. Create one with New and release it with Close.
 type Client struct {
-	cfg Config
-	log *logrus.Entry
-	tr  *transport
+	cfg       Config
+	log       *logrus.Entry
+	tr        *transport // shared with other Clients: see shared.go
+	releaseTr func()
 
 	// closeCtx ends when Close starts; every operation and background
 	// goroutine watches it.
@@ -107,19 +108,20 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		logger = discardLogger()
 	}
 	log := logger.WithField("component", "client")
-	tr, err := newTransport(cfg, log)
+	tr, release, err := acquireTransport(cfg, logger, log)
 	if err != nil {
 		return nil, err
 	}
 	c := &Client{
-		cfg:      cfg,
-		log:      log,
-		tr:       tr,
-		lanes:    make(chan *lane, cfg.MaxInFlight),
-		servers:  slices.Clone(cfg.Servers),
-		sessions: make(map[string]*sessionSlot),
-		subs:     make(map[*Subscription]struct{}),
-		dead:     make(map[string]bool),
+		cfg:       cfg,
+		log:       log,
+		tr:        tr,
+		releaseTr: release,
+		lanes:     make(chan *lane, cfg.MaxInFlight),
+		servers:   slices.Clone(cfg.Servers),
+		sessions:  make(map[string]*sessionSlot),
+		subs:      make(map[*Subscription]struct{}),
+		dead:      make(map[string]bool),
 	}
 	c.closeCtx, c.closeFn = context.WithCancel(context.Background())
 	for range cfg.MaxInFlight {
@@ -136,11 +138,13 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 }
 
 // Addr is the address of the client's own listener, which nodes dial back.
+// Clients of one process with equal transport settings share it.
 func (c *Client) Addr() string { return c.tr.addr }
 
 // Close ends every subscription and session and stops the client's actor
-// system, listener and goroutines. Calls in flight fail with ErrClosed. It is
-// safe to call more than once; later calls return nil at once.
+// system, listener and goroutines (when no other Client in the process
+// shares them). Calls in flight fail with ErrClosed. It is safe to call more
+// than once; later calls return nil at once.
 func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
 		c.closeFn()
@@ -155,7 +159,7 @@ func (c *Client) Close() error {
 		}
 		c.closeSessions()
 		c.unwatch()
-		c.tr.close()
+		c.releaseTr()
 		c.wg.Wait()
 	})
 	return nil

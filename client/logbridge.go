@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 
 	"github.com/sirupsen/logrus"
@@ -97,9 +98,11 @@ func (h *logrusHandler) WithGroup(name string) slog.Handler {
 }
 
 // discardLogger is the default: a library writes nothing unless asked to.
-func discardLogger() *logrus.Logger {
+// It is one logger for the process, so Clients without a Logger can share
+// their transport.
+var discardLogger = sync.OnceValue(func() *logrus.Logger {
 	l := logrus.New()
 	l.SetOutput(io.Discard)
 	l.SetLevel(logrus.PanicLevel)
 	return l
-}
+})

@@ -287,7 +287,7 @@ func (t *transport) unregister(pid *actor.PID) {
 }
 
 // close fails every request in flight with ErrClosed and shuts the remote
-// down. It is called once, by Client.Close.
+// down. It is called once, when the last Client using it closes.
 //
 // It does not use protoactor's graceful Remote.Shutdown: that flips a plain
 // bool read by every inbound stream handler (a data race while a node is

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"actorlog/node"
+	"actorlog/segmentstore"
+	"github.com/sirupsen/logrus"
+	"github.com/spf13/cobra"
+)
+
+// stopTimeout bounds a graceful shutdown; past it the process exits anyway
+// and the next start recovers from the files.
+const stopTimeout = 30 * time.Second
+
+type agentOptions struct {
+	cfg       node.Config
+	sync      string
+	logFormat string
+	logLevel  *string
+}
+
+func newAgentCommand(logLevel *string) *cobra.Command {
+	def := node.DefaultConfig()
+	o := &agentOptions{cfg: def, sync: def.Storage.Sync.String(), logLevel: logLevel}
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Run an actorlog node",
+		Long: `agent runs one actorlog node: it opens (or recovers) the log in --data-dir,
+serves clients on --actor-addr (protoactor remote, used by the Go client and the
+CLI) and the HTTP JSON API on --http-addr, and runs until SIGINT or SIGTERM,
+when it shuts down gracefully.
+
+When it is ready it prints exactly one line to standard output:
+
+  actorlog agent ready id=<id> actor=<host:port> http=<host:port>
+
+with the addresses it actually listens on (use port 0 to let the kernel pick).
+Logs go to standard error.
+
+Durability is set by --sync: "always" writes and fsyncs before acknowledging,
+so an acknowledged record survives kill -9 and power loss; "interval" (the
+default) writes and fsyncs every --sync-interval, so a crash may lose the
+records acknowledged during the last interval; "none" leaves flushing to the
+operating system.
+
+--enable-fault-injection is off by default and is for tests only: it adds
+POST /debug/fault/segment-crash to the HTTP API, which makes the active segment
+actor panic so its supervisor restarts it. Never enable it in production.`,
+		Example: `  actorlog agent --id n1 --data-dir ./data/n1
+  actorlog agent --id n1 --data-dir /var/lib/actorlog --actor-addr 0.0.0.0:7400 --http-addr 0.0.0.0:7480
+  actorlog agent --id t1 --data-dir /tmp/t1 --actor-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 --sync always`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return o.run(cmd.Context(), cmd.OutOrStdout())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.cfg.ID, "id", def.ID, "node id, unique in the cluster")
+	f.StringVar(&o.cfg.DataDir, "data-dir", def.DataDir, "directory of the node's log (created when missing)")
+	f.StringVar(&o.cfg.ActorAddr, "actor-addr", def.ActorAddr, "host:port of the actor remote that clients connect to")
+	f.StringVar(&o.cfg.HTTPAddr, "http-addr", def.HTTPAddr, "host:port of the HTTP JSON API and /healthz")
+	f.Uint64Var(&o.cfg.Storage.MaxStoreBytes, "segment-bytes", def.Storage.MaxStoreBytes, "roll over to a new segment once its store file reaches this size")
+	f.Uint64Var(&o.cfg.Storage.MaxIndexBytes, "index-bytes", def.Storage.MaxIndexBytes, "roll over to a new segment once its index reaches this size")
+	f.StringVar(&o.sync, "sync", o.sync, "fsync policy: none, interval or always")
+	f.DurationVar(&o.cfg.Storage.SyncInterval, "sync-interval", def.Storage.SyncInterval, "fsync period with --sync interval")
+	f.Uint64Var(&o.cfg.Storage.RetentionBytes, "retention-bytes", def.Storage.RetentionBytes, "delete the oldest segments once the log is larger than this (0: keep all)")
+	f.DurationVar(&o.cfg.Storage.RetentionAge, "retention-age", def.Storage.RetentionAge, "delete segments whose newest record is older than this (0: keep all)")
+	f.Uint32Var(&o.cfg.MaxRecordBytes, "max-record-bytes", def.MaxRecordBytes, "largest record value accepted")
+	f.Uint32Var(&o.cfg.MaxBatchBytes, "max-batch-bytes", def.MaxBatchBytes, "largest produce request accepted")
+	f.DurationVar(&o.cfg.RequestTimeout, "request-timeout", def.RequestTimeout, "deadline of a request inside the node")
+	f.BoolVar(&o.cfg.FaultInjection, "enable-fault-injection", false, "TESTS ONLY: serve POST /debug/fault/segment-crash (off by default)")
+	f.StringVar(&o.logFormat, "log-format", "text", "log format on stderr: text or json")
+	return cmd
+}
+
+func (o *agentOptions) run(ctx context.Context, out io.Writer) error {
+	log, err := newLogger(*o.logLevel, "info")
+	if err != nil {
+		return err
+	}
+	switch o.logFormat {
+	case "text":
+	case "json":
+		log.SetFormatter(&logrus.JSONFormatter{})
+	default:
+		return &usageError{fmt.Errorf("--log-format must be text or json, got %q", o.logFormat)}
+	}
+	sync, err := segmentstore.ParseSyncPolicy(o.sync)
+	if err != nil {
+		return &usageError{fmt.Errorf("--sync: %w", err)}
+	}
+	cfg := o.cfg
+	cfg.Storage.Sync = sync
+	cfg.Logger = log
+	if cfg.DataDir == "" {
+		return &usageError{errors.New("--data-dir is required")}
+	}
+
+	n, err := node.Start(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("starting node %s: %w", cfg.ID, err)
+	}
+	// Exactly one line on stdout: scripts and specs wait for it.
+	fmt.Fprintf(out, "actorlog agent ready id=%s actor=%s http=%s\n", cfg.ID, n.ActorAddr(), n.HTTPAddr())
+	if f, ok := out.(*os.File); ok {
+		_ = f.Sync()
+	}
+
+	var died bool
+	select {
+	case <-ctx.Done():
+		log.Info("signal received, stopping")
+	case <-n.Done():
+		died = true
+		log.Error("node stopped by itself")
+	}
+	stopCtx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+	defer cancel()
+	if err := n.Stop(stopCtx); err != nil {
+		return fmt.Errorf("stopping node %s: %w", cfg.ID, err)
+	}
+	if died {
+		return fmt.Errorf("node %s stopped unexpectedly", cfg.ID)
+	}
+	log.Info("stopped")
+	return nil
+}

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"actorlog/client"
+	"github.com/spf13/cobra"
+)
+
+// clientFlags are the flags every client command shares.
+type clientFlags struct {
+	servers  []string
+	timeout  time.Duration
+	logLevel *string
+}
+
+func (f *clientFlags) register(cmd *cobra.Command, logLevel *string) {
+	f.logLevel = logLevel
+	cmd.Flags().StringSliceVar(&f.servers, "servers", []string{client.DefaultServer},
+		"actor addresses (host:port) of nodes, comma separated; the client fails over between them")
+	cmd.Flags().DurationVar(&f.timeout, "timeout", 10*time.Second,
+		"deadline of each request, retries included; a node that stays unreachable this long is an error")
+}
+
+// connect starts a client with the flags' settings.
+func (f *clientFlags) connect(ctx context.Context) (*client.Client, error) {
+	if f.timeout <= 0 {
+		return nil, &usageError{fmt.Errorf("--timeout must be positive, got %s", f.timeout)}
+	}
+	log, err := newLogger(*f.logLevel, "error")
+	if err != nil {
+		return nil, err
+	}
+	cfg := client.DefaultConfig()
+	cfg.Servers = nil
+	for _, s := range f.servers {
+		if s = strings.TrimSpace(s); s != "" {
+			cfg.Servers = append(cfg.Servers, s)
+		}
+	}
+	cfg.Timeout = f.timeout
+	cfg.AttemptTimeout = min(cfg.AttemptTimeout, f.timeout)
+	cfg.Logger = log
+	if err := cfg.Validate(); err != nil {
+		return nil, &usageError{fmt.Errorf("--servers: %w", err)}
+	}
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+	c, err := client.New(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to %s: %w", strings.Join(cfg.Servers, ","), err)
+	}
+	return c, nil
+}
+
+// opContext bounds one operation by --timeout.
+func (f *clientFlags) opContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, f.timeout)
+}
