@@ -444,11 +444,28 @@ func (s *Segment) Sync() error {
 // an offset outside [BaseOffset, NextOffset) gives an
 // *OffsetOutOfRangeError. The returned Value is owned by the caller.
 func (s *Segment) Read(off uint64) (Record, error) {
-	recs, err := s.ReadRange(off, 1, 0)
-	if err != nil {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return Record{}, ErrClosed
+	}
+	if off < s.base || off >= s.next {
+		return Record{}, &OffsetOutOfRangeError{Offset: off, Low: s.base, Next: s.next}
+	}
+	i := off - s.base
+	start := s.idx.pos(i)
+	b := make([]byte, s.slotEndLocked(i)-start)
+	if err := s.readAtLocked(b, start); err != nil {
 		return Record{}, err
 	}
-	return recs[0], nil
+	r, ferr := decodeFrame(b)
+	if ferr == nil && r.Offset != off {
+		ferr = frameErr("frame holds offset %d", r.Offset)
+	}
+	if ferr != nil {
+		return Record{}, &CorruptError{Segment: s.storePath, Offset: off, Position: start, Reason: ferr.reason}
+	}
+	return r, nil
 }
 
 // ReadRange returns up to maxRecords records from off whose values total
