@@ -46,7 +46,8 @@ type Client struct {
 	leader   string     // last known leader address, "" when unknown
 	sessions map[string]*sessionSlot
 	subs     map[*Subscription]struct{}
-	// dead marks nodes whose connection dropped. Protoactor spends two
+	// dead marks nodes whose connection dropped, or that were never
+	// contacted. Protoactor spends two
 	// seconds in a blocking retry on every dial of a node that refuses
 	// connections, so until a plain TCP dial succeeds again the client
 	// does not hand such a node any request.
@@ -122,6 +123,13 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		sessions:  make(map[string]*sessionSlot),
 		subs:      make(map[*Subscription]struct{}),
 		dead:      make(map[string]bool),
+	}
+	// A node nobody has talked to yet is checked with a TCP dial first,
+	// like one whose connection dropped: a wrong address or a node that is
+	// down then fails in a millisecond with "connection refused" instead
+	// of inside protoactor's two-second dial retry.
+	for _, s := range c.servers {
+		c.dead[s] = true
 	}
 	c.closeCtx, c.closeFn = context.WithCancel(context.Background())
 	for range cfg.MaxInFlight {
@@ -213,6 +221,7 @@ func (c *Client) failedOver(server string, s *session, err error) {
 		c.leader = nl.LeaderAddr
 		if !slices.Contains(c.servers, nl.LeaderAddr) {
 			c.servers = append(c.servers, nl.LeaderAddr)
+			c.dead[nl.LeaderAddr] = true // not contacted yet: see New
 		}
 		c.mu.Unlock()
 	case errors.Is(err, errSessionLost):
@@ -264,7 +273,7 @@ func (c *Client) reachable(ctx context.Context, server string, timeout time.Dura
 	d := net.Dialer{Timeout: min(timeout, time.Second)}
 	conn, err := d.DialContext(ctx, "tcp", server)
 	if err != nil {
-		return fmt.Errorf("%w: %v", errEndpointLost, err)
+		return fmt.Errorf("%w: %v", errUnreachable, err)
 	}
 	_ = conn.Close()
 	c.mu.Lock()

@@ -38,6 +38,7 @@ var (
 	errEndpointLost   = fmt.Errorf("%w: connection to the node was lost", ErrUnavailable)
 	errSessionLost    = fmt.Errorf("%w: the node no longer knows the session", ErrUnavailable)
 	errNoReply        = fmt.Errorf("%w: no reply before the deadline", ErrUnavailable)
+	errUnreachable    = fmt.Errorf("%w: cannot connect to the node", ErrUnavailable)
 )
 
 // OffsetOutOfRangeError reports a read below the retained range or at or past

@@ -95,11 +95,11 @@ var _ = Describe("A crash of the segment actor", func() {
 			}
 		}()
 
-		By("injecting three crashes into the segment actor")
-		for range 3 {
+		By("injecting crashes into the segment actor: at once, and in the middle of an append")
+		for _, mode := range []string{"now", "after-append", "now"} {
 			before := produced.Load()
 			Eventually(produced.Load, 20*time.Second, 10*time.Millisecond).Should(BeNumerically(">", before+500))
-			resp, err := http.Post(node.url("/debug/fault/segment-crash"), "application/json", nil)
+			resp, err := http.Post(node.url("/debug/fault/segment-crash?mode="+mode), "application/json", nil)
 			Expect(err).NotTo(HaveOccurred())
 			resp.Body.Close()
 			Expect(resp.StatusCode).To(BeNumerically("<", 300))

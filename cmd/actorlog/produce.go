@@ -29,10 +29,11 @@ in input order, as soon as the node has acknowledged it; an empty line is an
 empty record.
 
 Lines are sent --batch at a time, with up to --in-flight requests outstanding.
-Each request is retried within --timeout and is never appended twice. On a
-failure, produce stops: the offsets printed so far are exactly the records
-known to be stored, and it exits with status 1. Progress and the summary go to
-standard error.`,
+Each request is retried within --timeout, with the same producer id and
+sequence number, so the node does not append a retried request twice. On a
+failure produce stops reading and exits with status 1: every offset printed
+was acknowledged, and no line after the first unacknowledged one is printed
+(those lines may or may not be stored). A summary goes to standard error.`,
 		Example: `  seq 1 100000 | actorlog produce --batch 500 > offsets.txt
   echo hello | actorlog produce --servers 10.0.0.1:7400,10.0.0.2:7400
   actorlog produce --batch 1 < events.log   # one request per record`,
