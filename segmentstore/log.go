@@ -380,7 +380,20 @@ func (l *Log) removeFrontLocked(n int) error {
 			err = rerr
 		}
 	}
+	if err == nil {
+		err = l.syncDirLocked()
+	}
 	return err
+}
+
+// syncDirLocked makes segment deletions durable, unless the policy leaves
+// durability to the OS. Without it a crash could bring a deleted segment
+// back: after a suffix truncation, with records the caller removed.
+func (l *Log) syncDirLocked() error {
+	if l.cfg.Sync == SyncNone {
+		return nil
+	}
+	return syncDir(l.dir)
 }
 
 func cloneSegments(s []*Segment) []*Segment { return append([]*Segment(nil), s...) }
@@ -414,6 +427,9 @@ func (l *Log) truncateSuffixLocked(from uint64) error {
 		if rerr := gone[i].Remove(); err == nil {
 			err = rerr
 		}
+	}
+	if err == nil {
+		err = l.syncDirLocked()
 	}
 	if err != nil {
 		return err

@@ -370,6 +370,16 @@ var _ = Describe("Log", func() {
 			Expect(l.NextOffset()).To(BeEquivalentTo(9))
 		})
 
+		It("refuses a stream whose records exceed the target's MaxRecordBytes", func() {
+			l := mustOpen(dir, c)
+			_, err := l.Append(segmentstore.Record{Value: make([]byte, 1000)})
+			Expect(err).NotTo(HaveOccurred())
+			small := c
+			small.MaxRecordBytes = 500
+			_, err = segmentstore.Restore(GinkgoT().TempDir(), small, l.Reader())
+			Expect(err).To(MatchError(segmentstore.ErrRecordTooLarge))
+		})
+
 		It("refuses a directory that already holds segments", func() {
 			l, err := segmentstore.Open(dir, c)
 			Expect(err).NotTo(HaveOccurred())
@@ -393,11 +403,14 @@ var _ = Describe("Log", func() {
 			Expect(err).NotTo(HaveOccurred())
 			Expect(bases).To(BeEmpty(), "a failed restore leaves nothing behind")
 
-			_, n, err := segmentstore.DecodeFrame(b)
+			_, n0, err := segmentstore.DecodeFrame(b)
 			Expect(err).NotTo(HaveOccurred())
-			gap := append(append([]byte{}, b[:n]...), b[2*n:]...) // drop frame 1 (frames 0 and 1 have equal size)
+			_, n1, err := segmentstore.DecodeFrame(b[n0:])
+			Expect(err).NotTo(HaveOccurred())
+			gap := append(append([]byte{}, b[:n0]...), b[n0+n1:]...) // frame 1 left out
 			_, err = segmentstore.Restore(GinkgoT().TempDir(), c, bytes.NewReader(gap))
 			Expect(err).To(MatchError(segmentstore.ErrCorrupt))
+			Expect(err.Error()).To(ContainSubstring("jumps from offset 0 to 2"))
 		})
 	})
 

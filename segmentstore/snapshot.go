@@ -186,8 +186,12 @@ func (f *frameReader) next() (Record, error) {
 		return Record{}, err
 	}
 	l := binary.LittleEndian.Uint32(hdr[0:4])
-	if l < payloadHeaderSize || uint64(l)-payloadHeaderSize > uint64(f.maxValue) {
+	if l < payloadHeaderSize {
 		return Record{}, fmt.Errorf("%w: restore stream frame %d has a bad length %d", ErrCorrupt, f.n, l)
+	}
+	if uint64(l)-payloadHeaderSize > uint64(f.maxValue) {
+		return Record{}, fmt.Errorf("%w: restore stream frame %d holds %d bytes, limit %d",
+			ErrRecordTooLarge, f.n, uint64(l)-payloadHeaderSize, f.maxValue)
 	}
 	b := make([]byte, frameHeaderSize+int(l))
 	copy(b, hdr[:])
