@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"actorlog/segmentstore"
@@ -465,6 +466,21 @@ var _ = Describe("Log", func() {
 		bases, err := segmentstore.ListSegments(dir)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(bases).To(BeEmpty())
+	})
+
+	It("leaves no goroutine behind after Close", func() {
+		c.Sync = segmentstore.SyncInterval
+		c.SyncInterval = time.Millisecond
+		before := runtime.NumGoroutine()
+		l, err := segmentstore.Open(dir, c)
+		Expect(err).NotTo(HaveOccurred())
+		s, err := segmentstore.OpenSegment(GinkgoT().TempDir(), 0, c)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(runtime.NumGoroutine()).To(BeNumerically(">=", before+2))
+		appendN(l, 10)
+		Expect(l.Close()).To(Succeed())
+		Expect(s.Close()).To(Succeed())
+		Eventually(runtime.NumGoroutine).Should(BeNumerically("<=", before))
 	})
 
 	It("syncs in the background under SyncInterval", func() {
