@@ -28,49 +28,58 @@
 //	value     []byte  /
 //
 // A record costs FrameOverhead (32) bytes besides its value. Appends are
-// encoded into a write buffer and written with one write(2) per batch once
-// the buffer holds Config.WriteBufferBytes (and on Sync, Close, roll-over,
-// and every append under SyncAlways). Reads see buffered records too: they
-// copy them from the buffer instead of forcing a small write.
+// encoded into a reused write buffer (no allocation per record) that is
+// written with one write(2) once it holds Config.WriteBufferBytes (1 MiB by
+// default), and on Sync, Close, roll-over and every append under
+// SyncAlways. Reads see buffered records too: they copy them from the
+// buffer instead of forcing a small write. Every read checks the CRC.
 //
 // The index file is a table of IndexEntryBytes (12) byte entries: the
 // record's offset relative to the base (uint32) and its frame's position in
 // the store (uint64). It is memory-mapped. While a segment is active the
-// file is preallocated to MaxIndexBytes plus one spare entry; sealing or
-// closing the segment truncates it to exactly its entries. That exact
-// length is the mark of a clean close.
+// file is preallocated to MaxIndexBytes plus one slot. Sealing or closing
+// the segment truncates it to its entries and writes a trailer in that
+// slot: a magic number, the CRC-32C of the entries and their count. The
+// trailer is the mark of a clean close; a crash leaves the slot zero.
 //
 // # Recovery rules
 //
 // Opening a segment never trusts a file's size, only frames that decode
 // with a good CRC and the expected offset:
 //
-//   - Clean index: every entry is numbered in order, positions increase
-//     strictly from 0 and stay inside the store, and the last entry's frame
-//     is valid and ends exactly at the end of the store. It is used as is;
-//     the store is not scanned, so opening a cleanly closed segment costs
-//     one frame read.
+//   - Clean index: a trailer whose magic, count and CRC match the entries;
+//     entries numbered in order with positions increasing strictly from 0
+//     inside the store; and the last entry's frame valid and ending exactly
+//     at the end of the store. It is used as is, without scanning the store,
+//     so opening a cleanly closed segment costs one frame read.
 //   - Anything else (an index left preallocated by a crash, entries that
-//     point past the store, a missing, short or damaged index) makes the
-//     segment rebuild its index by scanning the whole store. Recovery time
-//     is therefore bounded by one segment's size, not by the log's.
-//   - During the scan a frame that fails to decode is a torn tail when no
+//     point past the store, a missing, short or damaged index, a flipped bit
+//     anywhere in it) makes the segment rebuild its index by scanning the
+//     whole store. Recovery time is therefore bounded by one segment's size
+//     (BenchmarkRecoverSegment: about 50 ms for 64 MiB), not by the log's.
+//   - During the scan, a frame that fails to decode is a torn tail when no
 //     valid frame follows it: it and everything after it are cut off (the
-//     store is truncated), and NextOffset becomes one past the last valid
-//     record.
+//     store file is truncated), and NextOffset becomes one past the last
+//     valid record.
 //   - A damaged frame followed by a valid frame with a later offset is
-//     damage inside the segment. It stays in the index as a corrupt
-//     record, so that reading it returns a *CorruptError naming the store
-//     file and offset (errors.Is(err, ErrCorrupt)), while the records after
-//     it remain readable. Open succeeds. Damage inside a segment whose
-//     index is clean is not looked for at open; every read checks the CRC,
-//     so it is found the same way. Corrupt bytes are never served as data.
-//   - In a sealed segment of a Log, the next segment's base offset says how
-//     many records must exist, so unreadable bytes at its end are also
-//     reported as corrupt records rather than cut.
-//   - Log.Open fails with a *CorruptError if, after recovery, a segment's
-//     NextOffset is not the next segment's BaseOffset (records lost in
-//     the middle of the log). It never silently renumbers.
+//     damage inside the segment. The scan finds the next frame through the
+//     damaged frame's length field or, if that is broken too, by searching
+//     forward for a frame whose offset and CRC fit. The damaged records
+//     stay in the index, so that reading them returns a *CorruptError naming
+//     the store file and offset (errors.Is(err, ErrCorrupt)) while the
+//     records after them remain readable; Open succeeds. The search's work
+//     is bounded by the store size, so damage can never make recovery
+//     quadratic.
+//   - Damage inside a segment whose index is clean is not looked for at
+//     open: every read checks the CRC and the offset, so it is reported the
+//     same way. Corrupt bytes are never served as data.
+//   - In a sealed segment of a Log the next segment's base offset says how
+//     many records must exist, so unreadable bytes at its end are reported
+//     as corrupt records rather than cut as a torn tail.
+//   - Log.Open fails with a *CorruptError when, after recovery, a segment's
+//     NextOffset is not the next segment's BaseOffset (records lost in the
+//     middle of the log, or a stray segment file that does not line up). It
+//     never renumbers. Files not named like a segment are ignored.
 //
 // # Durability
 //
@@ -88,19 +97,28 @@
 //     unwritten or unflushed suffix. The zero Config uses this policy.
 //
 // Whatever the policy: Sync writes and fsyncs; Close writes, fsyncs and
-// trims the index; a segment is fsynced before it is sealed, so a sealed
-// segment is complete on disk before the next segment's file exists;
-// TruncateFrom fsyncs the cut so removed records cannot reappear. New
-// segment files are followed by a directory fsync unless the policy is
-// SyncNone. A failed write or fsync is sticky: appends fail until the
-// segment or log is closed and reopened, because memory and disk may
-// disagree.
+// writes the index trailer; a segment is fsynced before it is sealed, so a
+// sealed segment is complete on disk before the next segment's file
+// exists; TruncateFrom fsyncs the cut, and the Log fsyncs the directory
+// after deleting segments (unless SyncNone), so truncated records cannot
+// reappear after a crash. New segment files are followed by a directory
+// fsync unless the policy is SyncNone. A failed write or fsync is sticky:
+// appends fail until the segment or log is closed and reopened, because
+// memory and disk may disagree and only recovery can tell what is on disk.
 //
 // # Concurrency
 //
 // Segment and Log are safe for concurrent use: readers run in parallel and
-// never wait for an fsync; writers are serialised. Close waits for the
-// background fsync goroutine.
+// do not wait for an fsync; writers are serialised. Lock order (Log):
+// writeMu, then mu, then a segment's own lock. Close waits for the
+// background fsync goroutine. One Log per directory: Open takes an
+// exclusive flock on a LOCK file (ErrLocked otherwise).
+//
+// # Snapshots
+//
+// Log.Reader streams the frames of every record, in the store format;
+// Restore (or Log.Restore) rebuilds a log from such a stream, checking every
+// CRC and that offsets are dense, and keeps offsets, terms and timestamps.
 //
 // # Never
 //
