@@ -11,7 +11,11 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gcustom"
+	"github.com/onsi/gomega/types"
 	"github.com/sirupsen/logrus"
+	"google.golang.org/protobuf/encoding/prototext"
+	"google.golang.org/protobuf/proto"
 )
 
 func TestActors(t *testing.T) {
@@ -143,4 +147,12 @@ func (h *harness) spawnInbox() (*actor.PID, chan any) {
 	ch := make(chan any, 1024)
 	pid := h.sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &inbox{ch: ch} }))
 	return pid, ch
+}
+
+// EqualProto compares protobuf messages by content (gomega's Equal would
+// compare their internal state too).
+func EqualProto(want proto.Message) types.GomegaMatcher {
+	return gcustom.MakeMatcher(func(got proto.Message) (bool, error) {
+		return proto.Equal(got, want), nil
+	}).WithTemplate("Expected\n{{.FormattedActual}}\n{{.To}} equal\n{{format .Data 1}}", prototext.Format(want))
 }

@@ -23,12 +23,12 @@ func NewLogProps(cfg LogConfig) *actor.Props {
 type segStatus int
 
 const (
-	segOpening    segStatus = iota // spawned, waiting for its first SegmentReady
-	segReady                       // serving
-	segRestarting                  // crashed; waiting for SegmentReady from the new instance
-	segReconciling                 // restarted; dropping records that were never acknowledged
-	segFailed                      // stopped after too many failures
-	segRemoving                    // deleted by retention, waiting for SegmentRemoved
+	segOpening     segStatus = iota // spawned, waiting for its first SegmentReady
+	segReady                        // serving
+	segRestarting                   // crashed; waiting for SegmentReady from the new instance
+	segReconciling                  // restarted; dropping records that were never acknowledged
+	segFailed                       // stopped after too many failures
+	segRemoving                     // deleted by retention, waiting for SegmentRemoved
 )
 
 // segState is the log actor's view of one segment actor.
@@ -58,8 +58,8 @@ type segOp struct {
 	id    uint64
 	kind  opKind
 	seg   *segState
-	batch *appendBatch            // opAppend
-	from  *actor.PID              // opRead: who gets the ConsumeResponse
+	batch *appendBatch             // opAppend
+	from  *actor.PID               // opRead: who gets the ConsumeResponse
 	read  *messages.ConsumeRequest // opRead
 }
 

@@ -68,9 +68,9 @@ var _ = Describe("The log actor", func() {
 		It("refuses reads outside the log with OffsetOutOfRange", func() {
 			h.produce(sess, "a")
 			resp := h.ask(sess, &messages.ConsumeRequest{Offset: 1})
-			Expect(resp).To(Equal(&messages.OffsetOutOfRange{Offset: 1, LowOffset: 0, NextOffset: 1}))
+			Expect(resp).To(EqualProto(&messages.OffsetOutOfRange{Offset: 1, LowOffset: 0, NextOffset: 1}))
 			resp = h.ask(sess, &messages.ConsumeRequest{Offset: 5, WaitMs: 1000})
-			Expect(resp).To(Equal(&messages.OffsetOutOfRange{Offset: 5, LowOffset: 0, NextOffset: 1}))
+			Expect(resp).To(EqualProto(&messages.OffsetOutOfRange{Offset: 5, LowOffset: 0, NextOffset: 1}))
 		})
 
 		It("coalesces concurrent produce requests into few segment appends", func() {
@@ -113,7 +113,7 @@ var _ = Describe("The log actor", func() {
 			res, err := f.Result()
 			Expect(err).NotTo(HaveOccurred())
 			Expect(time.Since(began)).To(BeNumerically(">=", 400*time.Millisecond))
-			Expect(res).To(Equal(&messages.ConsumeResponse{LowOffset: 0, NextOffset: 0}))
+			Expect(res).To(EqualProto(&messages.ConsumeResponse{LowOffset: 0, NextOffset: 0}))
 			Expect(h.status().GetParkedReads()).To(BeZero())
 		})
 	})
@@ -199,7 +199,7 @@ var _ = Describe("The log actor", func() {
 			// A retry gets the same offset: the unacknowledged record was dropped.
 			Eventually(func() any {
 				return h.ask(sess, &messages.ProduceRequest{Records: values("c"), ProducerId: "p", Sequence: 1})
-			}).Should(Equal(&messages.ProduceResponse{Offsets: []uint64{2}}))
+			}).Should(EqualProto(&messages.ProduceResponse{Offsets: []uint64{2}}))
 			Expect(valuesOf(h.consume(sess, 0, 0).GetRecords())).To(Equal([]string{"a", "b", "c"}))
 			Expect(h.status().GetHealthy()).To(BeTrue())
 			Expect(h.sup.Err()).NotTo(HaveOccurred())

@@ -148,6 +148,7 @@ type session struct {
 	log     *logrus.Entry
 	subs    map[string]*actor.PID // by subscription id
 	nextSub uint64
+	closing bool // the client is gone; stop once the subscriptions have
 }
 
 func (s *session) limits() Limits {
@@ -170,6 +171,10 @@ func (s *session) Receive(ctx actor.Context) {
 			if pid.Equal(m.GetWho()) {
 				delete(s.subs, id)
 			}
+		}
+		if s.closing && len(s.subs) == 0 {
+			ctx.Stop(ctx.Self())
+			return
 		}
 		s.armIdle(ctx)
 
@@ -206,8 +211,17 @@ func (s *session) Receive(ctx actor.Context) {
 		s.log.Debug("session closed by the client")
 		ctx.Stop(ctx.Self())
 	case *messages.ClientEndpointTerminated:
+		// Let the subscriptions end first, so that they know not to push a
+		// goodbye to a client that is gone; the session follows them.
 		s.log.Debug("connection to the client lost; closing the session")
-		ctx.Stop(ctx.Self())
+		s.closing = true
+		if len(s.subs) == 0 {
+			ctx.Stop(ctx.Self())
+			return
+		}
+		for _, pid := range s.subs {
+			ctx.Send(pid, m)
+		}
 	case *messages.SessionInfoRequest:
 		ctx.Respond(&messages.SessionInfo{
 			Id: ctx.Self().GetId(), ClientAddress: s.spec.clientAddr, ClientName: s.spec.clientName,
@@ -312,7 +326,9 @@ func (s *subscription) Receive(ctx actor.Context) {
 			}
 			ctx.Send(s.spec.subscriber, &messages.SubscriptionEnded{SubscriptionId: s.spec.id, Reason: reason})
 		}
-		ctx.Unwatch(s.spec.subscriber)
+		// No Unwatch: for a remote subscriber it would make protoactor dial
+		// the subscriber's address again, even when it is gone. A late
+		// Terminated for this subscription is dropped as a dead letter.
 	case *messages.OffsetAccepted:
 		if !s.acked {
 			s.acked = true
@@ -358,6 +374,13 @@ func (s *subscription) Receive(ctx actor.Context) {
 	case *messages.Unsubscribe:
 		s.quiet = true
 		ctx.Respond(&messages.SubscriptionEnded{SubscriptionId: s.spec.id, Reason: "unsubscribed"})
+		ctx.Stop(ctx.Self())
+	case *messages.ClientEndpointTerminated:
+		if m.GetAddress() == s.spec.subscriber.GetAddress() {
+			s.quiet = true // nobody left to tell
+		} else {
+			s.reason = "the session's client went away"
+		}
 		ctx.Stop(ctx.Self())
 	case *actor.Terminated, *actor.DeadLetterResponse:
 		// The subscriber is gone.

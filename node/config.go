@@ -1,0 +1,246 @@
+package node
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"time"
+
+	"actorlog/actors"
+	"actorlog/segmentstore"
+	"github.com/sirupsen/logrus"
+)
+
+// Defaults of Config.
+const (
+	// DefaultActorAddr is where the actor remote (protoactor over gRPC)
+	// listens: clients and, later, peers send their messages here.
+	DefaultActorAddr = "127.0.0.1:7400"
+	// DefaultHTTPAddr is where the HTTP JSON API and /healthz listen.
+	DefaultHTTPAddr = "127.0.0.1:7480"
+	// DefaultRequestTimeout bounds every request the node makes of its own
+	// actors (HTTP requests, health checks, startup and shutdown steps).
+	DefaultRequestTimeout = 5 * time.Second
+	// DefaultMaxRecordBytes and DefaultMaxBatchBytes are the request limits
+	// of sessions and of the HTTP API.
+	DefaultMaxRecordBytes = actors.DefaultMaxRecordBytes
+	DefaultMaxBatchBytes  = actors.DefaultMaxBatchBytes
+	// DefaultGRPCMaxMessageBytes is the largest gRPC message the remote
+	// accepts or sends. protoactor's endpoint writer packs several messages
+	// into one gRPC message, and gRPC's own 4 MiB default would make a
+	// stream carrying a large batch fail (losing every request on it).
+	// The request limits are kept well below it: see Validate.
+	DefaultGRPCMaxMessageBytes = 128 << 20
+	// DefaultEndpointWriterBatchSize is how many messages the node's
+	// endpoint writer packs into one gRPC message (protoactor's default is
+	// 1000). Eight consume replies of at most 5 MiB each stay under the
+	// 64 MiB a client accepts by default.
+	DefaultEndpointWriterBatchSize = 8
+	// DefaultRemoteMaxRetryCount is how often protoactor dials an endpoint
+	// before it declares it terminated; each failed attempt costs 2 s
+	// during which everything queued for that endpoint waits. A client that
+	// went away is not worth waiting for.
+	DefaultRemoteMaxRetryCount = 1
+	// DefaultMaxWait caps a long poll (wait_ms, or wait= over HTTP).
+	DefaultMaxWait = actors.DefaultMaxWait
+)
+
+// Config configures a node. Start from DefaultConfig(); zero fields of a
+// hand-built Config take the defaults too, except DataDir, which is
+// required.
+type Config struct {
+	// ID names the node in logs, in ServersResponse and (later) in Consul
+	// and raft. Default: the host name.
+	ID string
+	// DataDir holds everything the node stores; the log's segments live in
+	// its "log" subdirectory. It is created if missing and locked against
+	// a second node.
+	DataDir string
+	// ActorAddr is the host:port the actor remote listens on. Port 0 lets
+	// the kernel choose; ActorAddr() reports the bound address.
+	ActorAddr string
+	// AdvertisedActorAddr is the address clients should use to reach the
+	// remote, when it differs from the bound one (NAT, containers). Empty
+	// means the bound address.
+	AdvertisedActorAddr string
+	// HTTPAddr is the host:port of the HTTP JSON API; port 0 works as for
+	// ActorAddr.
+	HTTPAddr string
+	// Storage configures the segments: size limits, fsync policy and
+	// retention. Default segmentstore.DefaultConfig().
+	Storage segmentstore.Config
+	// MaxRecordBytes and MaxBatchBytes limit one record and one produce
+	// request; larger ones are refused with InvalidRequest (HTTP 413).
+	MaxRecordBytes uint32
+	MaxBatchBytes  uint32
+	// RequestTimeout: see DefaultRequestTimeout.
+	RequestTimeout time.Duration
+	// MaxWait: see DefaultMaxWait.
+	MaxWait time.Duration
+	// SessionIdleTimeout ends a client's session after this long without a
+	// request and without a subscription. Default
+	// actors.DefaultSessionIdleTimeout.
+	SessionIdleTimeout time.Duration
+	// MaxSegmentRestarts and SegmentRestartWindow: a segment actor that
+	// crashes more than MaxSegmentRestarts times within the window is
+	// stopped and the node reports itself unhealthy. Defaults
+	// actors.DefaultMaxSegmentRestarts and actors.DefaultRestartWindow.
+	MaxSegmentRestarts   int
+	SegmentRestartWindow time.Duration
+	// GRPCMaxMessageBytes, EndpointWriterBatchSize, RemoteMaxRetryCount:
+	// see their Default constants.
+	GRPCMaxMessageBytes     int
+	EndpointWriterBatchSize int
+	RemoteMaxRetryCount     int
+	// FaultInjection enables POST /debug/fault/segment-crash, which makes
+	// the active segment actor panic. Off by default: it exists for specs
+	// that prove crash recovery and must never be on in production.
+	FaultInjection bool
+	// Logger receives every log line of the node, protoactor's included.
+	// Nil logs to stderr at info level.
+	Logger *logrus.Logger
+}
+
+// DefaultConfig returns a Config with every default filled in. DataDir is
+// left empty: the caller must choose where the data goes.
+func DefaultConfig() Config {
+	return Config{
+		ID:                      defaultID(),
+		ActorAddr:               DefaultActorAddr,
+		HTTPAddr:                DefaultHTTPAddr,
+		Storage:                 segmentstore.DefaultConfig(),
+		MaxRecordBytes:          DefaultMaxRecordBytes,
+		MaxBatchBytes:           DefaultMaxBatchBytes,
+		RequestTimeout:          DefaultRequestTimeout,
+		MaxWait:                 DefaultMaxWait,
+		SessionIdleTimeout:      actors.DefaultSessionIdleTimeout,
+		MaxSegmentRestarts:      actors.DefaultMaxSegmentRestarts,
+		SegmentRestartWindow:    actors.DefaultRestartWindow,
+		GRPCMaxMessageBytes:     DefaultGRPCMaxMessageBytes,
+		EndpointWriterBatchSize: DefaultEndpointWriterBatchSize,
+		RemoteMaxRetryCount:     DefaultRemoteMaxRetryCount,
+	}
+}
+
+func defaultID() string {
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return h
+	}
+	return "actorlog"
+}
+
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.ID == "" {
+		c.ID = d.ID
+	}
+	if c.ActorAddr == "" {
+		c.ActorAddr = d.ActorAddr
+	}
+	if c.HTTPAddr == "" {
+		c.HTTPAddr = d.HTTPAddr
+	}
+	if c.Storage == (segmentstore.Config{}) {
+		c.Storage = d.Storage
+	}
+	if c.MaxRecordBytes == 0 {
+		c.MaxRecordBytes = d.MaxRecordBytes
+	}
+	if c.MaxBatchBytes == 0 {
+		c.MaxBatchBytes = d.MaxBatchBytes
+	}
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = d.RequestTimeout
+	}
+	if c.MaxWait == 0 {
+		c.MaxWait = d.MaxWait
+	}
+	if c.SessionIdleTimeout == 0 {
+		c.SessionIdleTimeout = d.SessionIdleTimeout
+	}
+	if c.MaxSegmentRestarts == 0 {
+		c.MaxSegmentRestarts = d.MaxSegmentRestarts
+	}
+	if c.SegmentRestartWindow == 0 {
+		c.SegmentRestartWindow = d.SegmentRestartWindow
+	}
+	if c.GRPCMaxMessageBytes == 0 {
+		c.GRPCMaxMessageBytes = d.GRPCMaxMessageBytes
+	}
+	if c.EndpointWriterBatchSize == 0 {
+		c.EndpointWriterBatchSize = d.EndpointWriterBatchSize
+	}
+	if c.RemoteMaxRetryCount == 0 {
+		c.RemoteMaxRetryCount = d.RemoteMaxRetryCount
+	}
+	if c.Logger == nil {
+		c.Logger = logrus.StandardLogger()
+	}
+	return c
+}
+
+// grpcOverheadBytes is headroom for the envelope, type names and PIDs that
+// travel with the messages of one gRPC message.
+const grpcOverheadBytes = 1 << 20
+
+// Validate reports the first bad field, wrapped around ErrInvalidConfig.
+// Zero fields are valid (they take defaults), except DataDir.
+func (c Config) Validate() error {
+	bad := func(field, format string, args ...any) error {
+		return fmt.Errorf("%w: %s: %s", ErrInvalidConfig, field, fmt.Sprintf(format, args...))
+	}
+	if c.DataDir == "" {
+		return bad("DataDir", "required")
+	}
+	d := c.withDefaults()
+	for _, a := range []struct{ field, addr string }{{"ActorAddr", d.ActorAddr}, {"HTTPAddr", d.HTTPAddr}} {
+		if _, _, err := net.SplitHostPort(a.addr); err != nil {
+			return bad(a.field, "%q is not host:port: %v", a.addr, err)
+		}
+	}
+	if c.AdvertisedActorAddr != "" {
+		if _, _, err := net.SplitHostPort(c.AdvertisedActorAddr); err != nil {
+			return bad("AdvertisedActorAddr", "%q is not host:port: %v", c.AdvertisedActorAddr, err)
+		}
+	}
+	switch {
+	case c.RequestTimeout < 0:
+		return bad("RequestTimeout", "negative (%s)", c.RequestTimeout)
+	case c.MaxWait < 0:
+		return bad("MaxWait", "negative (%s)", c.MaxWait)
+	case c.SessionIdleTimeout < 0:
+		return bad("SessionIdleTimeout", "negative (%s)", c.SessionIdleTimeout)
+	case c.MaxSegmentRestarts < 0:
+		return bad("MaxSegmentRestarts", "negative (%d)", c.MaxSegmentRestarts)
+	case c.SegmentRestartWindow < 0:
+		return bad("SegmentRestartWindow", "negative (%s)", c.SegmentRestartWindow)
+	case c.GRPCMaxMessageBytes < 0:
+		return bad("GRPCMaxMessageBytes", "negative (%d)", c.GRPCMaxMessageBytes)
+	case c.EndpointWriterBatchSize < 0:
+		return bad("EndpointWriterBatchSize", "negative (%d)", c.EndpointWriterBatchSize)
+	case c.RemoteMaxRetryCount < 0:
+		return bad("RemoteMaxRetryCount", "negative (%d)", c.RemoteMaxRetryCount)
+	case d.MaxRecordBytes > d.MaxBatchBytes:
+		return bad("MaxRecordBytes", "%d exceeds MaxBatchBytes %d", d.MaxRecordBytes, d.MaxBatchBytes)
+	}
+	if err := d.Storage.Validate(); err != nil {
+		return bad("Storage", "%v", err)
+	}
+	storageMax := d.Storage.MaxRecordBytes
+	if storageMax == 0 {
+		storageMax = segmentstore.DefaultMaxRecordBytes
+	}
+	if d.MaxRecordBytes > storageMax {
+		return bad("MaxRecordBytes", "%d exceeds Storage.MaxRecordBytes %d", d.MaxRecordBytes, storageMax)
+	}
+	// One request of the largest size must fit a gRPC message with room to
+	// spare, and so must a packed batch of the largest consume replies.
+	if need := uint64(d.MaxBatchBytes) + grpcOverheadBytes; uint64(d.GRPCMaxMessageBytes) < need {
+		return bad("GRPCMaxMessageBytes", "%d is below MaxBatchBytes plus overhead (%d)", d.GRPCMaxMessageBytes, need)
+	}
+	reply := uint64(actors.DefaultMaxReadBytes) + uint64(d.MaxRecordBytes) + grpcOverheadBytes
+	if need := uint64(d.EndpointWriterBatchSize) * reply; uint64(d.GRPCMaxMessageBytes) < need {
+		return bad("GRPCMaxMessageBytes", "%d is below EndpointWriterBatchSize x the largest reply (%d)", d.GRPCMaxMessageBytes, need)
+	}
+	return nil
+}

@@ -1,0 +1,18 @@
+package node
+
+import "errors"
+
+// Errors of this package.
+var (
+	// ErrInvalidConfig is wrapped by Config.Validate with the bad field.
+	ErrInvalidConfig = errors.New("node: invalid config")
+	// ErrLocked means another node holds the data directory.
+	ErrLocked = errors.New("node: data directory locked by another node")
+	// ErrStart wraps what made Start fail after validation.
+	ErrStart = errors.New("node: start failed")
+	// ErrUnhealthy is returned by Healthy when the node cannot serve: its
+	// storage failed, an actor failed for good, or its actors do not answer.
+	ErrUnhealthy = errors.New("node: unhealthy")
+	// ErrStopped is returned by Healthy once the node has stopped.
+	ErrStopped = errors.New("node: stopped")
+)

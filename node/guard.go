@@ -1,0 +1,198 @@
+package node
+
+import (
+	"context"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"actorlog/actors"
+	"actorlog/messages"
+	"github.com/asynkron/protoactor-go/remote"
+	"github.com/sirupsen/logrus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// guard is the transport guard of the node's remote: a gRPC stream
+// interceptor that sees every MessageBatch before protoactor deserialises
+// it (deserialisation runs in the stream handler's goroutine).
+//
+// It exists because protoactor trusts the wire. An envelope whose type name
+// is not registered makes protoactor dereference nil; an out-of-range type,
+// target or sender index panics too; and any peer may address any actor,
+// including internal ones, with any message, including actor.Stop. The
+// guard therefore:
+//
+//   - drops each envelope that is malformed, has a type outside the client
+//     protocol (plus the few protoactor system messages a client needs), or
+//     targets anything but the session acceptor and its children, so that
+//     garbage changes nothing and the batch's other envelopes still go
+//     through;
+//   - overwrites the identity header (actors.IdentityHeader) of every
+//     envelope with the transport identity, so no client picks its own;
+//   - recovers a panic in the stream handler, so a malformed batch closes
+//     one stream, never the node.
+//
+// Internal messages (messages/internal.proto) never pass: they are for
+// actors inside the node. Peers of a cluster will need a node identity
+// (mutual TLS) to address internal actors; until then there is none.
+type guard struct {
+	log       *logrus.Entry
+	localAddr func() string
+	// identity returns the verified identity of a stream's peer, "" when
+	// the transport has none (plaintext).
+	identity func(ctx context.Context) string
+	allowed  map[string]bool
+
+	// ready is closed when the first stream reaches the interceptor: the
+	// server is serving.
+	ready     chan struct{}
+	readyOnce sync.Once
+
+	dropped   atomic.Uint64
+	recovered atomic.Uint64
+	lastWarn  atomic.Int64 // unix nanos of the last drop warning (rate limit)
+}
+
+// clientSystemMessages are the protoactor messages a client legitimately
+// sends: watching a session, the Terminated answer to the node's watch of a
+// subscriber, and the dead-letter answer to a push to a gone subscriber.
+var clientSystemMessages = []string{"actor.Watch", "actor.Unwatch", "actor.Terminated", "actor.DeadLetterResponse"}
+
+func newGuard(log *logrus.Entry, localAddr func() string) *guard {
+	g := &guard{log: log, localAddr: localAddr, identity: func(context.Context) string { return "" }, allowed: map[string]bool{}, ready: make(chan struct{})}
+	msgs := messages.File_actorlog_proto.Messages()
+	for i := 0; i < msgs.Len(); i++ {
+		g.allowed[string(msgs.Get(i).FullName())] = true
+	}
+	for _, n := range clientSystemMessages {
+		g.allowed[n] = true
+	}
+	return g
+}
+
+func (g *guard) interceptor() grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
+		g.readyOnce.Do(func() { close(g.ready) })
+		defer func() {
+			if r := recover(); r != nil {
+				g.recovered.Add(1)
+				g.log.WithFields(logrus.Fields{"panic": r, "method": info.FullMethod}).
+					Errorf("remote stream handler panicked; closing the stream\n%s", debug.Stack())
+				err = status.Errorf(codes.InvalidArgument, "actorlog: malformed message: %v", r)
+			}
+		}()
+		return handler(srv, &guardedStream{ServerStream: ss, g: g, identity: g.identity(ss.Context())})
+	}
+}
+
+type guardedStream struct {
+	grpc.ServerStream
+	g        *guard
+	identity string
+}
+
+func (s *guardedStream) RecvMsg(m any) error {
+	if err := s.ServerStream.RecvMsg(m); err != nil {
+		return err
+	}
+	if rm, ok := m.(*remote.RemoteMessage); ok {
+		if b := rm.GetMessageBatch(); b != nil {
+			s.g.filter(b, s.identity)
+		}
+	}
+	return nil
+}
+
+// filter removes the envelopes that may not pass and stamps the identity on
+// the others, in place.
+func (g *guard) filter(b *remote.MessageBatch, identity string) {
+	local := g.localAddr()
+	kept := b.Envelopes[:0]
+	var dropped []string
+	for _, e := range b.Envelopes {
+		if why := g.refuse(b, e, local); why != "" {
+			dropped = append(dropped, why)
+			continue
+		}
+		stampIdentity(e, identity)
+		kept = append(kept, e)
+	}
+	clear(b.Envelopes[len(kept):])
+	b.Envelopes = kept
+	if len(dropped) > 0 {
+		g.dropped.Add(uint64(len(dropped)))
+		g.warn(dropped)
+	}
+}
+
+// refuse returns why e may not pass, or "".
+func (g *guard) refuse(b *remote.MessageBatch, e *remote.MessageEnvelope, local string) string {
+	if e == nil {
+		return "empty envelope"
+	}
+	if e.TypeId < 0 || int(e.TypeId) >= len(b.TypeNames) {
+		return "type index out of range"
+	}
+	if e.SerializerId != 0 {
+		return "serializer other than protobuf"
+	}
+	if name := b.TypeNames[e.TypeId]; !g.allowed[name] {
+		return "type " + truncate(name) + " not accepted"
+	}
+	if e.Target < 0 || int(e.Target) >= len(b.Targets) || b.Targets[e.Target] == nil {
+		return "target index out of range"
+	}
+	if e.Sender < 0 || int(e.Sender) > len(b.Senders) || (e.Sender > 0 && b.Senders[e.Sender-1] == nil) {
+		return "sender index out of range"
+	}
+	t := b.Targets[e.Target]
+	if t.GetAddress() != local {
+		// protoactor would relay it to another address.
+		return "target address " + truncate(t.GetAddress()) + " is not this node"
+	}
+	if id := t.GetId(); id != actors.SessionsName && !strings.HasPrefix(id, actors.SessionsName+"/") {
+		return "target " + truncate(id) + " is internal"
+	}
+	return ""
+}
+
+func stampIdentity(e *remote.MessageEnvelope, identity string) {
+	if e.MessageHeader == nil {
+		if identity == "" {
+			return
+		}
+		e.MessageHeader = &remote.MessageHeader{}
+	}
+	if identity == "" {
+		delete(e.MessageHeader.HeaderData, actors.IdentityHeader)
+		return
+	}
+	if e.MessageHeader.HeaderData == nil {
+		e.MessageHeader.HeaderData = map[string]string{}
+	}
+	e.MessageHeader.HeaderData[actors.IdentityHeader] = identity
+}
+
+// warn logs dropped envelopes at most once a second: garbage traffic must
+// not turn into a log flood.
+func (g *guard) warn(reasons []string) {
+	now := time.Now().UnixNano()
+	last := g.lastWarn.Load()
+	if now-last < int64(time.Second) || !g.lastWarn.CompareAndSwap(last, now) {
+		return
+	}
+	g.log.WithFields(logrus.Fields{"dropped": len(reasons), "first_reason": reasons[0], "dropped_total": g.dropped.Load()}).
+		Warn("dropped envelopes from a remote peer")
+}
+
+func truncate(s string) string {
+	if len(s) > 128 {
+		return s[:128] + "..."
+	}
+	return s
+}

@@ -1,0 +1,389 @@
+package node
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"actorlog/actors"
+	"actorlog/messages"
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/sirupsen/logrus"
+)
+
+// httpAPI serves the HTTP JSON API through the same actors as remote
+// clients: records go through a session (validation, the produce target)
+// exactly like a client's, so both paths behave the same.
+//
+//	POST /v1/records   {"records":[{"value":"<base64>"}], "producer_id":"", "sequence":0}
+//	                   -> {"offsets":[...]}
+//	GET  /v1/records?offset=N&max=M&max_bytes=B&wait=5s
+//	                   -> {"records":[{"offset":N,"value":"<base64>","timestamp":"RFC3339Nano"}],
+//	                       "next_offset":N, "low_offset":L, "end_offset":E}
+//	GET  /healthz      -> 200 {"status":"ok"} or 503 {"status":"unhealthy","reason":"..."}
+//	POST /debug/fault/segment-crash?mode=now|after-append   (only with FaultInjection)
+//
+// next_offset is where to read next (one past the last record returned);
+// end_offset is the log's next offset to be written. Every error is a JSON
+// body {"error":{"code":"...","message":"..."}} with a 4xx status for bad
+// input and 503/504 when the node cannot answer in time; never a 500 for
+// anything a client sent.
+type httpAPI struct {
+	n *Node
+
+	mu   sync.Mutex
+	sess *actor.PID
+}
+
+// Error codes of the HTTP API.
+const (
+	codeInvalidRequest   = "invalid_request"
+	codeTooLarge         = "payload_too_large"
+	codeOutOfRange       = "offset_out_of_range"
+	codeNotFound         = "not_found"
+	codeMethodNotAllowed = "method_not_allowed"
+	codeUnavailable      = "unavailable"
+	codeTimeout          = "timeout"
+	codeNotLeader        = "not_leader"
+	codeUnauthorized     = "unauthorized"
+)
+
+func newHTTPAPI(n *Node) *httpAPI { return &httpAPI{n: n} }
+
+func (h *httpAPI) openSession() error {
+	res, err := h.n.sys.Root.RequestFuture(h.n.sessions, &messages.OpenSession{ClientName: "http"}, h.n.cfg.RequestTimeout).Result()
+	if err != nil {
+		return err
+	}
+	opened, ok := res.(*messages.SessionOpened)
+	if !ok {
+		return fmt.Errorf("OpenSession answered with %T", res)
+	}
+	h.mu.Lock()
+	h.sess = actor.NewPID(opened.GetAddress(), opened.GetId())
+	h.mu.Unlock()
+	return nil
+}
+
+func (h *httpAPI) closeSession() {
+	h.mu.Lock()
+	sess := h.sess
+	h.sess = nil
+	h.mu.Unlock()
+	if sess != nil {
+		_, _ = h.n.sys.Root.RequestFuture(sess, &messages.CloseSession{}, h.n.cfg.RequestTimeout).Result()
+	}
+}
+
+// ask sends msg to the HTTP session and waits for the reply. A session that
+// is gone (its acceptor restarted after a crash) is replaced once.
+func (h *httpAPI) ask(msg any, timeout time.Duration) (any, error) {
+	for attempt := 0; ; attempt++ {
+		h.mu.Lock()
+		sess := h.sess
+		h.mu.Unlock()
+		if sess == nil {
+			return nil, errors.New("the node is shutting down")
+		}
+		res, err := h.n.sys.Root.RequestFuture(sess, msg, timeout).Result()
+		if errors.Is(err, actor.ErrDeadLetter) && attempt == 0 {
+			if err := h.openSession(); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		return res, err
+	}
+}
+
+type apiError struct {
+	Code       string  `json:"code"`
+	Message    string  `json:"message"`
+	Field      string  `json:"field,omitempty"`
+	LowOffset  *uint64 `json:"low_offset,omitempty"`
+	NextOffset *uint64 `json:"next_offset,omitempty"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, e apiError) {
+	writeJSON(w, status, map[string]apiError{"error": e})
+}
+
+func (h *httpAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/v1/records":
+		switch r.Method {
+		case http.MethodPost:
+			h.produce(w, r)
+		case http.MethodGet:
+			h.consume(w, r)
+		default:
+			h.methodNotAllowed(w, "GET, POST")
+		}
+	case "/healthz":
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			h.methodNotAllowed(w, "GET, HEAD")
+			return
+		}
+		h.health(w)
+	case "/debug/fault/segment-crash":
+		if !h.n.cfg.FaultInjection {
+			writeError(w, http.StatusNotFound, apiError{Code: codeNotFound, Message: "no such endpoint"})
+			return
+		}
+		if r.Method != http.MethodPost {
+			h.methodNotAllowed(w, "POST")
+			return
+		}
+		h.fault(w, r)
+	default:
+		writeError(w, http.StatusNotFound, apiError{Code: codeNotFound, Message: "no such endpoint: " + r.URL.Path})
+	}
+}
+
+func (h *httpAPI) methodNotAllowed(w http.ResponseWriter, allow string) {
+	w.Header().Set("Allow", allow)
+	writeError(w, http.StatusMethodNotAllowed, apiError{Code: codeMethodNotAllowed, Message: "allowed methods: " + allow})
+}
+
+type produceBody struct {
+	Records []struct {
+		Value []byte `json:"value"`
+	} `json:"records"`
+	ProducerID string `json:"producer_id"`
+	Sequence   uint64 `json:"sequence"`
+}
+
+// bodyLimit is the largest produce body accepted: a full batch in base64
+// plus generous room for JSON syntax.
+func (h *httpAPI) bodyLimit() int64 {
+	return int64(base64.StdEncoding.EncodedLen(int(h.n.cfg.MaxBatchBytes))) + 4<<20
+}
+
+func (h *httpAPI) produce(w http.ResponseWriter, r *http.Request) {
+	limit := h.bodyLimit()
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
+	dec.DisallowUnknownFields()
+	var body produceBody
+	if err := dec.Decode(&body); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, apiError{Code: codeTooLarge,
+				Message: fmt.Sprintf("request body exceeds %d bytes (max_batch_bytes is %d)", limit, h.n.cfg.MaxBatchBytes)})
+			return
+		}
+		writeError(w, http.StatusBadRequest, apiError{Code: codeInvalidRequest, Message: "malformed JSON body: " + err.Error()})
+		return
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		writeError(w, http.StatusBadRequest, apiError{Code: codeInvalidRequest, Message: "unexpected data after the JSON body"})
+		return
+	}
+	slab := make([]messages.Record, len(body.Records))
+	req := &messages.ProduceRequest{Records: make([]*messages.Record, len(body.Records)), ProducerId: body.ProducerID, Sequence: body.Sequence}
+	for i := range body.Records {
+		slab[i].Value = body.Records[i].Value
+		req.Records[i] = &slab[i]
+	}
+	// The session checks the same limits; checking here first gives the
+	// HTTP status that fits (413 for size, 400 for the rest).
+	if bad := actors.ValidateProduce(req, actors.Limits{
+		MaxRecordBytes: h.n.cfg.MaxRecordBytes, MaxBatchBytes: h.n.cfg.MaxBatchBytes, MaxBatchRecords: actors.DefaultMaxBatchRecords,
+	}); bad != nil {
+		status := http.StatusBadRequest
+		if len(body.Records) > 0 {
+			status = http.StatusRequestEntityTooLarge
+		}
+		if bad.GetField() == "producer_id" {
+			status = http.StatusBadRequest
+		}
+		h.reply(w, bad, status)
+		return
+	}
+	res, err := h.ask(req, h.n.cfg.RequestTimeout)
+	if err != nil {
+		h.askFailed(w, err)
+		return
+	}
+	if resp, ok := res.(*messages.ProduceResponse); ok {
+		offsets := resp.GetOffsets()
+		if offsets == nil {
+			offsets = []uint64{}
+		}
+		writeJSON(w, http.StatusOK, map[string][]uint64{"offsets": offsets})
+		return
+	}
+	h.reply(w, res, http.StatusBadRequest)
+}
+
+type recordJSON struct {
+	Offset    uint64 `json:"offset"`
+	Value     []byte `json:"value"`
+	Timestamp string `json:"timestamp"`
+}
+
+type consumeJSON struct {
+	Records    []recordJSON `json:"records"`
+	NextOffset uint64       `json:"next_offset"`
+	LowOffset  uint64       `json:"low_offset"`
+	EndOffset  uint64       `json:"end_offset"`
+}
+
+func (h *httpAPI) consume(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	bad := func(field, msg string) {
+		writeError(w, http.StatusBadRequest, apiError{Code: codeInvalidRequest, Field: field, Message: msg})
+	}
+	var req messages.ConsumeRequest
+	if s := q.Get("offset"); s != "" {
+		off, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			bad("offset", fmt.Sprintf("offset %q is not a non-negative integer", s))
+			return
+		}
+		req.Offset = off
+	}
+	for _, p := range []struct {
+		name string
+		dst  *uint32
+	}{{"max", &req.MaxRecords}, {"max_bytes", &req.MaxBytes}} {
+		if s := q.Get(p.name); s != "" {
+			v, err := strconv.ParseUint(s, 10, 32)
+			if err != nil {
+				bad(p.name, fmt.Sprintf("%s %q is not a non-negative 32-bit integer", p.name, s))
+				return
+			}
+			*p.dst = uint32(v)
+		}
+	}
+	var wait time.Duration
+	if s := q.Get("wait"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			ms, merr := strconv.ParseUint(s, 10, 32)
+			if merr != nil {
+				bad("wait", fmt.Sprintf("wait %q is neither a duration (5s) nor milliseconds", s))
+				return
+			}
+			d = time.Duration(ms) * time.Millisecond
+		}
+		if d < 0 {
+			bad("wait", "wait must not be negative")
+			return
+		}
+		wait = min(d, h.n.cfg.MaxWait)
+		req.WaitMs = uint32(wait.Milliseconds())
+	}
+	res, err := h.ask(&req, h.n.cfg.RequestTimeout+wait)
+	if err != nil {
+		h.askFailed(w, err)
+		return
+	}
+	resp, ok := res.(*messages.ConsumeResponse)
+	if !ok {
+		h.reply(w, res, http.StatusBadRequest)
+		return
+	}
+	out := consumeJSON{Records: make([]recordJSON, len(resp.GetRecords())), NextOffset: req.Offset,
+		LowOffset: resp.GetLowOffset(), EndOffset: resp.GetNextOffset()}
+	for i, rec := range resp.GetRecords() {
+		out.Records[i] = recordJSON{Offset: rec.GetOffset(), Value: rec.GetValue(),
+			Timestamp: time.Unix(0, rec.GetTimestampUnixNano()).UTC().Format(time.RFC3339Nano)}
+		out.NextOffset = rec.GetOffset() + 1
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// reply writes a typed error reply from the actors. badStatus is the status
+// for InvalidRequest.
+func (h *httpAPI) reply(w http.ResponseWriter, res any, badStatus int) {
+	switch m := res.(type) {
+	case *messages.InvalidRequest:
+		code := codeInvalidRequest
+		if badStatus == http.StatusRequestEntityTooLarge {
+			code = codeTooLarge
+		}
+		writeError(w, badStatus, apiError{Code: code, Field: m.GetField(), Message: m.GetReason()})
+	case *messages.OffsetOutOfRange:
+		low, next := m.GetLowOffset(), m.GetNextOffset()
+		writeError(w, http.StatusRequestedRangeNotSatisfiable, apiError{Code: codeOutOfRange,
+			Message:   fmt.Sprintf("offset %d is outside the log [%d, %d)", m.GetOffset(), low, next),
+			LowOffset: &low, NextOffset: &next})
+	case *messages.Unavailable:
+		writeError(w, http.StatusServiceUnavailable, apiError{Code: codeUnavailable, Message: m.GetReason()})
+	case *messages.NotLeader:
+		writeError(w, http.StatusServiceUnavailable, apiError{Code: codeNotLeader,
+			Message: fmt.Sprintf("not the leader; the leader is %q at %q", m.GetLeaderId(), m.GetLeaderActorAddress())})
+	case *messages.Unauthorized:
+		writeError(w, http.StatusForbidden, apiError{Code: codeUnauthorized,
+			Message: fmt.Sprintf("%q may not %s", m.GetIdentity(), m.GetAction())})
+	default:
+		h.n.log.WithField("reply", fmt.Sprintf("%T", res)).Error("unexpected reply to an HTTP request")
+		writeError(w, http.StatusServiceUnavailable, apiError{Code: codeUnavailable, Message: fmt.Sprintf("unexpected reply %T", res)})
+	}
+}
+
+func (h *httpAPI) askFailed(w http.ResponseWriter, err error) {
+	if errors.Is(err, actor.ErrTimeout) {
+		writeError(w, http.StatusGatewayTimeout, apiError{Code: codeTimeout, Message: "the node did not answer in time"})
+		return
+	}
+	writeError(w, http.StatusServiceUnavailable, apiError{Code: codeUnavailable, Message: err.Error()})
+}
+
+func (h *httpAPI) health(w http.ResponseWriter) {
+	if err := h.n.Healthy(); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unhealthy", "node": h.n.cfg.ID, "reason": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "node": h.n.cfg.ID})
+}
+
+func (h *httpAPI) fault(w http.ResponseWriter, r *http.Request) {
+	mode := messages.FaultMode_FAULT_PANIC_NOW
+	switch m := r.URL.Query().Get("mode"); m {
+	case "", "now":
+	case "after-append":
+		mode = messages.FaultMode_FAULT_PANIC_AFTER_NEXT_APPEND
+	default:
+		writeError(w, http.StatusBadRequest, apiError{Code: codeInvalidRequest, Field: "mode", Message: fmt.Sprintf("mode %q is neither now nor after-append", m)})
+		return
+	}
+	res, err := h.n.sys.Root.RequestFuture(h.n.logPID, &messages.InjectSegmentFault{Mode: mode}, h.n.cfg.RequestTimeout).Result()
+	if err != nil {
+		h.askFailed(w, err)
+		return
+	}
+	if m, ok := res.(*messages.FaultInjected); ok {
+		writeJSON(w, http.StatusOK, map[string]uint64{"segment_base_offset": m.GetSegmentBaseOffset()})
+		return
+	}
+	h.reply(w, res, http.StatusBadRequest)
+}
+
+// newStdLogger adapts logrus for net/http's error log (TLS handshake
+// errors, malformed requests): client mistakes, so debug level. Unlike
+// logrus's own Writer it needs no goroutine.
+func newStdLogger(e *logrus.Entry) *log.Logger {
+	return log.New(logWriter{e}, "", 0)
+}
+
+type logWriter struct{ e *logrus.Entry }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.e.Debug(strings.TrimSpace(string(p)))
+	return len(p), nil
+}

@@ -1,0 +1,492 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"actorlog/actors"
+	"actorlog/messages"
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/remote"
+	"github.com/sirupsen/logrus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// logDirName is the subdirectory of DataDir that holds the log's segments;
+// consensus will keep its own files beside it.
+const logDirName = "log"
+
+// Node is one running actorlog node: its actor system, remote endpoint,
+// actor tree and HTTP API. Start it with Start and stop it with Stop.
+type Node struct {
+	cfg Config
+	log *logrus.Entry
+
+	lock     *dirLock
+	sys      *actor.ActorSystem
+	rem      *remote.Remote
+	sup      *actors.Supervisor
+	guard    *guard
+	logPID   *actor.PID
+	sessions *actor.PID
+
+	httpLn  net.Listener
+	httpSrv *http.Server
+	httpWG  sync.WaitGroup
+	httpAPI *httpAPI
+
+	actorAddr string
+	httpAddr  string
+
+	probeStop func()
+	probeWG   sync.WaitGroup
+
+	stopOnce sync.Once
+	done     chan struct{}
+	stopErr  error
+}
+
+// Start opens the data directory, recovers the log, starts the actor
+// remote and the HTTP API, and returns once the node serves. ctx bounds the
+// startup only; cancelling it later does not stop the node (call Stop).
+// Whatever Start had started is stopped again when it fails.
+func Start(ctx context.Context, cfg Config) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	n := &Node{cfg: cfg, done: make(chan struct{})}
+	n.log = logrus.NewEntry(cfg.Logger).WithField("node", cfg.ID)
+	if err := n.start(ctx); err != nil {
+		_ = n.teardown()
+		close(n.done)
+		return nil, err
+	}
+	n.log.WithFields(logrus.Fields{"actor_addr": n.actorAddr, "http_addr": n.httpAddr, "data_dir": cfg.DataDir}).Info("node started")
+	return n, nil
+}
+
+func (n *Node) start(ctx context.Context) (err error) {
+	cfg := n.cfg
+
+	logDir := filepath.Join(cfg.DataDir, logDirName)
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		return fmt.Errorf("%w: create %s: %v", ErrStart, logDir, err)
+	}
+	if n.lock, err = lockDir(cfg.DataDir); err != nil {
+		return err
+	}
+
+	protoLog := n.log.WithField("lib", "protoactor")
+	n.sys = actor.NewActorSystem(
+		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slog.New(actors.NewSlogHandler(protoLog)) }),
+		// A reply to a client that has gone is routine, not news.
+		actor.WithDeadLetterRequestLogging(false),
+	)
+	n.sup = actors.NewSupervisor(n.log, 0, 0)
+
+	// The log first: nothing is accepted before the data is recovered.
+	logCfg := actors.LogConfig{
+		Dir:                logDir,
+		Storage:            cfg.Storage,
+		Logger:             n.log,
+		MaxSegmentRestarts: cfg.MaxSegmentRestarts,
+		RestartWindow:      cfg.SegmentRestartWindow,
+		MaxWait:            cfg.MaxWait,
+		FaultInjection:     cfg.FaultInjection,
+	}
+	if err := logCfg.Validate(); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidConfig, err)
+	}
+	n.logPID, err = n.sys.Root.SpawnNamed(actors.NewLogProps(logCfg).Configure(actor.WithGuardian(n.sup)), actors.LogName)
+	if err != nil {
+		return fmt.Errorf("%w: spawn the log: %v", ErrStart, err)
+	}
+	if err := n.awaitLog(ctx); err != nil {
+		return err
+	}
+
+	// Bind HTTP before the remote so that both addresses are known when
+	// the sessions (which announce them) start.
+	n.httpLn, err = net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("%w: listen on %s: %v", ErrStart, cfg.HTTPAddr, err)
+	}
+	n.httpAddr = n.httpLn.Addr().String()
+	if err := n.startRemote(); err != nil {
+		return err
+	}
+
+	sessCfg := actors.SessionConfig{
+		Log:            n.logPID,
+		Logger:         n.log,
+		MaxRecordBytes: cfg.MaxRecordBytes,
+		MaxBatchBytes:  cfg.MaxBatchBytes,
+		IdleTimeout:    cfg.SessionIdleTimeout,
+		Server: &messages.Server{
+			Id: cfg.ID, ActorAddress: n.actorAddr, HttpAddress: n.httpAddr, IsLeader: true,
+		},
+	}
+	if err := sessCfg.Validate(); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidConfig, err)
+	}
+	n.sessions, err = n.sys.Root.SpawnNamed(actors.NewSessionsProps(sessCfg).Configure(actor.WithGuardian(n.sup)), actors.SessionsName)
+	if err != nil {
+		return fmt.Errorf("%w: spawn the session acceptor: %v", ErrStart, err)
+	}
+
+	n.httpAPI = newHTTPAPI(n)
+	if err := n.httpAPI.openSession(); err != nil {
+		return fmt.Errorf("%w: open the HTTP session: %v", ErrStart, err)
+	}
+	n.httpSrv = &http.Server{
+		Handler:           n.httpAPI,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute,
+		WriteTimeout:      cfg.MaxWait + 2*cfg.RequestTimeout,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          newStdLogger(n.log.WithField("component", "http")),
+	}
+	n.httpWG.Add(1)
+	go func() {
+		defer n.httpWG.Done()
+		if err := n.httpSrv.Serve(n.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.WithError(err).Error("HTTP server failed")
+		}
+	}()
+	return nil
+}
+
+// awaitLog waits until the log actor has recovered every segment.
+func (n *Node) awaitLog(ctx context.Context) error {
+	timeout := n.cfg.RequestTimeout * 6
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	f := n.sys.Root.RequestFuture(n.logPID, &messages.LogStatusRequest{WaitReady: true}, timeout)
+	res, err := resultOrDone(ctx, f)
+	if err != nil {
+		return fmt.Errorf("%w: waiting for the log to open: %v", ErrStart, err)
+	}
+	st, ok := res.(*messages.LogStatus)
+	if !ok {
+		return fmt.Errorf("%w: the log answered %T", ErrStart, res)
+	}
+	if !st.GetHealthy() {
+		return fmt.Errorf("%w: the log failed to open: %s", ErrStart, st.GetReason())
+	}
+	return nil
+}
+
+// resultOrDone waits for a future, or for ctx.
+func resultOrDone(ctx context.Context, f *actor.Future) (any, error) {
+	type result struct {
+		v   any
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		v, err := f.Result()
+		ch <- result{v, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.v, r.err
+	case <-ctx.Done():
+		// The future's own timeout ends the goroutine.
+		return nil, ctx.Err()
+	}
+}
+
+func (n *Node) startRemote() (err error) {
+	host, portStr, err := net.SplitHostPort(n.cfg.ActorAddr)
+	if err != nil {
+		return fmt.Errorf("%w: ActorAddr: %v", ErrInvalidConfig, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return fmt.Errorf("%w: ActorAddr port %q: %v", ErrInvalidConfig, portStr, err)
+	}
+	n.guard = newGuard(n.log.WithField("component", "guard"), n.sys.Address)
+	max := n.cfg.GRPCMaxMessageBytes
+	opts := []remote.ConfigOption{
+		remote.WithEndpointWriterBatchSize(n.cfg.EndpointWriterBatchSize),
+		remote.WithServerOptions(
+			grpc.MaxRecvMsgSize(max),
+			grpc.MaxSendMsgSize(max),
+			grpc.ChainStreamInterceptor(n.guard.interceptor()),
+			// Stop then returns only once every stream handler has,
+			// so nothing of the remote outlives the node.
+			grpc.WaitForHandlers(true),
+		),
+		remote.WithDialOptions(
+			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(max), grpc.MaxCallSendMsgSize(max)),
+		),
+	}
+	if n.cfg.AdvertisedActorAddr != "" {
+		opts = append(opts, remote.WithAdvertisedHost(n.cfg.AdvertisedActorAddr))
+	}
+	rc := remote.Configure(host, port, opts...)
+	rc.MaxRetryCount = n.cfg.RemoteMaxRetryCount
+	rem := remote.NewRemote(n.sys, rc)
+	// remote.Start panics when it cannot listen.
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("%w: start the actor remote on %s: %v", ErrStart, n.cfg.ActorAddr, r)
+			}
+		}()
+		rem.Start()
+	}()
+	if err != nil {
+		return err
+	}
+	n.rem = rem
+	n.actorAddr = n.sys.Address()
+	if err := n.probeRemote(); err != nil {
+		if n.cfg.AdvertisedActorAddr == "" {
+			return err
+		}
+		// The advertised address may not route from inside (NAT).
+		n.log.WithError(err).Warn("could not probe the actor remote at its advertised address")
+	}
+	return nil
+}
+
+// probeRemote opens a stream to the node's own remote and waits until the
+// transport guard sees it, so that Start returns only once the remote
+// really serves.
+//
+// protoactor's remote.Start writes gRPC's process-wide logger without
+// synchronisation, and gRPC reads it from its own goroutines: when a server
+// starts serving, when a connection closes, when a client connection
+// changes state. Waiting for the guard orders the server's first read
+// before Start returns. The probe speaks HTTP/2 through net/http rather
+// than through a gRPC client, which would log state changes from
+// goroutines of its own, and it stays open until Stop, so that its close
+// happens inside the remote's shutdown. Together this keeps another remote
+// started later in the same process (a client, or a second node in a test)
+// from racing with this one.
+func (n *Node) probeRemote() error {
+	addr := n.actorAddr
+	tr := &http.Transport{Protocols: new(http.Protocols)}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	ctx, cancel := context.WithCancel(context.Background())
+	body, bodyW := io.Pipe()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/remote.Remoting/Receive", body)
+	if err != nil {
+		cancel()
+		return fmt.Errorf("%w: probe the actor remote at %s: %v", ErrStart, addr, err)
+	}
+	req.Header.Set("Content-Type", "application/grpc")
+	req.Header.Set("TE", "trailers")
+	errc := make(chan error, 1)
+	n.probeWG.Add(1)
+	go func() {
+		defer n.probeWG.Done()
+		defer bodyW.Close()
+		resp, err := (&http.Client{Transport: tr}).Do(req)
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer resp.Body.Close()
+		// The node sends nothing on this stream until its remote shuts
+		// down and says goodbye (a DisconnectRequest); then end the stream
+		// as protoactor's own clients do, so the shutdown need not wait.
+		var b [1]byte
+		if _, err := resp.Body.Read(b[:]); err == nil {
+			_ = bodyW.Close()
+			_, _ = io.Copy(io.Discard, resp.Body)
+		}
+	}()
+	n.probeStop = func() {
+		cancel()
+		n.probeWG.Wait()
+		tr.CloseIdleConnections()
+	}
+	timer := time.NewTimer(n.cfg.RequestTimeout)
+	defer timer.Stop()
+	select {
+	case <-n.guard.ready:
+		return nil
+	case err := <-errc:
+		return fmt.Errorf("%w: probe the actor remote at %s: %v", ErrStart, addr, err)
+	case <-timer.C:
+		return fmt.Errorf("%w: the actor remote at %s did not answer within %s", ErrStart, addr, n.cfg.RequestTimeout)
+	}
+}
+
+func (n *Node) closeProbe() {
+	if n.probeStop != nil {
+		n.probeStop()
+		n.probeStop = nil
+	}
+}
+
+// ActorAddr returns the address clients reach the actor remote at (the
+// bound address, or AdvertisedActorAddr).
+func (n *Node) ActorAddr() string { return n.actorAddr }
+
+// HTTPAddr returns the bound address of the HTTP API.
+func (n *Node) HTTPAddr() string { return n.httpAddr }
+
+// Done is closed once the node has stopped.
+func (n *Node) Done() <-chan struct{} { return n.done }
+
+// Healthy returns nil when the node can serve, or an error wrapping
+// ErrUnhealthy (or ErrStopped) that says why not. A storage failure
+// escalated by the log, an actor that failed for good, and a log actor
+// that does not answer within the request timeout all make it unhealthy.
+// The node keeps running when unhealthy: it serves what it still can, and
+// its health check tells discovery to route clients elsewhere.
+func (n *Node) Healthy() error {
+	select {
+	case <-n.done:
+		return ErrStopped
+	default:
+	}
+	if err := n.sup.Err(); err != nil {
+		return fmt.Errorf("%w: %v", ErrUnhealthy, err)
+	}
+	res, err := n.sys.Root.RequestFuture(n.logPID, &messages.LogStatusRequest{}, min(n.cfg.RequestTimeout, 2*time.Second)).Result()
+	if err != nil {
+		return fmt.Errorf("%w: the log does not answer: %v", ErrUnhealthy, err)
+	}
+	st, ok := res.(*messages.LogStatus)
+	switch {
+	case !ok:
+		return fmt.Errorf("%w: the log answered %T", ErrUnhealthy, res)
+	case st.GetDraining():
+		return fmt.Errorf("%w: shutting down", ErrUnhealthy)
+	case !st.GetHealthy():
+		return fmt.Errorf("%w: %s", ErrUnhealthy, st.GetReason())
+	}
+	return nil
+}
+
+// Stop shuts the node down gracefully: it stops accepting (HTTP and new
+// appends), drains the log (parked polls answered, appends in flight
+// finished), ends the sessions and their subscriptions, syncs and closes
+// the segments, then stops the remote. It is idempotent and safe to call
+// concurrently; every call waits until the node has stopped or ctx ends.
+func (n *Node) Stop(ctx context.Context) error {
+	n.stopOnce.Do(func() {
+		go func() {
+			n.stopErr = n.teardown()
+			close(n.done)
+		}()
+	})
+	select {
+	case <-n.done:
+		return n.stopErr
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// teardown stops whatever has been started, in order. Each step is bounded,
+// so it always finishes.
+func (n *Node) teardown() error {
+	var errs []error
+	step := n.cfg.RequestTimeout
+	root := func() *actor.RootContext { return n.sys.Root }
+
+	// 1. Stop accepting HTTP; handlers in flight may still finish.
+	httpDone := make(chan struct{})
+	if n.httpSrv != nil {
+		go func() {
+			defer close(httpDone)
+			ctx, cancel := context.WithTimeout(context.Background(), step+n.cfg.MaxWait)
+			defer cancel()
+			if err := n.httpSrv.Shutdown(ctx); err != nil {
+				_ = n.httpSrv.Close()
+			}
+		}()
+	} else {
+		close(httpDone)
+		if n.httpLn != nil {
+			_ = n.httpLn.Close()
+		}
+	}
+	// 2. Drain the log: new appends are refused, parked polls answered at
+	//    once, appends in flight completed.
+	if n.logPID != nil {
+		if _, err := root().RequestFuture(n.logPID, &messages.DrainLog{}, step).Result(); err != nil {
+			errs = append(errs, fmt.Errorf("drain the log: %w", err))
+		}
+	}
+	// 3. End the sessions and their subscriptions.
+	if n.httpAPI != nil {
+		n.httpAPI.closeSession()
+	}
+	if n.sessions != nil {
+		if err := root().StopFuture(n.sessions).Wait(); err != nil {
+			errs = append(errs, fmt.Errorf("stop the sessions: %w", err))
+		}
+	}
+	<-httpDone
+	n.httpWG.Wait()
+	// 4. Stop the log: its segment actors sync and close their files.
+	if n.logPID != nil {
+		if err := root().StopFuture(n.logPID).Wait(); err != nil {
+			errs = append(errs, fmt.Errorf("stop the log: %w", err))
+		}
+	}
+	// 5. The remote last, so that the replies above could still leave.
+	if n.rem != nil {
+		n.shutdownRemote()
+	}
+	n.closeProbe()
+	if n.sys != nil {
+		n.sys.Shutdown()
+	}
+	if n.lock != nil {
+		if err := n.lock.unlock(); err != nil {
+			errs = append(errs, fmt.Errorf("unlock the data directory: %w", err))
+		}
+	}
+	err := errors.Join(errs...)
+	if err != nil {
+		n.log.WithError(err).Warn("node stopped with errors")
+	} else if n.rem != nil {
+		n.log.Info("node stopped")
+	}
+	return err
+}
+
+// shutdownRemote stops protoactor's remote: its endpoint actors (which
+// close the connections the node dialled to clients), then the gRPC server
+// (which closes the clients' connections and waits for their handlers).
+//
+// It does not use protoactor's graceful Shutdown, which writes flags that
+// its stream handlers and endpoint actors read without synchronisation,
+// and sends on channels that a closing stream may have closed (a panic).
+// Clients see the connection drop, which they handle as a lost endpoint;
+// by now every session has ended and every request has been answered.
+func (n *Node) shutdownRemote() {
+	defer func() {
+		if r := recover(); r != nil {
+			n.log.WithField("panic", r).Warn("remote shutdown panicked")
+		}
+	}()
+	for _, name := range []string{"EndpointSupervisor", "activator"} {
+		if err := n.sys.Root.StopFuture(n.sys.NewLocalPID(name)).Wait(); err != nil {
+			n.log.WithError(err).WithField("actor", name).Debug("stopping a remote actor")
+		}
+	}
+	n.rem.Shutdown(false)
+}
