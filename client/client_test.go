@@ -169,6 +169,18 @@ var _ = Describe("Client", func() {
 		})
 	})
 
+	Describe("with a dead server in its list", func() {
+		It("fails over to the next server quickly", func() {
+			addr := startNode(GinkgoT().TempDir(), "").ActorAddr()
+			start := time.Now()
+			c := newClient(client.Config{}, "127.0.0.1:1", addr)
+			offs, err := c.Produce(ctxFor(10*time.Second), []byte("via the second server"))
+			Expect(err).NotTo(HaveOccurred())
+			Expect(offs).To(Equal([]uint64{0}))
+			Expect(time.Since(start)).To(BeNumerically("<", 2*time.Second), "a refused connection must not cost protoactor's dial retries")
+		})
+	})
+
 	Describe("across a node restart", func() {
 		It("reopens its session and resumes its subscription where it was", func() {
 			dir := GinkgoT().TempDir()

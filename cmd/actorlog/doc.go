@@ -1,4 +1,19 @@
-// Command actorlog is the single binary of the project: `agent` runs a node,
-// `produce`, `consume` and `servers` are shell clients, and `bench` measures
-// throughput and latency.
+// Command actorlog is the single binary of the project.
+//
+//   - `actorlog agent` runs a node (package node): it prints exactly one line
+//     to stdout when ready, "actorlog agent ready id=<id> actor=<addr>
+//     http=<addr>", logs to stderr, and stops gracefully on SIGINT/SIGTERM.
+//   - `actorlog produce` appends one record per stdin line and prints the
+//     offsets, in input order, as they are acknowledged.
+//   - `actorlog consume` prints records (raw lines, or --json with base64
+//     values as in the HTTP API), to the end of the log or --follow.
+//   - `actorlog servers` lists the cluster's servers, leader and health.
+//
+// The client commands use package client, share --servers and --timeout, and
+// stay quiet on stderr unless --log-level asks otherwise. Every command has
+// --help with examples and defaults.
+//
+// Exit status: 0 on success (and for consume --follow ended by a signal), 1
+// when the operation failed (node unreachable, request rejected, I/O error),
+// 2 for a usage error (bad flag or argument), when nothing was attempted.
 package main
