@@ -8,8 +8,12 @@ import (
 	"time"
 
 	"actorlog/client"
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/remote"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 )
 
 func ctxFor(d time.Duration) context.Context {
@@ -166,6 +170,37 @@ var _ = Describe("Client", func() {
 			_, err = sub.Next(ctxFor(time.Second))
 			Expect(err).To(HaveOccurred())
 			Eventually(clientGoroutines, 5*time.Second).Should(BeEmpty())
+		})
+	})
+
+	Describe("its own listener", func() {
+		It("survives a message type it does not know, and keeps serving replies", func() {
+			addr := startNode(GinkgoT().TempDir(), "").ActorAddr()
+			c := newClient(client.Config{}, addr)
+
+			conn, err := grpc.NewClient(c.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+			Expect(err).NotTo(HaveOccurred())
+			defer conn.Close()
+			stream, err := remote.NewRemotingClient(conn).Receive(ctxFor(5 * time.Second))
+			Expect(err).NotTo(HaveOccurred())
+			Expect(stream.Send(&remote.RemoteMessage{MessageType: &remote.RemoteMessage_ConnectRequest{
+				ConnectRequest: &remote.ConnectRequest{ConnectionType: &remote.ConnectRequest_ServerConnection{
+					ServerConnection: &remote.ServerConnection{SystemId: "stranger", Address: "127.0.0.1:1"},
+				}},
+			}})).To(Succeed())
+			_, err = stream.Recv()
+			Expect(err).NotTo(HaveOccurred())
+			Expect(stream.Send(&remote.RemoteMessage{MessageType: &remote.RemoteMessage_MessageBatch{MessageBatch: &remote.MessageBatch{
+				TypeNames: []string{"nobody.knows.This"},
+				Targets:   []*actor.PID{{Address: c.Addr(), Id: "whatever"}},
+				Envelopes: []*remote.MessageEnvelope{{TypeId: 0, Target: 0, MessageData: []byte{1}}},
+			}}})).To(Succeed())
+			_, err = stream.Recv()
+			Expect(err).To(HaveOccurred(), "the crashed stream is closed")
+
+			offs, err := c.Produce(ctxFor(10*time.Second), []byte("still here"))
+			Expect(err).NotTo(HaveOccurred())
+			Expect(offs).To(Equal([]uint64{0}))
 		})
 	})
 

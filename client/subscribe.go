@@ -103,15 +103,24 @@ func (c *Client) Subscribe(ctx context.Context, from uint64, opts SubscribeOptio
 	c.wg.Add(1)
 	c.mu.Unlock()
 
+	s.unwatch = c.tr.watch(s.endpointLost)
 	if err := s.subscribe(ctx); err != nil {
+		// A concurrent Client.Close may be in s.Close, waiting for done.
+		close(s.done)
+		s.unwatch()
 		s.cancel()
+		s.mu.Lock()
+		in := s.inbox
+		s.mu.Unlock()
+		if in != nil {
+			c.tr.unregister(in.pid)
+		}
 		c.mu.Lock()
 		delete(c.subs, s)
 		c.mu.Unlock()
 		c.wg.Done()
 		return nil, err
 	}
-	s.unwatch = c.tr.watch(s.endpointLost)
 	go s.run()
 	return s, nil
 }
@@ -353,9 +362,9 @@ func (s *Subscription) creditLocked() (grant int, sess *session, id string, in *
 	return free, s.sess, s.subID, s.inbox
 }
 
-// Records iterates over the subscription until ctx ends, Close is called or
-// it fails; the last pair carries the error (nil-free iteration stops early
-// when the loop breaks).
+// Records iterates over the subscription with Next. It ends quietly after
+// Close; when ctx ends or the subscription fails, the last pair carries the
+// error.
 func (s *Subscription) Records(ctx context.Context) iter.Seq2[Record, error] {
 	return func(yield func(Record, error) bool) {
 		for {
@@ -405,9 +414,7 @@ func (s *Subscription) Close() error {
 		}
 		s.cancel()
 		<-s.done
-		if s.unwatch != nil {
-			s.unwatch()
-		}
+		s.unwatch()
 		s.mu.Lock()
 		in := s.inbox
 		s.inbox = nil

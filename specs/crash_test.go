@@ -60,7 +60,8 @@ var _ = Describe("A node killed with SIGKILL in the middle of a produce", func()
 		all := readAll(c)
 
 		By("finding every acknowledged record at its offset with its value")
-		Expect(len(all)).To(BeNumerically(">=", len(acked)))
+		Expect(len(all)).To(BeNumerically(">=", len(acked)),
+			"the restarted node holds %d records but acknowledged %d: acknowledged records were lost", len(all), len(acked))
 		for i, s := range acked {
 			off, err := strconv.ParseUint(s, 10, 64)
 			Expect(err).NotTo(HaveOccurred())
