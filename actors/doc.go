@@ -1,9 +1,103 @@
 // Package actors holds every actor of an actorlog node: the segment actors
 // and the log actor that supervises them, the session acceptor and the
-// per-client sessions, and (as the cluster grows) the raft peer and
-// membership actors.
+// per-client sessions with their subscriptions, the root supervisor, and (as
+// the cluster grows) the raft peer and membership actors.
 //
 // Actors talk to each other only through the protobuf messages of package
-// messages, never by sharing structs. Each piece of mutable state has exactly
-// one owning actor: a segment's files are written only by its segment actor.
+// messages (client protocol in actorlog.proto, internal commands in
+// internal.proto), never by sharing structs. Each piece of mutable state has
+// exactly one owning actor: a segment's files are written only by its
+// segment actor, the segment list, offsets, parked polls and the producer
+// table only by the log actor. This package must never open a network
+// listener or start the remote; package node does the wiring.
+//
+// # The tree
+//
+//	Supervisor (guardian strategy of the top-level actors)
+//	├── log                     NewLogProps: the segment list
+//	│   └── log/segment-<base>  one per segment, the only writer of its files
+//	└── sessions                NewSessionsProps: the well-known acceptor
+//	    └── sessions/session-<random>     one per client
+//	        └── .../sub-<n>               one per subscription
+//
+// # Produce
+//
+// A ProduceRequest goes to the client's session, which validates it
+// (ValidateProduce: 1 MiB per record and 16 MiB per batch by default; an
+// oversized request gets InvalidRequest naming the field and the limit) and
+// forwards it, with the client as the sender, to SessionConfig.Produce: the
+// log actor today, the raft actor once consensus slots in between. The log
+// actor answers duplicates of a (producer_id, sequence) it has applied with
+// the original offsets (producerTable, in memory for now), queues the rest,
+// and sends the queue to the active segment as one SegmentAppend: at most
+// one append is in flight, and everything that queued meanwhile goes out
+// together next (group commit: one write, and under SyncAlways one fsync,
+// for many requests). The SegmentAppended reply carries the offsets, which
+// the log actor hands back in request order. Offsets are dense: a new
+// segment starts at the log's next offset, and startup refuses segments that
+// leave a gap.
+//
+// # Consume
+//
+// A ConsumeRequest goes from the session to the log actor, which answers
+// OffsetOutOfRange outside [low, next), routes a read to the segment that
+// holds the offset (never past the acknowledged end) and forwards the
+// SegmentReadResult as a ConsumeResponse. A read at the end with wait_ms is
+// parked: a timer sends PollExpired at the deadline (then the answer is an
+// empty ConsumeResponse), and an append wakes every parked read. Nothing
+// polls or spins while a read is parked.
+//
+// A Subscribe spawns a subscription actor under the session. It checks the
+// offset with the log (CheckOffset), acknowledges, and then keeps one long
+// poll in flight for at most the credit the subscriber granted, pushing each
+// reply as SubscriptionRecords. It never has more than one reply in hand, so
+// a slow subscriber costs the node nothing but its credit. It watches the
+// subscriber and ends when the subscriber stops, when a push comes back as a
+// dead letter, on Unsubscribe, or with its session.
+//
+// # Sessions
+//
+// OpenSession spawns a session and answers SessionOpened with its PID and
+// limits. A session keeps the transport identity found in the
+// IdentityHeader of the OpenSession envelope (the node's transport guard
+// writes that header; nobody else can). It ends on CloseSession, when
+// protoactor reports the client's endpoint terminated (the acceptor turns
+// the EndpointTerminatedEvent into a ClientEndpointTerminated message), or,
+// for a remote client with no subscription, after IdleTimeout without a
+// request, so a client that vanished leaks nothing. A request to a session
+// that has ended is answered by protoactor with a dead letter: the client
+// opens a new session.
+//
+// # Failure
+//
+// The log actor is the supervisor of its segment actors (it implements
+// actor.SupervisorStrategy). A segment actor panics on storage errors it
+// cannot answer (an I/O error, a file that will not open): its state may no
+// longer match the disk. The log actor then answers the request that was
+// being handled with Unavailable (protoactor drops that message, so its
+// sender would otherwise wait forever) and restarts the segment actor, which
+// closes and reopens its files and reports the recovered state. Requests
+// still queued in its mailbox survive the restart. Records that reached the
+// disk but were never acknowledged (a crash between the write and the
+// reply) are truncated away, so a retry appends them again at the same
+// offsets and nothing acknowledged is lost or doubled.
+//
+// More than LogConfig.MaxSegmentRestarts failures within RestartWindow stop
+// the segment actor for good: whatever was in flight to it is answered with
+// Unavailable, appends are refused if it was the active one, and the log
+// actor escalates a *SegmentFailedError to the root Supervisor, which records
+// it (Supervisor.Err) and resumes the log actor so that it keeps serving the
+// segments that still work. The node reports itself unhealthy from then on.
+// A top-level actor that panics (a bug) is restarted by the Supervisor,
+// after answering everything it held with Unavailable; one that keeps
+// crashing is stopped and recorded the same way.
+//
+// # Fault injection
+//
+// InjectSegmentFault makes the active segment actor panic, at once or right
+// after its next append has reached the disk. It is off by default and
+// refused unless LogConfig.FaultInjection is set; node sets it only when
+// node.Config.FaultInjection is on, and the transport guard never lets an
+// internal message in from the wire. It exists so that specs can prove the
+// recovery described above.
 package actors

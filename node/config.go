@@ -67,7 +67,10 @@ type Config struct {
 	// ActorAddr.
 	HTTPAddr string
 	// Storage configures the segments: size limits, fsync policy and
-	// retention. Default segmentstore.DefaultConfig().
+	// retention. A zero Storage means segmentstore.DefaultConfig(); in a
+	// partly filled one, zero fields take segmentstore's defaults, except
+	// Sync, whose zero value is SyncNone. Its MaxRecordBytes is raised to
+	// MaxRecordBytes when below it.
 	Storage segmentstore.Config
 	// MaxRecordBytes and MaxBatchBytes limit one record and one produce
 	// request; larger ones are refused with InvalidRequest (HTTP 413).
@@ -176,6 +179,11 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = logrus.StandardLogger()
 	}
+	// The storage's own record limit is a safeguard below the API's; raise
+	// it with the API limit so that raising MaxRecordBytes alone works.
+	if c.Storage.MaxRecordBytes != 0 && c.Storage.MaxRecordBytes < c.MaxRecordBytes {
+		c.Storage.MaxRecordBytes = c.MaxRecordBytes
+	}
 	return c
 }
 
@@ -225,13 +233,6 @@ func (c Config) Validate() error {
 	}
 	if err := d.Storage.Validate(); err != nil {
 		return bad("Storage", "%v", err)
-	}
-	storageMax := d.Storage.MaxRecordBytes
-	if storageMax == 0 {
-		storageMax = segmentstore.DefaultMaxRecordBytes
-	}
-	if d.MaxRecordBytes > storageMax {
-		return bad("MaxRecordBytes", "%d exceeds Storage.MaxRecordBytes %d", d.MaxRecordBytes, storageMax)
 	}
 	// One request of the largest size must fit a gRPC message with room to
 	// spare, and so must a packed batch of the largest consume replies.

@@ -54,6 +54,12 @@ var _ = Describe("A node", func() {
 			cfg = testConfig()
 			cfg.MaxRecordBytes = 64 << 20
 			Expect(cfg.Validate()).To(MatchError(ContainSubstring("MaxRecordBytes")))
+			cfg = testConfig()
+			cfg.MaxBatchBytes = 200 << 20
+			Expect(cfg.Validate()).To(MatchError(ContainSubstring("GRPCMaxMessageBytes")))
+			cfg = testConfig()
+			cfg.ActorAddr = "nowhere"
+			Expect(cfg.Validate()).To(MatchError(ContainSubstring("ActorAddr")))
 		})
 
 		It("returns an error, not a panic, when the actor port is taken", func() {
