@@ -173,7 +173,9 @@ var _ = Describe("Sessions", func() {
 
 		It("ends when the subscriber stops", func() {
 			_, _, pid := subscribe(0, 5)
-			info := func() uint32 { return h.ask(sess, &messages.SessionInfoRequest{}).(*messages.SessionInfo).GetSubscriptions() }
+			info := func() uint32 {
+				return h.ask(sess, &messages.SessionInfoRequest{}).(*messages.SessionInfo).GetSubscriptions()
+			}
 			Expect(info()).To(Equal(uint32(1)))
 			Expect(h.sys.Root.StopFuture(pid).Wait()).To(Succeed())
 			Eventually(info).Should(BeZero())
