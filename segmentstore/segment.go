@@ -91,6 +91,18 @@ func OpenSegment(dir string, baseOffset uint64, c Config) (*Segment, error) {
 	return s, nil
 }
 
+// OpenSealedSegment opens an existing segment read-only, as a Log opens
+// every segment but the last: the index is not preallocated, Append fails
+// with ErrSealed, and no goroutine is started. It recovers the files like
+// OpenSegment; a sealed segment is complete on disk, so that only rebuilds
+// a missing or damaged index. TruncateFrom makes it writable again.
+func OpenSealedSegment(dir string, baseOffset uint64, c Config) (*Segment, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return openSegment(dir, baseOffset, c.withDefaults(), segmentOptions{})
+}
+
 type segmentOptions struct {
 	writable   bool   // preallocate and map the index read-write
 	hasExpect  bool   // expectNext is known (a sealed segment in a log)

@@ -231,6 +231,27 @@ var _ = Describe("Segment", func() {
 		expectRecord(s, 3)
 	})
 
+	It("opens a sealed segment read-only without preallocating its index", func() {
+		s, err := segmentstore.OpenSegment(dir, 0, c)
+		Expect(err).NotTo(HaveOccurred())
+		_, err = s.Append(records(0, 5))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(s.Close()).To(Succeed())
+		index, err := os.ReadFile(indexPath(dir, 0))
+		Expect(err).NotTo(HaveOccurred())
+
+		sealed, err := segmentstore.OpenSealedSegment(dir, 0, c)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(sealed.Close)
+		Expect(sealed.IsSealed()).To(BeTrue())
+		Expect(sealed.NextOffset()).To(BeEquivalentTo(5))
+		expectRecord(sealed, 4)
+		_, err = sealed.Append(records(5, 1))
+		Expect(err).To(MatchError(segmentstore.ErrSealed))
+		Expect(sealed.Close()).To(Succeed())
+		Expect(os.ReadFile(indexPath(dir, 0))).To(Equal(index), "the files are untouched")
+	})
+
 	It("preallocates the index while open and truncates it to its entries on Close", func() {
 		s, err := segmentstore.OpenSegment(dir, 0, c)
 		Expect(err).NotTo(HaveOccurred())
