@@ -110,7 +110,13 @@ type logActor struct {
 	byID    map[string]*segState
 	opening int // segments spawned at startup that are not ready yet
 	ready   bool
-	failed  error // storage failure: appends are refused, health is bad
+	failed  error // a storage failure: the log is unhealthy
+	// noAppends refuses appends: the log could not open, a roll-over
+	// failed, or the active segment failed for good.
+	noAppends error
+	// maxRequestRecords is the most records one request may carry: what an
+	// empty segment can hold.
+	maxRequestRecords int
 
 	low, next uint64 // acknowledged range [low, next)
 
@@ -146,6 +152,8 @@ func newLogActor(cfg LogConfig) *logActor {
 		producers:  newProducerTable(cfg.DedupeProducers, cfg.DedupeWindow),
 		waiters:    make(map[uint64]*waiter),
 		ops:        make(map[uint64]*segOp),
+
+		maxRequestRecords: int(min(indexCapacity(cfg.Storage), 1<<31-1)),
 	}
 }
 
@@ -254,6 +262,7 @@ func (a *logActor) spawnSegment(ctx actor.Context, base uint64, sealed bool) (*s
 func (a *logActor) failStartup(err error) {
 	a.log.WithError(err).Error("log failed to open")
 	a.failed = err
+	a.noAppends = err
 	a.becomeReady()
 }
 
@@ -428,8 +437,8 @@ func (a *logActor) produce(ctx actor.Context, from *actor.PID, m *messages.Produ
 		return
 	}
 	switch {
-	case a.failed != nil:
-		a.send(from, unavailable("storage failed: %v", a.failed))
+	case a.noAppends != nil:
+		a.send(from, unavailable("storage failed: %v", a.noAppends))
 		return
 	case a.draining:
 		a.send(from, unavailable("the node is shutting down"))
@@ -437,9 +446,9 @@ func (a *logActor) produce(ctx actor.Context, from *actor.PID, m *messages.Produ
 	case len(m.GetRecords()) == 0:
 		a.send(from, &messages.InvalidRequest{Field: "records", Reason: "empty batch: at least one record is required"})
 		return
-	case len(m.GetRecords()) > a.cfg.MaxAppendRecords:
+	case len(m.GetRecords()) > a.maxRequestRecords:
 		a.send(from, &messages.InvalidRequest{Field: "records", Reason: fmt.Sprintf(
-			"batch of %d records exceeds the limit of %d records per request", len(m.GetRecords()), a.cfg.MaxAppendRecords)})
+			"batch of %d records exceeds the limit of %d records per request (one segment's index)", len(m.GetRecords()), a.maxRequestRecords)})
 		return
 	}
 	pr := &produceReq{sender: from, req: m}
@@ -617,7 +626,7 @@ func (a *logActor) roll(ctx actor.Context) {
 	op := a.newOp(act, opSeal)
 	ctx.Send(act.pid, &messages.SegmentSeal{Epoch: a.epoch, RequestId: op.id})
 	if _, err := a.spawnSegment(ctx, a.next, false); err != nil {
-		a.failed = err
+		a.failed, a.noAppends = err, err
 		a.log.WithError(err).Error("roll-over failed")
 		a.failPending(unavailable("storage failed: %v", err))
 		return
@@ -644,7 +653,7 @@ func (a *logActor) consume(from *actor.PID, m *messages.ConsumeRequest) {
 		return
 	}
 	off := m.GetOffset()
-	if off < a.low || off > a.next || (off == a.next && (m.GetWaitMs() == 0 && !a.draining)) {
+	if off < a.low || off > a.next || (off == a.next && m.GetWaitMs() == 0) {
 		a.send(from, &messages.OffsetOutOfRange{Offset: off, LowOffset: a.low, NextOffset: a.next})
 		return
 	}
@@ -898,6 +907,7 @@ func (a *logActor) failSegment(s *segState, err error) {
 		a.failStartup(err)
 	}
 	if s == a.active() {
+		a.noAppends = err
 		a.failPending(reply)
 	}
 	a.checkDrained()
@@ -968,7 +978,7 @@ func (a *logActor) drain(ctx actor.Context) {
 		a.send(w.from, &messages.ConsumeResponse{LowOffset: a.low, NextOffset: a.next})
 	}
 	a.drainWaiters = append(a.drainWaiters, ctx.Sender())
-	if a.failed != nil {
+	if a.noAppends != nil {
 		a.failPending(unavailable("the node is shutting down"))
 	}
 	a.checkDrained()
