@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"flag"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -10,15 +11,21 @@ import (
 
 	"actorlog/client"
 	"actorlog/node"
+	"actorlog/segmentstore"
 	"github.com/sirupsen/logrus"
 )
 
-// The benchmarks run a real node in this process on a temporary directory,
-// with its default durability (see node.DefaultConfig), and a client talking
-// to it over loopback. Each reports records/s and, through SetBytes, MB/s of
+// The benchmarks run a real node in this process on a temporary directory
+// (fsync policy from -bench.sync, the default "interval" otherwise) and a
+// client talking to it over loopback; both share the machine's cores. Each reports records/s and, through SetBytes, MB/s of
 // record values.
 
 const benchRecordBytes = 1 << 10
+
+// benchSync is the node's fsync policy in the benchmarks:
+//
+//	go test -run '^$' -bench . ./client/ -args -bench.sync=always
+var benchSync = flag.String("bench.sync", "interval", "fsync policy of the benchmark node: none, interval or always")
 
 func benchSetup(b *testing.B) *client.Client {
 	b.Helper()
@@ -32,6 +39,11 @@ func benchSetup(b *testing.B) *client.Client {
 	cfg.ActorAddr = "127.0.0.1:0"
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.Logger = quiet
+	sync, err := segmentstore.ParseSyncPolicy(*benchSync)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg.Storage.Sync = sync
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	n, err := node.Start(ctx, cfg)
