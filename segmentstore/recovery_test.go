@@ -414,3 +414,47 @@ var _ = Describe("Recovery on open", func() {
 		Expect(n).To(BeNumerically(">", 300*segmentstore.FrameOverhead))
 	})
 })
+
+var _ = Describe("Opening one sealed segment of a sequence", func() {
+	var (
+		dir  string
+		c    segmentstore.Config
+		segs []segmentstore.SegmentInfo
+	)
+
+	BeforeEach(func() {
+		dir = GinkgoT().TempDir()
+		c = testConfig()
+		l, err := segmentstore.Open(dir, c)
+		Expect(err).NotTo(HaveOccurred())
+		appendN(l, 150)
+		segs = l.Segments()
+		Expect(len(segs)).To(BeNumerically(">=", 2))
+		Expect(l.Close()).To(Succeed())
+	})
+
+	It("reports a damaged end as corrupt records when it knows where the segment ends", func() {
+		first := segs[0]
+		path := storePath(dir, first.BaseOffset)
+		positions := framePositions(path)
+		flipBit(path, positions[len(positions)-1]+segmentstore.FrameOverhead, 4)
+		Expect(os.Remove(indexPath(dir, first.BaseOffset))).To(Succeed())
+
+		s, err := segmentstore.OpenSealedSegmentRange(dir, first.BaseOffset, first.NextOffset, c)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(s.Close)
+		Expect(s.NextOffset()).To(Equal(first.NextOffset))
+		_, err = s.Read(first.NextOffset - 1)
+		expectCorruptAt(err, path, first.NextOffset-1)
+		expectRecord(s, first.NextOffset-2)
+	})
+
+	It("fails with a CorruptError when records are missing from its end", func() {
+		first := segs[0]
+		path := storePath(dir, first.BaseOffset)
+		positions := framePositions(path)
+		Expect(os.Truncate(path, positions[len(positions)-3])).To(Succeed())
+		_, err := segmentstore.OpenSealedSegmentRange(dir, first.BaseOffset, first.NextOffset, c)
+		expectCorruptAt(err, path, first.NextOffset-3)
+	})
+})

@@ -103,6 +103,33 @@ func OpenSealedSegment(dir string, baseOffset uint64, c Config) (*Segment, error
 	return openSegment(dir, baseOffset, c.withDefaults(), segmentOptions{})
 }
 
+// OpenSealedSegmentRange is OpenSealedSegment for a segment known to hold
+// [baseOffset, nextOffset): nextOffset is the base of the segment that
+// follows it. Recovery then reports unreadable records at its end as
+// corrupt (reads return a *CorruptError) instead of cutting them as a torn
+// tail, exactly as Log.Open does, and a segment that still does not end at
+// nextOffset fails with a *CorruptError naming where the records stop.
+func OpenSealedSegmentRange(dir string, baseOffset, nextOffset uint64, c Config) (*Segment, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	s, err := openSegment(dir, baseOffset, c.withDefaults(), segmentOptions{hasExpect: true, expectNext: nextOffset})
+	if err != nil {
+		return nil, err
+	}
+	if s.next != nextOffset {
+		err := &CorruptError{
+			Segment:  s.storePath,
+			Offset:   min(s.next, nextOffset),
+			Position: s.size,
+			Reason:   fmt.Sprintf("segment ends at offset %d but the next segment starts at %d", s.next, nextOffset),
+		}
+		_ = s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
 type segmentOptions struct {
 	writable   bool   // preallocate and map the index read-write
 	hasExpect  bool   // expectNext is known (a sealed segment in a log)
