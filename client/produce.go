@@ -86,6 +86,9 @@ func split(values [][]byte, maxBytes, maxRecords int) [][][]byte {
 // request carries this client's producer id and a sequence number, and a
 // retry reuses both, so a retried request is never appended twice.
 //
+// Produce copies values before sending, so the caller may reuse them as soon
+// as it returns, whatever it returns.
+//
 // One request is atomic: all its records are appended or none is. When a
 // Produce needs several requests and fails, some of them may have been
 // appended; callers that need all-or-nothing keep each call within
@@ -173,9 +176,20 @@ func (c *Client) produceBatch(ctx context.Context, values [][]byte, dst []uint64
 		c.lanes <- ln
 	}()
 
+	// Copy the values: protoactor marshals a request later, on its endpoint
+	// writer's goroutine, and a request abandoned at the deadline may still
+	// be marshalled after Produce returned and the caller reused its
+	// buffers. One slab per request keeps the copy to one allocation.
+	total := 0
+	for _, v := range values {
+		total += len(v)
+	}
+	slab := make([]byte, 0, total)
 	records := make([]*messages.Record, len(values))
 	for i, v := range values {
-		records[i] = &messages.Record{Value: v}
+		at := len(slab)
+		slab = append(slab, v...)
+		records[i] = &messages.Record{Value: slab[at:len(slab):len(slab)]}
 	}
 	req := &messages.ProduceRequest{Records: records, ProducerId: ln.producerID, Sequence: ln.sequence}
 	err := c.do(ctx, "produce", true, 0, func(ctx context.Context, s *session, timeout time.Duration) error {
