@@ -57,13 +57,14 @@ var ready = regexp.MustCompile(`actorlog agent ready id=\S+ actor=(\S+) http=\S+
 
 // startNode runs a node on dataDir, on actorAddr or a port from the kernel.
 // It is killed at the end of the spec if still running.
-func startNode(dataDir, actorAddr string) *testNode {
+func startNode(dataDir, actorAddr string, extra ...string) *testNode {
 	GinkgoHelper()
 	if actorAddr == "" {
 		actorAddr = "127.0.0.1:0"
 	}
-	cmd := exec.Command(agentBin, "agent", "--id", "client-test", "--data-dir", dataDir,
-		"--actor-addr", actorAddr, "--http-addr", "127.0.0.1:0")
+	args := append([]string{"agent", "--id", "client-test", "--data-dir", dataDir,
+		"--actor-addr", actorAddr, "--http-addr", "127.0.0.1:0"}, extra...)
+	cmd := exec.Command(agentBin, args...)
 	w := gexec.NewPrefixedWriter("[node] ", GinkgoWriter)
 	session, err := gexec.Start(cmd, w, w)
 	Expect(err).NotTo(HaveOccurred())

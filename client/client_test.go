@@ -12,6 +12,7 @@ import (
 	"github.com/asynkron/protoactor-go/remote"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gbytes"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 )
@@ -201,6 +202,19 @@ var _ = Describe("Client", func() {
 			offs, err := c.Produce(ctxFor(10*time.Second), []byte("still here"))
 			Expect(err).NotTo(HaveOccurred())
 			Expect(offs).To(Equal([]uint64{0}))
+		})
+	})
+
+	Describe("when the node ends an idle session", func() {
+		It("opens a new one and goes on", func() {
+			n := startNode(GinkgoT().TempDir(), "", "--session-idle-timeout", "200ms", "--log-level", "debug")
+			c := newClient(client.Config{}, n.ActorAddr())
+			_, err := c.Produce(ctxFor(10*time.Second), []byte("first"))
+			Expect(err).NotTo(HaveOccurred())
+			Eventually(n.session.Err, 10*time.Second).Should(gbytes.Say("session idle; closing it"))
+			offs, err := c.Produce(ctxFor(10*time.Second), []byte("second"))
+			Expect(err).NotTo(HaveOccurred())
+			Expect(offs).To(Equal([]uint64{1}))
 		})
 	})
 

@@ -64,6 +64,7 @@ actor panic so its supervisor restarts it. Never enable it in production.`,
 	f.StringVar(&o.cfg.ID, "id", def.ID, "node id, unique in the cluster")
 	f.StringVar(&o.cfg.DataDir, "data-dir", def.DataDir, "directory of the node's log (created when missing)")
 	f.StringVar(&o.cfg.ActorAddr, "actor-addr", def.ActorAddr, "host:port of the actor remote that clients connect to")
+	f.StringVar(&o.cfg.AdvertisedActorAddr, "advertise-actor-addr", def.AdvertisedActorAddr, "address clients should use for --actor-addr when it differs (NAT, containers); empty: the bound one")
 	f.StringVar(&o.cfg.HTTPAddr, "http-addr", def.HTTPAddr, "host:port of the HTTP JSON API and /healthz")
 	f.Uint64Var(&o.cfg.Storage.MaxStoreBytes, "segment-bytes", def.Storage.MaxStoreBytes, "roll over to a new segment once its store file reaches this size")
 	f.Uint64Var(&o.cfg.Storage.MaxIndexBytes, "index-bytes", def.Storage.MaxIndexBytes, "roll over to a new segment once its index reaches this size")
@@ -74,6 +75,8 @@ actor panic so its supervisor restarts it. Never enable it in production.`,
 	f.Uint32Var(&o.cfg.MaxRecordBytes, "max-record-bytes", def.MaxRecordBytes, "largest record value accepted")
 	f.Uint32Var(&o.cfg.MaxBatchBytes, "max-batch-bytes", def.MaxBatchBytes, "largest produce request accepted")
 	f.DurationVar(&o.cfg.RequestTimeout, "request-timeout", def.RequestTimeout, "deadline of a request inside the node")
+	f.DurationVar(&o.cfg.MaxWait, "max-wait", def.MaxWait, "longest long poll a consume request may ask for")
+	f.DurationVar(&o.cfg.SessionIdleTimeout, "session-idle-timeout", def.SessionIdleTimeout, "end a client's session after this long without a request or a subscription")
 	f.BoolVar(&o.cfg.FaultInjection, "enable-fault-injection", false, "TESTS ONLY: serve POST /debug/fault/segment-crash (off by default)")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format on stderr: text or json")
 	return cmd
