@@ -69,7 +69,11 @@ type LogConfig struct {
 	// Dir holds the segment files. It must exist.
 	Dir string
 	// Storage configures every segment (size limits, fsync policy,
-	// retention). Start from segmentstore.DefaultConfig().
+	// retention). Start from segmentstore.DefaultConfig(). Its
+	// WriteBufferBytes is not used: the log writes each append through to
+	// the operating system before acknowledging it, so an acknowledged
+	// record survives kill -9 of the process under any Sync policy; Sync
+	// decides what survives a power loss.
 	Storage segmentstore.Config
 	// Logger receives the log's and the segments' logs. Nil discards them.
 	Logger *logrus.Entry

@@ -99,16 +99,16 @@ func (a *segmentActor) Receive(ctx actor.Context) {
 func (a *segmentActor) open(ctx actor.Context) {
 	_, statErr := os.Stat(fileOf(a.spec.dir, a.spec.base))
 	created := errors.Is(statErr, os.ErrNotExist)
-	seg, err := segmentstore.OpenSegment(a.spec.dir, a.spec.base, a.spec.cfg)
+	open := segmentstore.OpenSegment
+	if a.spec.sealed {
+		// Read-only: no preallocated index, no fsync goroutine.
+		open = segmentstore.OpenSealedSegment
+	}
+	seg, err := open(a.spec.dir, a.spec.base, a.spec.cfg)
 	if err != nil {
 		panic(fmt.Errorf("open segment %d: %w", a.spec.base, err))
 	}
 	a.seg = seg
-	if a.spec.sealed {
-		if err := seg.Seal(); err != nil {
-			panic(fmt.Errorf("seal segment %d: %w", a.spec.base, err))
-		}
-	}
 	if created && a.spec.cfg.Sync != segmentstore.SyncNone {
 		// Make the new files' directory entries durable, so a synced record
 		// never sits in a file that a power loss makes disappear.
