@@ -43,7 +43,7 @@ func (f *recordingFSM) Applied() []string {
 }
 
 func (f *recordingFSM) Snapshot() (raft.FSMSnapshot, error) { return noopSnapshot{}, nil }
-func (f *recordingFSM) Restore(rc io.ReadCloser) error     { return rc.Close() }
+func (f *recordingFSM) Restore(rc io.ReadCloser) error      { return rc.Close() }
 
 type noopSnapshot struct{}
 

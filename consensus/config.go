@@ -20,8 +20,14 @@ const (
 	DefaultHeartbeatTimeout = 500 * time.Millisecond
 	// DefaultElectionTimeout equals the heartbeat timeout, as in raft.
 	DefaultElectionTimeout = 500 * time.Millisecond
-	// DefaultLeaderLeaseTimeout is half the heartbeat timeout, as in raft.
-	DefaultLeaderLeaseTimeout = 250 * time.Millisecond
+	// DefaultLeaderLeaseTimeout equals the heartbeat timeout, not half of
+	// it as in raft. A leader that hears from no quorum for this long steps
+	// down and fails its in-flight Applies; on two shared cores under load
+	// (fsyncs, -race, other processes) stalls of over 100 ms were measured
+	// to do exactly that ("leadership lost while committing log"). A
+	// shorter lease would only make a partitioned leader step down sooner,
+	// and it cannot commit anything meanwhile anyway.
+	DefaultLeaderLeaseTimeout = 500 * time.Millisecond
 	// DefaultCommitTimeout bounds how late a follower learns the commit
 	// index when no new entries arrive to carry it. Raft's 50 ms would make
 	// follower reads visibly stale; 20 ms costs one small RPC per follower.
@@ -93,14 +99,15 @@ func DefaultConfig() Config {
 }
 
 // LoopbackConfig returns timeouts for clusters whose nodes all run on one
-// machine over loopback, such as tests and `make run`: elections finish in
-// a few hundred milliseconds. The margins still allow for -race and two
-// busy cores; shorter timeouts caused leadership to flap there.
+// machine over loopback, such as tests and `make run`: a first election
+// finishes in about half a second. The margins still allow for -race and
+// two busy cores: a 100 ms leader lease made leaders step down under a
+// load average of 6 there.
 func LoopbackConfig() Config {
 	c := DefaultConfig()
-	c.HeartbeatTimeout = 200 * time.Millisecond
-	c.ElectionTimeout = 200 * time.Millisecond
-	c.LeaderLeaseTimeout = 100 * time.Millisecond
+	c.HeartbeatTimeout = 250 * time.Millisecond
+	c.ElectionTimeout = 250 * time.Millisecond
+	c.LeaderLeaseTimeout = 250 * time.Millisecond
 	c.CommitTimeout = 5 * time.Millisecond
 	return c
 }

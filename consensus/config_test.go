@@ -37,7 +37,7 @@ var _ = Describe("RaftConfig", func() {
 		cfg.MaxAppendEntries = 1024
 		rc := consensus.RaftConfig("n1", cfg)
 		Expect(raft.ValidateConfig(rc)).To(Succeed())
-		Expect(rc.HeartbeatTimeout).To(Equal(200 * time.Millisecond))
+		Expect(rc.HeartbeatTimeout).To(Equal(250 * time.Millisecond))
 		Expect(rc.MaxAppendEntries).To(Equal(1024))
 	})
 

@@ -1,4 +1,46 @@
 // Package consensus is the glue between hashicorp/raft and actorlog's
 // storage: the finite state machine that applies committed produce batches,
 // the raft log and stable stores, the transport, and snapshots.
+//
+// # What it owns
+//
+// Everything raft needs besides the FSM, under a node's data directory:
+//
+//	<dir>/raft/log/        segmentstore segments, one record per raft entry (kind "segmentstore")
+//	<dir>/raft/log.meta    the segment log's logical first index
+//	<dir>/raft/stable      the FileStableStore (current term, vote)
+//	<dir>/raft/wal/        raft-wal segments and its bbolt metadata (kind "wal")
+//	<dir>/raft/snapshots/  raft's file snapshot store
+//
+// OpenStores opens the log and stable store of the configured kind, behind a
+// raft.LogCache. Both kinds pass one conformance spec (conformance_test.go),
+// which also runs against raft.InmemStore to show the spec itself is right:
+// append, get, first and last index, DeleteRange of a prefix and of a
+// suffix, reopen after Close, and reopen after a crash. Every StoreLogs is
+// fsynced before it returns, as raft requires; group commit comes from
+// raft's BatchApplyCh, which turns many concurrent Applies into one
+// StoreLogs.
+//
+// NewTCPTransport is raft's NetworkTransport over this package's
+// StreamLayer, which speaks TLS (for both accepting and dialling) when a
+// *tls.Config is given. RaftConfig turns a Config into a raft.Config with
+// defaults measured on this project's machines, and NewSnapshotStore opens
+// the snapshot store. Logs from raft, its transport and raft-wal go through
+// NewHCLogger to the logrus entry the caller passes in.
+//
+// # What it must never do
+//
+//   - Write to stdout or stderr: a nil logger discards.
+//   - Acknowledge a log write before it is durable.
+//   - Serve an entry it cannot prove intact: a damaged record, metadata file
+//     or stable store file is reported (ErrCorrupt and the segmentstore's
+//     own errors), never guessed around.
+//   - Leave a goroutine behind: closing the transport ends every connection
+//     it accepted or dialled; closing the stores ends their work.
+//
+// # Errors
+//
+// Sentinel errors are declared in errors.go and wrapped with %w; test them
+// with errors.Is. Configuration errors are *ConfigError, naming the field.
+// raft.ErrLogNotFound is returned as is, because raft compares it directly.
 package consensus
