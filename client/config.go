@@ -13,9 +13,10 @@ import (
 const (
 	// DefaultServer is where a node listens when started with `make run`.
 	DefaultServer = "127.0.0.1:7400"
-	// DefaultListenAddr lets the kernel pick the client's reply port: replies
-	// are dialled back to the client, so it needs a listener of its own, but
-	// nobody has to know its port in advance.
+	// DefaultListenAddr is the fallback listener when no route to the first
+	// server tells which local address nodes can reach. Port 0 lets the
+	// kernel pick: replies are dialled back to the client, so it needs a
+	// listener of its own, but nobody has to know its port in advance.
 	DefaultListenAddr = "127.0.0.1:0"
 	// DefaultTimeout bounds an operation whose context has no deadline,
 	// retries included.
@@ -68,7 +69,10 @@ type Config struct {
 	// leader a node names in a NotLeader reply.
 	Servers []string
 	// ListenAddr is the client's own remote listener (host:port). Nodes
-	// dial replies and subscription pushes back to it.
+	// dial replies and subscription pushes back to it, so its host must be
+	// an address the nodes can reach. Empty means: the local address this
+	// host uses to reach Servers[0] (127.0.0.1 for a node on this machine),
+	// port 0.
 	ListenAddr string
 	// AdvertisedAddr is the address nodes should dial back, when it differs
 	// from the listener's (NAT, containers). Empty means the listener's.
@@ -107,17 +111,19 @@ type Config struct {
 }
 
 // DefaultConfig returns a Config with every default filled in, talking to
-// DefaultServer.
+// DefaultServer. ListenAddr is left empty, so that it follows Servers (see
+// ListenAddr).
 func DefaultConfig() Config {
 	c := Config{Servers: []string{DefaultServer}}
 	c.setDefaults()
+	c.ListenAddr = ""
 	return c
 }
 
 // setDefaults fills every zero field with its default.
 func (c *Config) setDefaults() {
 	if c.ListenAddr == "" {
-		c.ListenAddr = DefaultListenAddr
+		c.ListenAddr = listenAddrFor(c.Servers)
 	}
 	if c.Name == "" {
 		c.Name = DefaultClientName
@@ -151,8 +157,27 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// listenAddrFor picks the local address on the route to the first server.
+// A UDP "connection" only asks the kernel for the route; nothing is sent.
+func listenAddrFor(servers []string) string {
+	if len(servers) == 0 {
+		return DefaultListenAddr
+	}
+	conn, err := net.Dial("udp", servers[0])
+	if err != nil {
+		return DefaultListenAddr
+	}
+	defer conn.Close()
+	ua, ok := conn.LocalAddr().(*net.UDPAddr)
+	if !ok || ua.IP.IsUnspecified() {
+		return DefaultListenAddr
+	}
+	return net.JoinHostPort(ua.IP.String(), "0")
+}
+
 // Validate reports the first field that cannot work, as a
-// *InvalidRequestError naming it. It expects defaults to be filled in.
+// *InvalidRequestError naming it. It expects defaults to be filled in
+// (DefaultConfig, or New, does that).
 func (c Config) Validate() error {
 	bad := func(field, format string, args ...any) error {
 		return &InvalidRequestError{Field: field, Reason: fmt.Sprintf(format, args...)}
@@ -165,8 +190,10 @@ func (c Config) Validate() error {
 			return bad(fmt.Sprintf("Servers[%d]", i), "%q is not host:port: %v", s, err)
 		}
 	}
-	if _, _, err := net.SplitHostPort(c.ListenAddr); err != nil {
-		return bad("ListenAddr", "%q is not host:port: %v", c.ListenAddr, err)
+	if c.ListenAddr != "" { // empty: chosen by New, see ListenAddr
+		if _, _, err := net.SplitHostPort(c.ListenAddr); err != nil {
+			return bad("ListenAddr", "%q is not host:port: %v", c.ListenAddr, err)
+		}
 	}
 	if c.AdvertisedAddr != "" {
 		if _, _, err := net.SplitHostPort(c.AdvertisedAddr); err != nil {

@@ -22,9 +22,10 @@
 // # How a request travels
 //
 // New starts an actor system and a protoactor remote listening on
-// Config.ListenAddr (127.0.0.1:0 by default). Protoactor delivers replies by
-// dialling the sender's address, so a client needs a listener of its own,
-// reachable from the nodes (see Config.AdvertisedAddr behind NAT).
+// Config.ListenAddr (by default the local address on the route to the first
+// server, port 0). Protoactor delivers replies by dialling the sender's
+// address, so a client needs a listener of its own, reachable from the nodes
+// (see Config.AdvertisedAddr behind NAT).
 //
 // The client asks the node's well-known "sessions" actor for a session
 // (OpenSession -> SessionOpened) and sends every later request to the
