@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -287,6 +288,43 @@ var _ = Describe("Raft log and stable store conformance", func() {
 					expectBounds(logs, 5000, 5010)
 					expectEntry(logs, entry(5000, 7, 1))
 					expectMissing(logs, 100)
+				})
+
+				It("serves concurrent readers while it appends and compacts", func() {
+					Expect(logs.StoreLogs(entries(1, 64, 1, 0))).To(Succeed())
+					done := make(chan struct{})
+					var readers sync.WaitGroup
+					for r := 0; r < 2; r++ {
+						readers.Add(1)
+						go func() {
+							defer GinkgoRecover()
+							defer readers.Done()
+							var got raft.Log
+							for i := uint64(1); ; i = i%600 + 1 {
+								select {
+								case <-done:
+									return
+								default:
+								}
+								err := logs.GetLog(i, &got)
+								if err == nil {
+									Expect(got.Index).To(Equal(i))
+									Expect(bytes.Equal(got.Data, entry(i, 1, 0).Data)).To(BeTrue(), "data of %d", i)
+								} else {
+									Expect(err).To(MatchError(raft.ErrLogNotFound))
+								}
+							}
+						}()
+					}
+					for next := uint64(65); next < 600; next += 16 {
+						Expect(logs.StoreLogs(entries(next, next+15, 1, 0))).To(Succeed())
+						if next%128 == 1 {
+							Expect(logs.DeleteRange(1, next-100)).To(Succeed())
+						}
+					}
+					close(done)
+					readers.Wait()
+					expectEntry(logs, entry(599, 1, 0))
 				})
 
 				It("keeps entries and bounds across Close and reopen", func() {

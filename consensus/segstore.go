@@ -28,16 +28,22 @@ import (
 // Every StoreLogs is one segmentstore Append under SyncAlways, so it is
 // fsynced before it returns and a batch costs one fsync.
 //
-// Lock order: mu guards every field and all use of log; segmentstore's own
-// locks are taken inside it.
+// Locking: writeMu serialises the writers (StoreLogs, DeleteRange, Close).
+// mu guards the fields below it; readers hold it shared, and writers take
+// it exclusively only to change a field, never across an append's fsync,
+// so GetLog (a follower catching up) does not wait for the disk. Order:
+// writeMu, then mu, then segmentstore's own locks (its Log is safe for
+// concurrent reads and writes).
 type SegmentLogStore struct {
 	dir      string
 	metaPath string
 	cfg      segmentstore.Config
 
+	writeMu sync.Mutex
+
 	mu     sync.RWMutex
-	log    *segmentstore.Log
-	first  uint64 // logical first index; the log is empty when first >= next
+	log    *segmentstore.Log // replaced only by resetLocked
+	first  uint64            // logical first index; the log is empty when first >= next
 	closed bool
 }
 
@@ -108,6 +114,7 @@ func (s *SegmentLogStore) readMeta() (uint64, error) {
 	return binary.BigEndian.Uint64(data[5:13]), nil
 }
 
+// writeMetaLocked persists first; the caller holds writeMu.
 func (s *SegmentLogStore) writeMetaLocked(first uint64) error {
 	b := make([]byte, 0, segMetaSize)
 	b = append(b, segMetaMagic...)
@@ -117,7 +124,8 @@ func (s *SegmentLogStore) writeMetaLocked(first uint64) error {
 	return writeFileAtomic(s.metaPath, b)
 }
 
-// bounds returns the logical [first, next) range; empty when first >= next.
+// boundsLocked returns the logical [first, next) range, empty when
+// first >= next. The caller holds mu (shared) or writeMu.
 func (s *SegmentLogStore) boundsLocked() (first, next uint64) {
 	return s.first, s.log.NextOffset()
 }
@@ -190,8 +198,10 @@ func (s *SegmentLogStore) StoreLogs(logs []*raft.Log) error {
 			return fmt.Errorf("%w: index %d follows %d in one batch", ErrNonMonotonic, logs[i].Index, logs[i-1].Index)
 		}
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	// Writers are serialised by writeMu, so the fields can be read here
+	// without mu; only changing them needs it.
 	if s.closed {
 		return ErrClosed
 	}
@@ -228,8 +238,10 @@ func (s *SegmentLogStore) StoreLogs(logs []*raft.Log) error {
 // does this after installing a snapshot, when the next entry is far past
 // the old log. Each step leaves a state that Open reads back as an empty
 // log (see OpenSegmentLogStore), so a crash anywhere here loses nothing
-// that was acknowledged.
+// that was acknowledged. The caller holds writeMu.
 func (s *SegmentLogStore) resetLocked(index uint64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if err := s.log.Remove(); err != nil {
 		return fmt.Errorf("consensus: remove segment log %s: %w", s.dir, err)
 	}
@@ -256,8 +268,8 @@ func (s *SegmentLogStore) DeleteRange(min, max uint64) error {
 	if min > max {
 		return nil
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
 	if s.closed {
 		return ErrClosed
 	}
@@ -277,7 +289,9 @@ func (s *SegmentLogStore) DeleteRange(min, max uint64) error {
 		if err := s.writeMetaLocked(newFirst); err != nil {
 			return err
 		}
+		s.mu.Lock()
 		s.first = newFirst
+		s.mu.Unlock()
 		if err := s.log.TruncatePrefix(newFirst); err != nil {
 			return fmt.Errorf("consensus: drop segments below %d: %w", newFirst, err)
 		}
@@ -298,6 +312,8 @@ func (s *SegmentLogStore) IsMonotonic() bool { return true }
 
 // Close closes the segments. It is idempotent.
 func (s *SegmentLogStore) Close() error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
