@@ -48,16 +48,19 @@ type Subscription struct {
 	closeOnce sync.Once
 	unwatch   func()
 
-	mu       sync.Mutex // guards everything below
-	buf      []Record   // received, not yet returned by Next
-	next     uint64     // offset of the next record expected
-	granted  int        // credit the node has not used yet
-	inbox    *inbox     // receives pushes for the current subscription
-	sess     *session
-	subID    string
-	lost     bool  // the current subscription is gone; run resubscribes
-	err      error // terminal: returned by Next once buf is empty
-	received uint64
+	mu      sync.Mutex // guards everything below
+	buf     []Record   // received, not yet returned by Next
+	next    uint64     // offset of the next record expected
+	granted int        // credit the node has not used yet
+	inbox   *inbox     // receives pushes for the current subscription
+	sess    *session
+	subID   string
+	lost    bool // the current subscription is gone; run resubscribes
+	// subscribing is set while a Subscribe is out: no credit is granted
+	// and no probe sent until its answer names the new subscription.
+	subscribing bool
+	err         error // terminal: returned by Next once buf is empty
+	received    uint64
 }
 
 // inbox is the local process that a node pushes SubscriptionRecords to. A
@@ -126,38 +129,47 @@ func (c *Client) Subscribe(ctx context.Context, from uint64, opts SubscribeOptio
 }
 
 // subscribe (re)starts the subscription at s.next with the credit the buffer
-// has room for.
+// has room for. Every attempt gets a fresh inbox: if an earlier attempt did
+// reach the node and only its answer was lost, the subscription it created
+// pushes to an inbox that is gone, gets a dead letter back and ends, instead
+// of pushing duplicates beside the new one.
 func (s *Subscription) subscribe(ctx context.Context) error {
-	in := &inbox{sub: s}
-	pid, err := s.c.tr.register(in, "sub")
-	if err != nil {
-		return err
-	}
-	in.pid = pid
-
 	s.mu.Lock()
-	old := s.inbox
-	s.inbox = in
-	from := s.next
-	credit := max(s.opts.Buffer-len(s.buf), 0)
-	s.granted = credit
+	s.subscribing = true
 	s.lost = false
 	s.mu.Unlock()
-	if old != nil {
-		s.c.tr.unregister(old.pid)
-	}
 
-	req := &messages.Subscribe{
-		Offset:            from,
-		InitialCredit:     uint32(credit),
-		SubscriberAddress: pid.GetAddress(),
-		SubscriberId:      pid.GetId(),
-		MaxBytes:          s.opts.MaxBytes,
-	}
-	var sess *session
-	var ack *messages.SubscribeAck
-	err = s.c.do(ctx, "subscribe", false, 0, func(ctx context.Context, ss *session, timeout time.Duration) error {
-		reply, err := s.c.requestOn(ctx, ss, req, timeout)
+	var (
+		in   *inbox
+		sess *session
+		ack  *messages.SubscribeAck
+	)
+	err := s.c.do(ctx, "subscribe", false, 0, func(ctx context.Context, ss *session, timeout time.Duration) error {
+		fresh := &inbox{sub: s}
+		pid, err := s.c.tr.register(fresh, "sub")
+		if err != nil {
+			return err
+		}
+		fresh.pid = pid
+		s.mu.Lock()
+		old := s.inbox
+		s.inbox = fresh
+		from := s.next
+		credit := max(s.opts.Buffer-len(s.buf), 0)
+		s.granted = credit
+		s.mu.Unlock()
+		if old != nil {
+			s.c.tr.unregister(old.pid)
+		}
+		in = fresh
+
+		reply, err := s.c.requestOn(ctx, ss, &messages.Subscribe{
+			Offset:            from,
+			InitialCredit:     uint32(credit),
+			SubscriberAddress: pid.GetAddress(),
+			SubscriberId:      pid.GetId(),
+			MaxBytes:          s.opts.MaxBytes,
+		}, timeout)
 		if err != nil {
 			return err
 		}
@@ -168,15 +180,17 @@ func (s *Subscription) subscribe(ctx context.Context) error {
 		sess, ack = ss, a
 		return nil
 	})
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.subscribing = false
 	if err != nil {
 		return err
 	}
-	s.mu.Lock()
 	if s.inbox == in {
 		s.sess, s.subID = sess, ack.GetSubscriptionId()
 	}
-	s.mu.Unlock()
-	s.c.log.WithFields(logrus.Fields{"node": sess.server, "subscription": ack.GetSubscriptionId(), "from": from}).Debug("subscribed")
+	s.c.log.WithFields(logrus.Fields{"node": sess.server, "subscription": ack.GetSubscriptionId(), "from": s.next}).Debug("subscribed")
 	return nil
 }
 
@@ -286,9 +300,9 @@ func (s *Subscription) run() {
 // letter, which marks the subscription lost.
 func (s *Subscription) probe() {
 	s.mu.Lock()
-	sess, id, in := s.sess, s.subID, s.inbox
+	sess, id, in, busy := s.sess, s.subID, s.inbox, s.subscribing
 	s.mu.Unlock()
-	if sess == nil || in == nil {
+	if sess == nil || in == nil || busy {
 		return
 	}
 	_ = s.c.tr.send(sess.pid, &messages.Credit{SubscriptionId: id, Records: 0}, in.pid)
@@ -351,7 +365,7 @@ func (s *Subscription) endedErr() error {
 // quarter of the buffer, so the node sends batches rather than one record
 // per credit message, while buffered plus granted never exceeds the buffer.
 func (s *Subscription) creditLocked() (grant int, sess *session, id string, in *inbox) {
-	if s.lost || s.sess == nil {
+	if s.lost || s.subscribing || s.sess == nil {
 		return 0, nil, "", nil
 	}
 	free := s.opts.Buffer - len(s.buf) - s.granted
