@@ -53,6 +53,10 @@ const (
 	// than this still goes alone.
 	DefaultMaxAppendRecords = 20000
 	DefaultMaxAppendBytes   = 32 << 20
+	// DefaultMaxPendingBytes bounds the values queued behind the append in
+	// flight. Past it the log answers Unavailable: a disk that does not
+	// keep up must slow clients down, not grow the node's memory.
+	DefaultMaxPendingBytes = 256 << 20
 	// DefaultMaxWait caps a long poll; a longer wait_ms is shortened to it
 	// (the reply is then an empty ConsumeResponse, as for any expired poll).
 	DefaultMaxWait = 30 * time.Second
@@ -90,6 +94,7 @@ type LogConfig struct {
 	MaxReadBytes       uint32
 	MaxAppendRecords   int
 	MaxAppendBytes     int
+	MaxPendingBytes    int
 	MaxWait            time.Duration
 	DedupeProducers    int
 	DedupeWindow       int
@@ -129,6 +134,9 @@ func (c LogConfig) withDefaults() LogConfig {
 	}
 	if c.MaxAppendBytes == 0 {
 		c.MaxAppendBytes = DefaultMaxAppendBytes
+	}
+	if c.MaxPendingBytes == 0 {
+		c.MaxPendingBytes = DefaultMaxPendingBytes
 	}
 	if c.MaxWait == 0 {
 		c.MaxWait = DefaultMaxWait
@@ -171,6 +179,8 @@ func (c LogConfig) Validate() error {
 		return invalid("MaxAppendRecords", "negative (%d)", c.MaxAppendRecords)
 	case c.MaxAppendBytes < 0:
 		return invalid("MaxAppendBytes", "negative (%d)", c.MaxAppendBytes)
+	case c.MaxPendingBytes < 0:
+		return invalid("MaxPendingBytes", "negative (%d)", c.MaxPendingBytes)
 	case c.MaxWait < 0:
 		return invalid("MaxWait", "negative (%s)", c.MaxWait)
 	case c.DedupeProducers < 0:

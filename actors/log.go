@@ -71,6 +71,7 @@ type segOp struct {
 type produceReq struct {
 	sender *actor.PID
 	req    *messages.ProduceRequest
+	bytes  int // value bytes
 	key    dedupeKey
 	dupes  []*actor.PID // retries of the same (producer, sequence) that arrived meanwhile
 }
@@ -124,11 +125,12 @@ type logActor struct {
 
 	low, next uint64 // acknowledged range [low, next)
 
-	pending    []*produceReq
-	retry      *appendBatch // a batch refused as full, to be sent to the next segment first
-	inflight   *segOp       // the one append in flight, if any
-	inProgress map[dedupeKey]*produceReq
-	producers  *producerTable
+	pending      []*produceReq
+	pendingBytes int          // value bytes in pending, bounded by MaxPendingBytes
+	retry        *appendBatch // a batch refused as full, to be sent to the next segment first
+	inflight     *segOp       // the one append in flight, if any
+	inProgress   map[dedupeKey]*produceReq
+	producers    *producerTable
 
 	waiters  map[uint64]*waiter
 	deferred []deferred
@@ -307,7 +309,15 @@ func (a *logActor) segmentReady(ctx actor.Context, m *messages.SegmentReady) {
 	}
 	s := a.segAt(m.GetBaseOffset())
 	if s == nil {
-		return
+		// Not in the list any more: one that retention is removing.
+		for _, r := range a.byID {
+			if r.base == m.GetBaseOffset() && r.status == segRemoving {
+				s = r
+			}
+		}
+		if s == nil {
+			return
+		}
 	}
 	switch s.status {
 	case segOpening:
@@ -448,12 +458,6 @@ func (a *logActor) produce(ctx actor.Context, from *actor.PID, m *messages.Produ
 		return
 	}
 	switch {
-	case a.noAppends != nil:
-		a.send(from, unavailable("storage failed: %v", a.noAppends))
-		return
-	case a.draining:
-		a.send(from, unavailable("the node is shutting down"))
-		return
 	case len(m.GetRecords()) == 0:
 		a.send(from, &messages.InvalidRequest{Field: "records", Reason: "empty batch: at least one record is required"})
 		return
@@ -463,6 +467,9 @@ func (a *logActor) produce(ctx actor.Context, from *actor.PID, m *messages.Produ
 		return
 	}
 	pr := &produceReq{sender: from, req: m}
+	for _, r := range m.GetRecords() {
+		pr.bytes += len(r.GetValue())
+	}
 	if p := m.GetProducerId(); p != "" {
 		pr.key = dedupeKey{producer: p, seq: m.GetSequence()}
 		if b, ok := a.producers.lookup(p, m.GetSequence()); ok {
@@ -473,9 +480,27 @@ func (a *logActor) produce(ctx actor.Context, from *actor.PID, m *messages.Produ
 			orig.dupes = append(orig.dupes, from)
 			return
 		}
+	}
+	// A retry of an applied request is answered above even now.
+	switch {
+	case a.noAppends != nil:
+		a.send(from, unavailable("storage failed: %v", a.noAppends))
+		return
+	case a.draining:
+		a.send(from, unavailable("the node is shutting down"))
+		return
+	}
+	if a.pendingBytes > 0 && a.pendingBytes+pr.bytes > a.cfg.MaxPendingBytes {
+		// The disk is not keeping up; queueing more would only grow memory
+		// until the clients' deadlines pass.
+		a.send(from, unavailable("the log is overloaded (%d bytes waiting to be appended); retry", a.pendingBytes))
+		return
+	}
+	if pr.key.producer != "" {
 		a.inProgress[pr.key] = pr
 	}
 	a.pending = append(a.pending, pr)
+	a.pendingBytes += pr.bytes
 	a.flush()
 }
 
@@ -522,15 +547,13 @@ func (a *logActor) takeBatch() *appendBatch {
 	n, recs, bytes := 0, 0, 0
 	for n < len(a.pending) {
 		r := a.pending[n].req.GetRecords()
-		sz := 0
-		for _, rec := range r {
-			sz += len(rec.GetValue())
-		}
+		sz := a.pending[n].bytes
 		if n > 0 && (recs+len(r) > a.cfg.MaxAppendRecords || bytes+sz > a.cfg.MaxAppendBytes) {
 			break
 		}
 		n, recs, bytes = n+1, recs+len(r), bytes+sz
 	}
+	a.pendingBytes -= bytes
 	b := &appendBatch{reqs: slices.Clone(a.pending[:n])}
 	clear(a.pending[:n])
 	a.pending = a.pending[n:]
@@ -652,7 +675,7 @@ func (a *logActor) failPending(reply any) {
 	for _, pr := range a.pending {
 		a.failProduce(pr, reply)
 	}
-	a.pending = nil
+	a.pending, a.pendingBytes = nil, 0
 }
 
 // ---------------------------------------------------------------------------
