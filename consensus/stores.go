@@ -26,16 +26,21 @@ const (
 
 // Defaults for StoreConfig.
 const (
-	// DefaultStoreKind is the project's own segmentstore. In
-	// stores_bench_test.go on this project's machines the two kinds were
-	// level where it counts, raft itself (BenchmarkRaftApply, 256
-	// concurrent 1 KiB applies: R1 and R3 within the run-to-run noise of
-	// the disk), and for fsynced StoreLogs of 1 to 256 entries (each kind
-	// won about half the runs). segmentstore was ahead on what is not
-	// noise: GetLog of an entry outside the LogCache is 3-5x faster, and a
-	// StoreLogs allocates a third as much (4 vs 10 allocations per entry
-	// batch of 1, 514 vs 1795 for 256), which matters on two cores. It also
-	// needs no workarounds, where raft-wal v0.4.0 needs three (WALStore).
+	// DefaultStoreKind is the project's own segmentstore. Measured with
+	// stores_bench_test.go on this project's machines (2 cores, a disk whose
+	// fsync latency varies several-fold between runs), over ten or more
+	// paired runs:
+	//   - raft itself, 256 concurrent 1 KiB applies (BenchmarkRaftApply):
+	//     a tie. R1 averaged 61k entries/s on segmentstore and 59k on
+	//     raft-wal, R3 21k and 23k; each kind won some runs of each.
+	//   - fsynced StoreLogs: raft-wal is 1.2-1.5x faster for a single 1 KiB
+	//     entry; for 64 and 256
+	//     entries, and for one 100 KiB entry, the kinds tie.
+	//   - GetLog outside the LogCache: segmentstore is 2.5-5x faster, and
+	//     it allocates a third as much per StoreLogs (130 vs 451
+	//     allocations for 64 entries), which counts on two cores.
+	// With raft throughput level, the reads, the allocations and the fact
+	// that raft-wal v0.4.0 needs three workarounds (WALStore) decided it.
 	DefaultStoreKind = StoreSegmentstore
 	// DefaultLogCacheSize is the capacity of the raft.LogCache put in front
 	// of the log store. Without it the leader re-reads every entry from
