@@ -34,8 +34,8 @@ const (
 	//     a tie. R1 averaged 61k entries/s on segmentstore and 59k on
 	//     raft-wal, R3 21k and 23k; each kind won some runs of each.
 	//   - fsynced StoreLogs: raft-wal is 1.2-1.5x faster for a single 1 KiB
-	//     entry; for 64 and 256
-	//     entries, and for one 100 KiB entry, the kinds tie.
+	//     entry; for 64 and 256 entries, and for one 100 KiB entry, the
+	//     kinds tie.
 	//   - GetLog outside the LogCache: segmentstore is 2.5-5x faster, and
 	//     it allocates a third as much per StoreLogs (130 vs 451
 	//     allocations for 64 entries), which counts on two cores.
