@@ -41,6 +41,7 @@ type harness struct {
 	sessions *actor.PID
 	logCfg   actors.LogConfig
 	sessCfg  actors.SessionConfig
+	stopped  bool
 }
 
 func smallStorage() segmentstore.Config {
@@ -71,10 +72,17 @@ func newHarness(dir string, configure func(*actors.LogConfig, *actors.SessionCon
 	Expect(h.sessCfg.Validate()).To(Succeed())
 	h.sessions, err = h.sys.Root.SpawnNamed(actors.NewSessionsProps(h.sessCfg).Configure(actor.WithGuardian(h.sup)), actors.SessionsName)
 	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(h.stop)
 	return h
 }
 
+// stop stops the actors and the system; a spec may stop a harness early
+// (to reopen its directory), the cleanup then does nothing.
 func (h *harness) stop() {
+	if h.stopped {
+		return
+	}
+	h.stopped = true
 	Expect(h.sys.Root.StopFuture(h.sessions).Wait()).To(Succeed())
 	Expect(h.sys.Root.StopFuture(h.log).Wait()).To(Succeed())
 	h.sys.Shutdown()

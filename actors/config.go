@@ -60,6 +60,10 @@ const (
 	// DefaultMaxWait caps a long poll; a longer wait_ms is shortened to it
 	// (the reply is then an empty ConsumeResponse, as for any expired poll).
 	DefaultMaxWait = 30 * time.Second
+	// DefaultSegmentIdleTimeout: the actor of a sealed segment that served
+	// nothing for this long is stopped, closing its files; the next read
+	// of it opens them again. A long log keeps only what is read open.
+	DefaultSegmentIdleTimeout = 2 * time.Minute
 	// DefaultDedupeProducers and DefaultDedupeWindow bound the memory of
 	// idempotent produce: the most recent producers, and per producer the
 	// most recent sequences, whose offsets are remembered.
@@ -87,6 +91,9 @@ type LogConfig struct {
 	RestartWindow      time.Duration
 	// RetentionCheckInterval is how often retention is applied.
 	RetentionCheckInterval time.Duration
+	// SegmentIdleTimeout: see DefaultSegmentIdleTimeout. Negative keeps
+	// sealed segments open once opened.
+	SegmentIdleTimeout time.Duration
 
 	DefaultReadRecords uint32
 	DefaultReadBytes   uint32
@@ -116,6 +123,9 @@ func (c LogConfig) withDefaults() LogConfig {
 	}
 	if c.RetentionCheckInterval == 0 {
 		c.RetentionCheckInterval = DefaultRetentionCheckInterval
+	}
+	if c.SegmentIdleTimeout == 0 {
+		c.SegmentIdleTimeout = DefaultSegmentIdleTimeout
 	}
 	if c.DefaultReadRecords == 0 {
 		c.DefaultReadRecords = DefaultReadRecords

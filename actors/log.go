@@ -3,6 +3,7 @@ package actors
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"sort"
 	"time"
@@ -33,6 +34,8 @@ const (
 	segReconciling                  // restarted; dropping records that were never acknowledged
 	segFailed                       // stopped after too many failures
 	segRemoving                     // deleted by retention, waiting for SegmentRemoved
+	segIdle                         // sealed, no actor: spawned when a read needs it
+	segStopping                     // sealed and idle, stopped; waiting for Terminated
 )
 
 // segState is the log actor's view of one segment actor.
@@ -46,6 +49,13 @@ type segState struct {
 	sealed     bool
 	status     segStatus
 	failures   []time.Time
+	// ops counts the requests in flight to the segment actor.
+	ops int
+	// lastUsed is when a request last went to the segment actor; a sealed
+	// one idle for SegmentIdleTimeout is stopped.
+	lastUsed time.Time
+	// waiting holds reads that arrived while the actor was stopping.
+	waiting []deferred
 }
 
 type opKind int
@@ -110,6 +120,10 @@ type logActor struct {
 	epoch uint64
 	sys   *actor.ActorSystem
 	self  *actor.PID
+	// ctx is the log actor's own context, kept to spawn segment actors
+	// from code that runs on the actor's goroutine outside Receive
+	// (HandleFailure, deferred work).
+	ctx actor.Context
 
 	segs    []*segState // sorted by base, contiguous; the last is active
 	byID    map[string]*segState
@@ -143,7 +157,11 @@ type logActor struct {
 	// ops are the requests sent to segment actors and not answered yet.
 	ops       map[uint64]*segOp
 	retention *time.Timer
-	nextID    uint64
+	idle      *time.Timer
+	// rolling is set while the active segment is being sealed; the next
+	// segment is created once the seal is durable.
+	rolling bool
+	nextID  uint64
 
 	restarts, reads, appends uint64
 }
@@ -178,7 +196,7 @@ func unavailable(format string, args ...any) *messages.Unavailable {
 func (a *logActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
-		a.sys, a.self = ctx.ActorSystem(), ctx.Self()
+		a.sys, a.self, a.ctx = ctx.ActorSystem(), ctx.Self(), ctx
 		a.start(ctx)
 	case *actor.Stopping:
 		a.shutdown("the log is stopping")
@@ -196,6 +214,9 @@ func (a *logActor) Receive(ctx actor.Context) {
 	case *messages.SegmentSealed:
 		if op := a.takeOp(m.GetEpoch(), m.GetRequestId()); op != nil {
 			op.seg.size, op.seg.lastAppend = m.GetSizeBytes(), m.GetLastAppendUnixNano()
+			if a.rolling && op.seg == a.active() {
+				a.rolled(ctx)
+			}
 		}
 	case *messages.SegmentTruncated:
 		a.truncated(ctx, m)
@@ -218,6 +239,9 @@ func (a *logActor) Receive(ctx actor.Context) {
 	case *messages.RetentionTick:
 		a.applyRetention()
 		a.armRetention()
+	case *messages.IdleTick:
+		a.stopIdle(ctx)
+		a.armIdle()
 	case *messages.LogStatusRequest:
 		if m.GetWaitReady() && !a.ready {
 			a.statusWaiters = append(a.statusWaiters, ctx.Sender())
@@ -242,17 +266,38 @@ func (a *logActor) start(ctx actor.Context) {
 	if len(bases) == 0 {
 		bases = []uint64{a.cfg.Storage.InitialOffset}
 	}
-	for i, base := range bases {
-		if _, err := a.spawnSegment(ctx, base, i < len(bases)-1); err != nil {
-			a.failStartup(err)
-			return
+	// Sealed segments are complete on disk (a segment is sealed and
+	// fsynced before the next one is created), so their range follows from
+	// the file names: they are opened when a read first needs them, and
+	// startup costs the active segment's recovery only, however long the
+	// log.
+	for i, base := range bases[:len(bases)-1] {
+		s := &segState{base: base, next: bases[i+1], sealed: true, status: segIdle}
+		if st, err := os.Stat(fileOf(a.cfg.Dir, base)); err == nil {
+			s.size, s.lastAppend = uint64(st.Size()), st.ModTime().UnixNano()
 		}
+		a.segs = append(a.segs, s)
 	}
-	a.opening = len(bases)
-	a.log.WithFields(logrus.Fields{"dir": a.cfg.Dir, "segments": len(bases)}).Debug("opening segments")
+	if _, err := a.spawnSegment(ctx, bases[len(bases)-1], false); err != nil {
+		a.failStartup(err)
+		return
+	}
+	a.opening = 1
+	a.log.WithFields(logrus.Fields{"dir": a.cfg.Dir, "segments": len(bases)}).Debug("opening the active segment")
 }
 
 func (a *logActor) spawnSegment(ctx actor.Context, base uint64, sealed bool) (*segState, error) {
+	s := &segState{base: base, next: base, sealed: sealed}
+	if err := a.spawnActor(ctx, s); err != nil {
+		return nil, err
+	}
+	a.segs = append(a.segs, s)
+	return s, nil
+}
+
+// spawnActor starts the segment actor of s; its SegmentReady follows.
+func (a *logActor) spawnActor(ctx actor.Context, s *segState) error {
+	base, sealed := s.base, s.sealed
 	storage := a.cfg.Storage
 	// Write every append through to the operating system before it is
 	// acknowledged, so that an acknowledged record survives kill -9 of the
@@ -264,12 +309,24 @@ func (a *logActor) spawnSegment(ctx actor.Context, base uint64, sealed bool) (*s
 		log: a.cfg.Logger.WithField("actor", segmentName(base))}
 	pid, err := ctx.SpawnNamed(newSegmentProps(spec), segmentName(base))
 	if err != nil {
-		return nil, fmt.Errorf("%w: spawn segment %d: %v", ErrStorageFailed, base, err)
+		return fmt.Errorf("%w: spawn segment %d: %v", ErrStorageFailed, base, err)
 	}
-	s := &segState{base: base, next: base, pid: pid, sealed: sealed, status: segOpening}
-	a.segs = append(a.segs, s)
+	s.pid, s.status, s.lastUsed = pid, segOpening, time.Now()
 	a.byID[pid.GetId()] = s
-	return s, nil
+	return nil
+}
+
+// ensureOpen spawns the actor of an idle sealed segment; requests sent to
+// it right away wait in its mailbox until it has opened its files.
+func (a *logActor) ensureOpen(s *segState) error {
+	if s.status != segIdle {
+		return nil
+	}
+	if err := a.spawnActor(a.ctx, s); err != nil {
+		a.failSegment(s, err)
+		return err
+	}
+	return nil
 }
 
 func (a *logActor) failStartup(err error) {
@@ -301,6 +358,7 @@ func (a *logActor) becomeReady() {
 		}
 	}
 	a.armRetention()
+	a.armIdle()
 }
 
 func (a *logActor) segmentReady(ctx actor.Context, m *messages.SegmentReady) {
@@ -321,6 +379,15 @@ func (a *logActor) segmentReady(ctx actor.Context, m *messages.SegmentReady) {
 	}
 	switch s.status {
 	case segOpening:
+		if s.sealed && m.GetNextOffset() != s.next {
+			// A sealed segment opened on demand must end where the next
+			// one starts; anything else is damage, reported, never served.
+			a.log.WithFields(logrus.Fields{"segment": s.base, "next": m.GetNextOffset(), "expected": s.next}).Error("damaged sealed segment")
+			a.failSegment(s, &SegmentFailedError{BaseOffset: s.base, Window: a.cfg.RestartWindow, Reason: fmt.Sprintf(
+				"sealed segment holds offsets up to %d but the next segment starts at %d", m.GetNextOffset(), s.next)})
+			ctx.Stop(s.pid)
+			return
+		}
 		s.next, s.size, s.lastAppend = m.GetNextOffset(), m.GetSizeBytes(), m.GetLastAppendUnixNano()
 		s.status = segReady
 		if !a.ready {
@@ -357,9 +424,12 @@ func (a *logActor) segmentReady(ctx actor.Context, m *messages.SegmentReady) {
 			a.segmentRecovered(ctx, s)
 		}
 	case segRemoving:
-		// Crashed while being removed: finish the job.
-		op := a.newOp(s, opRemove)
-		ctx.Send(s.pid, &messages.SegmentRemove{Epoch: a.epoch, RequestId: op.id})
+		// Crashed while being removed (its remove op was answered by the
+		// crash): finish the job.
+		if s.ops == 0 {
+			op := a.newOp(s, opRemove)
+			ctx.Send(s.pid, &messages.SegmentRemove{Epoch: a.epoch, RequestId: op.id})
+		}
 	}
 }
 
@@ -433,7 +503,17 @@ func (a *logActor) segFor(off uint64) *segState {
 func (a *logActor) newOp(s *segState, kind opKind) *segOp {
 	op := &segOp{id: a.id(), kind: kind, seg: s}
 	a.ops[op.id] = op
+	s.ops++
+	s.lastUsed = time.Now()
 	return op
+}
+
+// forgetOp removes op from the ops in flight.
+func (a *logActor) forgetOp(op *segOp) {
+	if _, ok := a.ops[op.id]; ok {
+		delete(a.ops, op.id)
+		op.seg.ops--
+	}
 }
 
 // takeOp finds and forgets the op a reply answers; nil for a stale reply.
@@ -445,7 +525,7 @@ func (a *logActor) takeOp(epoch, id uint64) *segOp {
 	if !ok {
 		return nil
 	}
-	delete(a.ops, id)
+	a.forgetOp(op)
 	return op
 }
 
@@ -657,15 +737,23 @@ func (a *logActor) roll(ctx actor.Context) {
 		return
 	}
 	act.sealed = true
+	a.rolling = true
 	op := a.newOp(act, opSeal)
 	ctx.Send(act.pid, &messages.SegmentSeal{Epoch: a.epoch, RequestId: op.id})
+}
+
+// rolled creates the next segment once the previous one is sealed, so that
+// a sealed segment is complete and durable before the next one exists.
+func (a *logActor) rolled(ctx actor.Context) {
+	a.rolling = false
+	sealed := a.active()
 	if _, err := a.spawnSegment(ctx, a.next, false); err != nil {
 		a.failed, a.noAppends = err, err
 		a.log.WithError(err).Error("roll-over failed")
 		a.failPending(unavailable("storage failed: %v", err))
 		return
 	}
-	a.log.WithFields(logrus.Fields{"sealed": act.base, "active": a.next}).Debug("rolled over")
+	a.log.WithFields(logrus.Fields{"sealed": sealed.base, "active": a.next}).Debug("rolled over")
 	a.applyRetention()
 }
 
@@ -742,9 +830,18 @@ func (a *logActor) route(from *actor.PID, m *messages.ConsumeRequest) {
 		a.send(from, &messages.OffsetOutOfRange{Offset: m.GetOffset(), LowOffset: a.low, NextOffset: a.next})
 		return
 	}
-	if s.status == segFailed {
+	switch s.status {
+	case segFailed:
 		a.send(from, unavailable("segment %d failed: %v", s.base, a.failed))
 		return
+	case segStopping:
+		s.waiting = append(s.waiting, deferred{from, m})
+		return
+	case segIdle:
+		if a.ensureOpen(s) != nil {
+			a.send(from, unavailable("segment %d cannot be opened", s.base))
+			return
+		}
 	}
 	maxRecords := m.GetMaxRecords()
 	if maxRecords == 0 {
@@ -830,12 +927,15 @@ func (a *logActor) applyRetention() {
 	now := time.Now()
 	for len(a.segs) > 1 {
 		s := a.segs[0]
-		if !s.sealed || s.status != segReady {
+		if !s.sealed || (s.status != segReady && s.status != segIdle) {
 			break
 		}
 		overBytes := maxBytes > 0 && total > maxBytes
 		tooOld := maxAge > 0 && now.Sub(time.Unix(0, s.lastAppend)) > maxAge
 		if !overBytes && !tooOld {
+			break
+		}
+		if a.ensureOpen(s) != nil {
 			break
 		}
 		a.segs = a.segs[1:]
@@ -846,6 +946,31 @@ func (a *logActor) applyRetention() {
 		a.log.WithFields(logrus.Fields{"segment": s.base, "bytes": s.size, "by_bytes": overBytes, "by_age": tooOld}).Info("retention removes segment")
 	}
 	a.low = a.segs[0].base
+}
+
+// ---------------------------------------------------------------------------
+// Idle sealed segments
+
+func (a *logActor) armIdle() {
+	if a.cfg.SegmentIdleTimeout < 0 {
+		return
+	}
+	sys, self := a.sys, a.self
+	a.idle = time.AfterFunc(a.cfg.SegmentIdleTimeout/2, func() { sys.Root.Send(self, &messages.IdleTick{}) })
+}
+
+// stopIdle stops the actors of sealed segments that served nothing for
+// SegmentIdleTimeout, releasing their files; a later read respawns them.
+// A long log thus keeps only the segments in use open.
+func (a *logActor) stopIdle(ctx actor.Context) {
+	now := time.Now()
+	for _, s := range a.segs {
+		if s == a.active() || !s.sealed || s.status != segReady || s.ops > 0 || now.Sub(s.lastUsed) < a.cfg.SegmentIdleTimeout {
+			continue
+		}
+		s.status = segStopping
+		ctx.Stop(s.pid)
+	}
 }
 
 // ---------------------------------------------------------------------------
@@ -873,7 +998,7 @@ func (a *logActor) HandleFailure(_ *actor.ActorSystem, supervisor actor.Supervis
 	log := a.log.WithFields(logrus.Fields{"segment": s.base, "failures": len(s.failures), "reason": why})
 
 	if op := a.crashedOp(message); op != nil {
-		delete(a.ops, op.id)
+		a.forgetOp(op)
 		a.failOp(op, unavailable("segment %d crashed while serving the request; retry", s.base))
 	}
 	if len(s.failures) > a.cfg.MaxSegmentRestarts {
@@ -928,12 +1053,16 @@ func (a *logActor) failSegment(s *segState, err error) {
 	wasOpening := s.status == segOpening
 	s.status = segFailed
 	reply := unavailable("segment %d failed: %v", s.base, err)
-	for id, op := range a.ops {
+	for _, op := range a.ops {
 		if op.seg == s {
-			delete(a.ops, id)
+			a.forgetOp(op)
 			a.failOp(op, reply)
 		}
 	}
+	for _, d := range s.waiting {
+		a.send(d.from, reply)
+	}
+	s.waiting = nil
 	if a.failed == nil {
 		a.failed = err
 	}
@@ -953,7 +1082,23 @@ func (a *logActor) childTerminated(who *actor.PID) {
 		return
 	}
 	delete(a.byID, who.GetId())
-	if s.status == segRemoving {
+	switch s.status {
+	case segRemoving:
+		for _, op := range a.ops {
+			if op.seg == s {
+				a.forgetOp(op)
+				a.failOp(op, unavailable("segment %d was removed by retention", s.base))
+			}
+		}
+		return
+	case segStopping:
+		s.status, s.pid = segIdle, nil
+		if waiting := s.waiting; len(waiting) > 0 {
+			s.waiting = nil
+			for _, d := range waiting {
+				a.route(d.from, d.msg.(*messages.ConsumeRequest))
+			}
+		}
 		return
 	}
 	if s.status != segFailed {
@@ -983,6 +1128,9 @@ func (a *logActor) status() *messages.LogStatus {
 	}
 	for _, s := range a.segs {
 		st.SizeBytes += s.size
+		if s.pid != nil && s.status != segIdle {
+			st.OpenSegments++
+		}
 	}
 	return st
 }
@@ -1037,15 +1185,24 @@ func (a *logActor) shutdown(why string) {
 	if a.retention != nil {
 		a.retention.Stop()
 	}
+	if a.idle != nil {
+		a.idle.Stop()
+	}
 	reply := unavailable("%s", why)
 	for id, w := range a.waiters {
 		w.timer.Stop()
 		delete(a.waiters, id)
 		a.send(w.from, reply)
 	}
-	for id, op := range a.ops {
-		delete(a.ops, id)
+	for _, op := range a.ops {
+		a.forgetOp(op)
 		a.failOp(op, reply)
+	}
+	for _, s := range a.segs {
+		for _, d := range s.waiting {
+			a.send(d.from, reply)
+		}
+		s.waiting = nil
 	}
 	a.inflight = nil
 	a.failPending(reply)

@@ -3,11 +3,14 @@ package actors_test
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"actorlog/actors"
 	"actorlog/messages"
+	"actorlog/segmentstore"
 	"github.com/asynkron/protoactor-go/actor"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -20,7 +23,6 @@ var _ = Describe("The log actor", func() {
 	)
 	start := func(configure func(*actors.LogConfig, *actors.SessionConfig)) {
 		h = newHarness(GinkgoT().TempDir(), configure)
-		DeferCleanup(h.stop)
 		sess = h.openSession()
 	}
 
@@ -150,13 +152,67 @@ var _ = Describe("The log actor", func() {
 			h.stop()
 
 			h = newHarness(dir, func(l *actors.LogConfig, _ *actors.SessionConfig) { l.Storage.MaxStoreBytes = 4096 })
-			DeferCleanup(h.stop)
 			sess = h.openSession()
 			st := h.status()
 			Expect(st.GetNextOffset()).To(Equal(uint64(60)))
 			Expect(st.GetSegments()).To(Equal(segments))
 			Expect(string(h.consume(sess, 42, 1).GetRecords()[0].GetValue())[:3]).To(Equal("042"))
 			Expect(h.produce(sess, "next")).To(Equal([]uint64{60}))
+		})
+
+		It("stops idle sealed segments and opens them again on demand", func() {
+			h.stop()
+			idle := func(l *actors.LogConfig, _ *actors.SessionConfig) {
+				l.Storage.MaxStoreBytes = 4096
+				l.SegmentIdleTimeout = 100 * time.Millisecond
+			}
+			h = newHarness(dir, idle)
+			sess = h.openSession()
+			val := strings.Repeat("i", 1000)
+			for range 20 {
+				h.produce(sess, val)
+			}
+			st := h.status()
+			Expect(st.GetSegments()).To(BeNumerically(">", 3))
+			Eventually(func() uint32 { return h.status().GetOpenSegments() }).Should(Equal(uint32(1)))
+			Expect(h.consume(sess, 0, 1).GetRecords()[0].GetOffset()).To(BeZero())
+			Expect(h.status().GetOpenSegments()).To(Equal(uint32(2)))
+			Eventually(func() uint32 { return h.status().GetOpenSegments() }).Should(Equal(uint32(1)))
+			// Reads racing with the stop of an idle segment are served too.
+			for i := range 50 {
+				Expect(h.consume(sess, uint64(i%4), 1).GetRecords()).To(HaveLen(1))
+			}
+
+			By("opening only the active segment when the log starts again")
+			h.stop()
+			h = newHarness(dir, idle)
+			sess = h.openSession()
+			Expect(h.status().GetOpenSegments()).To(Equal(uint32(1)))
+			Expect(h.status().GetSegments()).To(Equal(st.GetSegments()))
+			Expect(h.consume(sess, 1, 1).GetRecords()[0].GetOffset()).To(Equal(uint64(1)))
+		})
+
+		It("reports a damaged sealed segment instead of serving it", func() {
+			val := strings.Repeat("d", 1000)
+			for range 12 {
+				h.produce(sess, val)
+			}
+			Expect(h.status().GetSegments()).To(BeNumerically(">", 2))
+			h.stop()
+			// Cut the first (sealed) segment short, as a lost write would.
+			store := filepath.Join(dir, segmentstore.SegmentFileName(0, ".store"))
+			st, err := os.Stat(store)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(os.Truncate(store, st.Size()-100)).To(Succeed())
+
+			h = newHarness(dir, func(l *actors.LogConfig, _ *actors.SessionConfig) { l.Storage.MaxStoreBytes = 4096 })
+			sess = h.openSession()
+			Expect(h.ask(sess, &messages.ConsumeRequest{Offset: 0})).To(BeAssignableToTypeOf(&messages.Unavailable{}))
+			Expect(h.status().GetHealthy()).To(BeFalse())
+			// The rest of the log is still served and appended to.
+			last := h.status().GetNextOffset() - 1
+			Expect(h.consume(sess, last, 1).GetRecords()).To(HaveLen(1))
+			Expect(h.produce(sess, "after")).To(Equal([]uint64{last + 1}))
 		})
 
 		It("deletes whole sealed segments from the front to stay within the retention bytes", func() {
@@ -166,7 +222,6 @@ var _ = Describe("The log actor", func() {
 				l.Storage.RetentionBytes = 3 * 4096
 				l.RetentionCheckInterval = 20 * time.Millisecond
 			})
-			DeferCleanup(h.stop)
 			sess = h.openSession()
 			val := strings.Repeat("r", 500)
 			for range 100 {

@@ -51,6 +51,13 @@ func newSegmentProps(spec segmentSpec) *actor.Props {
 }
 
 func (a *segmentActor) Receive(ctx actor.Context) {
+	if a.seg == nil {
+		switch ctx.Message().(type) {
+		case *actor.Started, *actor.Restarting, *actor.Stopping, *actor.Stopped:
+		default:
+			return // removed: the log sends nothing more
+		}
+	}
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		a.open(ctx)

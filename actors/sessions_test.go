@@ -17,7 +17,6 @@ var _ = Describe("Sessions", func() {
 	var h *harness
 	start := func(configure func(*actors.LogConfig, *actors.SessionConfig)) {
 		h = newHarness(GinkgoT().TempDir(), configure)
-		DeferCleanup(h.stop)
 	}
 	sessionCount := func() uint32 {
 		return h.ask(h.sessions, &messages.SessionsStatusRequest{}).(*messages.SessionsStatus).GetSessions()

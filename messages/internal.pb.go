@@ -1171,8 +1171,10 @@ type LogStatus struct {
 	// carry many produce requests.
 	SegmentAppends uint64 `protobuf:"varint,11,opt,name=segment_appends,json=segmentAppends,proto3" json:"segment_appends,omitempty"`
 	Draining       bool   `protobuf:"varint,12,opt,name=draining,proto3" json:"draining,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Segments whose actor is running; idle sealed ones have none.
+	OpenSegments  uint32 `protobuf:"varint,13,opt,name=open_segments,json=openSegments,proto3" json:"open_segments,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *LogStatus) Reset() {
@@ -1287,6 +1289,13 @@ func (x *LogStatus) GetDraining() bool {
 		return x.Draining
 	}
 	return false
+}
+
+func (x *LogStatus) GetOpenSegments() uint32 {
+	if x != nil {
+		return x.OpenSegments
+	}
+	return 0
 }
 
 // CheckOffset asks whether a subscription may start at offset: anything
@@ -1542,6 +1551,43 @@ func (*RetentionTick) Descriptor() ([]byte, []int) {
 	return file_internal_proto_rawDescGZIP(), []int{22}
 }
 
+// IdleTick makes the log actor stop the actors of idle sealed segments.
+type IdleTick struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IdleTick) Reset() {
+	*x = IdleTick{}
+	mi := &file_internal_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IdleTick) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IdleTick) ProtoMessage() {}
+
+func (x *IdleTick) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IdleTick.ProtoReflect.Descriptor instead.
+func (*IdleTick) Descriptor() ([]byte, []int) {
+	return file_internal_proto_rawDescGZIP(), []int{23}
+}
+
 type SubscriptionRetry struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1550,7 +1596,7 @@ type SubscriptionRetry struct {
 
 func (x *SubscriptionRetry) Reset() {
 	*x = SubscriptionRetry{}
-	mi := &file_internal_proto_msgTypes[23]
+	mi := &file_internal_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1562,7 +1608,7 @@ func (x *SubscriptionRetry) String() string {
 func (*SubscriptionRetry) ProtoMessage() {}
 
 func (x *SubscriptionRetry) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_proto_msgTypes[23]
+	mi := &file_internal_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1575,7 +1621,7 @@ func (x *SubscriptionRetry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscriptionRetry.ProtoReflect.Descriptor instead.
 func (*SubscriptionRetry) Descriptor() ([]byte, []int) {
-	return file_internal_proto_rawDescGZIP(), []int{23}
+	return file_internal_proto_rawDescGZIP(), []int{24}
 }
 
 // ClientEndpointTerminated tells a session that the transport to its client
@@ -1590,7 +1636,7 @@ type ClientEndpointTerminated struct {
 
 func (x *ClientEndpointTerminated) Reset() {
 	*x = ClientEndpointTerminated{}
-	mi := &file_internal_proto_msgTypes[24]
+	mi := &file_internal_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1602,7 +1648,7 @@ func (x *ClientEndpointTerminated) String() string {
 func (*ClientEndpointTerminated) ProtoMessage() {}
 
 func (x *ClientEndpointTerminated) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_proto_msgTypes[24]
+	mi := &file_internal_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1615,7 +1661,7 @@ func (x *ClientEndpointTerminated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClientEndpointTerminated.ProtoReflect.Descriptor instead.
 func (*ClientEndpointTerminated) Descriptor() ([]byte, []int) {
-	return file_internal_proto_rawDescGZIP(), []int{24}
+	return file_internal_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ClientEndpointTerminated) GetAddress() string {
@@ -1634,7 +1680,7 @@ type SessionInfoRequest struct {
 
 func (x *SessionInfoRequest) Reset() {
 	*x = SessionInfoRequest{}
-	mi := &file_internal_proto_msgTypes[25]
+	mi := &file_internal_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1646,7 +1692,7 @@ func (x *SessionInfoRequest) String() string {
 func (*SessionInfoRequest) ProtoMessage() {}
 
 func (x *SessionInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_proto_msgTypes[25]
+	mi := &file_internal_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1659,7 +1705,7 @@ func (x *SessionInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionInfoRequest.ProtoReflect.Descriptor instead.
 func (*SessionInfoRequest) Descriptor() ([]byte, []int) {
-	return file_internal_proto_rawDescGZIP(), []int{25}
+	return file_internal_proto_rawDescGZIP(), []int{26}
 }
 
 type SessionInfo struct {
@@ -1677,7 +1723,7 @@ type SessionInfo struct {
 
 func (x *SessionInfo) Reset() {
 	*x = SessionInfo{}
-	mi := &file_internal_proto_msgTypes[26]
+	mi := &file_internal_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1689,7 +1735,7 @@ func (x *SessionInfo) String() string {
 func (*SessionInfo) ProtoMessage() {}
 
 func (x *SessionInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_proto_msgTypes[26]
+	mi := &file_internal_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1702,7 +1748,7 @@ func (x *SessionInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionInfo.ProtoReflect.Descriptor instead.
 func (*SessionInfo) Descriptor() ([]byte, []int) {
-	return file_internal_proto_rawDescGZIP(), []int{26}
+	return file_internal_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *SessionInfo) GetId() string {
@@ -1749,7 +1795,7 @@ type SessionsStatusRequest struct {
 
 func (x *SessionsStatusRequest) Reset() {
 	*x = SessionsStatusRequest{}
-	mi := &file_internal_proto_msgTypes[27]
+	mi := &file_internal_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1761,7 +1807,7 @@ func (x *SessionsStatusRequest) String() string {
 func (*SessionsStatusRequest) ProtoMessage() {}
 
 func (x *SessionsStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_proto_msgTypes[27]
+	mi := &file_internal_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1774,7 +1820,7 @@ func (x *SessionsStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionsStatusRequest.ProtoReflect.Descriptor instead.
 func (*SessionsStatusRequest) Descriptor() ([]byte, []int) {
-	return file_internal_proto_rawDescGZIP(), []int{27}
+	return file_internal_proto_rawDescGZIP(), []int{28}
 }
 
 type SessionsStatus struct {
@@ -1787,7 +1833,7 @@ type SessionsStatus struct {
 
 func (x *SessionsStatus) Reset() {
 	*x = SessionsStatus{}
-	mi := &file_internal_proto_msgTypes[28]
+	mi := &file_internal_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1799,7 +1845,7 @@ func (x *SessionsStatus) String() string {
 func (*SessionsStatus) ProtoMessage() {}
 
 func (x *SessionsStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_proto_msgTypes[28]
+	mi := &file_internal_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1812,7 +1858,7 @@ func (x *SessionsStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionsStatus.ProtoReflect.Descriptor instead.
 func (*SessionsStatus) Descriptor() ([]byte, []int) {
-	return file_internal_proto_rawDescGZIP(), []int{28}
+	return file_internal_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *SessionsStatus) GetSessions() uint32 {
@@ -1922,7 +1968,7 @@ const file_internal_proto_rawDesc = "" +
 	"\x13segment_base_offset\x18\x01 \x01(\x04R\x11segmentBaseOffset\"1\n" +
 	"\x10LogStatusRequest\x12\x1d\n" +
 	"\n" +
-	"wait_ready\x18\x01 \x01(\bR\twaitReady\"\x86\x03\n" +
+	"wait_ready\x18\x01 \x01(\bR\twaitReady\"\xab\x03\n" +
 	"\tLogStatus\x12\x14\n" +
 	"\x05ready\x18\x01 \x01(\bR\x05ready\x12\x18\n" +
 	"\ahealthy\x18\x02 \x01(\bR\ahealthy\x12\x16\n" +
@@ -1939,7 +1985,8 @@ const file_internal_proto_rawDesc = "" +
 	"\rsegment_reads\x18\n" +
 	" \x01(\x04R\fsegmentReads\x12'\n" +
 	"\x0fsegment_appends\x18\v \x01(\x04R\x0esegmentAppends\x12\x1a\n" +
-	"\bdraining\x18\f \x01(\bR\bdraining\"%\n" +
+	"\bdraining\x18\f \x01(\bR\bdraining\x12#\n" +
+	"\ropen_segments\x18\r \x01(\rR\fopenSegments\"%\n" +
 	"\vCheckOffset\x12\x16\n" +
 	"\x06offset\x18\x01 \x01(\x04R\x06offset\"P\n" +
 	"\x0eOffsetAccepted\x12\x1d\n" +
@@ -1953,7 +2000,9 @@ const file_internal_proto_rawDesc = "" +
 	"LogDrained\"*\n" +
 	"\vPollExpired\x12\x1b\n" +
 	"\twaiter_id\x18\x01 \x01(\x04R\bwaiterId\"\x0f\n" +
-	"\rRetentionTick\"\x13\n" +
+	"\rRetentionTick\"\n" +
+	"\n" +
+	"\bIdleTick\"\x13\n" +
 	"\x11SubscriptionRetry\"4\n" +
 	"\x18ClientEndpointTerminated\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\"\x14\n" +
@@ -1994,7 +2043,7 @@ func file_internal_proto_rawDescGZIP() []byte {
 }
 
 var file_internal_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_internal_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_internal_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_internal_proto_goTypes = []any{
 	(SegmentErrorCode)(0),            // 0: actorlog.v1.SegmentErrorCode
 	(FaultMode)(0),                   // 1: actorlog.v1.FaultMode
@@ -2021,19 +2070,20 @@ var file_internal_proto_goTypes = []any{
 	(*LogDrained)(nil),               // 22: actorlog.v1.LogDrained
 	(*PollExpired)(nil),              // 23: actorlog.v1.PollExpired
 	(*RetentionTick)(nil),            // 24: actorlog.v1.RetentionTick
-	(*SubscriptionRetry)(nil),        // 25: actorlog.v1.SubscriptionRetry
-	(*ClientEndpointTerminated)(nil), // 26: actorlog.v1.ClientEndpointTerminated
-	(*SessionInfoRequest)(nil),       // 27: actorlog.v1.SessionInfoRequest
-	(*SessionInfo)(nil),              // 28: actorlog.v1.SessionInfo
-	(*SessionsStatusRequest)(nil),    // 29: actorlog.v1.SessionsStatusRequest
-	(*SessionsStatus)(nil),           // 30: actorlog.v1.SessionsStatus
-	(*Record)(nil),                   // 31: actorlog.v1.Record
+	(*IdleTick)(nil),                 // 25: actorlog.v1.IdleTick
+	(*SubscriptionRetry)(nil),        // 26: actorlog.v1.SubscriptionRetry
+	(*ClientEndpointTerminated)(nil), // 27: actorlog.v1.ClientEndpointTerminated
+	(*SessionInfoRequest)(nil),       // 28: actorlog.v1.SessionInfoRequest
+	(*SessionInfo)(nil),              // 29: actorlog.v1.SessionInfo
+	(*SessionsStatusRequest)(nil),    // 30: actorlog.v1.SessionsStatusRequest
+	(*SessionsStatus)(nil),           // 31: actorlog.v1.SessionsStatus
+	(*Record)(nil),                   // 32: actorlog.v1.Record
 }
 var file_internal_proto_depIdxs = []int32{
 	0,  // 0: actorlog.v1.SegmentError.code:type_name -> actorlog.v1.SegmentErrorCode
-	31, // 1: actorlog.v1.SegmentAppend.records:type_name -> actorlog.v1.Record
+	32, // 1: actorlog.v1.SegmentAppend.records:type_name -> actorlog.v1.Record
 	2,  // 2: actorlog.v1.SegmentAppended.error:type_name -> actorlog.v1.SegmentError
-	31, // 3: actorlog.v1.SegmentReadResult.records:type_name -> actorlog.v1.Record
+	32, // 3: actorlog.v1.SegmentReadResult.records:type_name -> actorlog.v1.Record
 	2,  // 4: actorlog.v1.SegmentReadResult.error:type_name -> actorlog.v1.SegmentError
 	1,  // 5: actorlog.v1.SegmentFault.mode:type_name -> actorlog.v1.FaultMode
 	1,  // 6: actorlog.v1.InjectSegmentFault.mode:type_name -> actorlog.v1.FaultMode
@@ -2056,7 +2106,7 @@ func file_internal_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internal_proto_rawDesc), len(file_internal_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   29,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
