@@ -15,7 +15,10 @@
 //
 //	Supervisor (guardian strategy of the top-level actors)
 //	├── log                     NewLogProps: the segment list
-//	│   └── log/segment-<base>  one per segment, the only writer of its files
+//	│   └── log/segment-<base>  one per segment, the only writer of its files:
+//	│                           the active one always runs; a sealed one is
+//	│                           spawned when a read needs it and stopped
+//	│                           after SegmentIdleTimeout without requests
 //	└── sessions                NewSessionsProps: the well-known acceptor
 //	    └── sessions/session-<random>     one per client
 //	        └── .../sub-<n>               one per subscription
@@ -32,10 +35,15 @@
 // and sends the queue to the active segment as one SegmentAppend: at most
 // one append is in flight, and everything that queued meanwhile goes out
 // together next (group commit: one write, and under SyncAlways one fsync,
-// for many requests). The SegmentAppended reply carries the offsets, which
-// the log actor hands back in request order. Offsets are dense: a new
-// segment starts at the log's next offset, and startup refuses segments that
-// leave a gap.
+// for many requests). Every append is written through to the operating
+// system before it is acknowledged, so an acknowledged record survives
+// kill -9 under any fsync policy; the policy decides what survives a power
+// loss. The SegmentAppended reply carries the offsets, which the log actor
+// hands back in request order. Offsets are dense: when the active segment is
+// full the log actor seals it (flush, fsync, read-only) and only then creates
+// the next one at the log's next offset. At startup only the active segment
+// is opened; a sealed segment's range follows from the file names, and it is
+// checked when it is first opened.
 //
 // # Consume
 //
