@@ -781,7 +781,8 @@ func (a *logActor) consume(from *actor.PID, m *messages.ConsumeRequest) {
 	}
 	if off == a.next {
 		if a.draining {
-			a.send(from, &messages.ConsumeResponse{LowOffset: a.low, NextOffset: a.next})
+			// Not an empty answer: a subscription would poll again at once.
+			a.send(from, unavailable("the node is shutting down"))
 			return
 		}
 		a.park(from, m)
@@ -1009,6 +1010,7 @@ func (a *logActor) HandleFailure(_ *actor.ActorSystem, supervisor actor.Supervis
 		supervisor.EscalateFailure(err, message)
 		return
 	}
+	a.checkDrained()
 	log.Warn("segment crashed; restarting it")
 	if s.status != segRemoving && s.status != segOpening {
 		// An opening segment stays opening: its first SegmentReady is the
