@@ -43,10 +43,11 @@ When it is ready it prints exactly one line to standard output:
 with the addresses it actually listens on (use port 0 to let the kernel pick).
 Logs go to standard error.
 
-Durability is set by --sync: "always" writes and fsyncs before acknowledging,
-so an acknowledged record survives kill -9 and power loss; "interval" (the
-default) writes and fsyncs every --sync-interval, so a crash may lose the
-records acknowledged during the last interval; "none" leaves flushing to the
+Every record is handed to the operating system before it is acknowledged, so
+an acknowledged record survives kill -9 of the agent whatever --sync says.
+--sync decides what survives a power loss: "always" fsyncs before
+acknowledging; "interval" (the default) fsyncs every --sync-interval, so a
+power loss may take the records of the last interval; "none" leaves it to the
 operating system.
 
 --enable-fault-injection is off by default and is for tests only: it adds
