@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -192,6 +193,8 @@ type countingProxy struct {
 func newCountingProxy(target, prefix string) *countingProxy {
 	p := &countingProxy{}
 	rp := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: target})
+	// A watch closed mid-query cancels its request; that is no news.
+	rp.ErrorLog = log.New(GinkgoWriter, "proxy: ", 0)
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, prefix) {
 			p.count.Add(1)

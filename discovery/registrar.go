@@ -334,10 +334,12 @@ func (r *Registrar) pushStatus(ctx context.Context, l *loopState) error {
 	return nil
 }
 
-// transition records the new state and logs it once per change; repeated
-// failures within one outage are logged at debug only.
+// transition logs the new state once per change, repeated failures within
+// one outage at debug only, and then records it: whoever sees the new state
+// can count on its log line being written. Only the run loop calls it.
 func (r *Registrar) transition(l *loopState, to State, err error) {
-	from := State(r.state.Swap(int32(to)))
+	from := r.State()
+	defer r.state.Store(int32(to))
 	switch {
 	case to == StateUnavailable && from != StateUnavailable:
 		l.outageStart, l.attempts = time.Now(), 1

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -31,9 +32,10 @@ const (
 )
 
 const (
-	// startAttempts bounds how often Start picks fresh ports after the agent
-	// died before becoming ready: ports from the kernel are released before
-	// Consul binds them, so another process may win one of them in between.
+	// startAttempts bounds how often a start is tried again after the agent
+	// died before becoming ready because a port was taken: the ports are
+	// released just before Consul binds them, so another socket may win
+	// one of them in between.
 	startAttempts = 3
 
 	// readyPollInterval is how often Start asks the agent whether it is ready.
@@ -47,6 +49,10 @@ const (
 	// waitDelay bounds how long Stop waits for the agent's output pipe to
 	// close after the process group was killed.
 	waitDelay = 5 * time.Second
+
+	// portRetryDelay is the pause before starting again on the same ports
+	// after the agent found one of them taken.
+	portRetryDelay = 200 * time.Millisecond
 
 	// tailSize is how much of the agent's most recent output is kept for
 	// error messages.
@@ -112,8 +118,9 @@ type Agent struct {
 	ports        Ports
 	out          *tailWriter
 
-	mu   sync.Mutex // guards proc; held for the whole of Start, Stop and Restart
+	mu   sync.Mutex // guards proc and hold; held for the whole of Start, Stop and Restart
 	proc *process   // nil while stopped
+	hold *portHold  // the ports, held from New until the first start
 }
 
 // process is one run of the agent. err is written before exited is closed
@@ -161,7 +168,7 @@ func New(opts Options) (*Agent, error) {
 	} else if err := checkExecutable(binary); err != nil {
 		return nil, fmt.Errorf("%w: %w; run `make consul` to build it", ErrBinaryNotFound, err)
 	}
-	ports, err := reservePorts(3)
+	ports, hold, err := reservePorts(3)
 	if err != nil {
 		return nil, err
 	}
@@ -172,6 +179,7 @@ func New(opts Options) (*Agent, error) {
 		node:         opts.NodeName,
 		ports:        Ports{HTTP: ports[0], SerfLAN: ports[1], Server: ports[2]},
 		out:          &tailWriter{out: opts.LogOutput},
+		hold:         hold,
 	}
 	if a.logLevel == "" {
 		a.logLevel = DefaultLogLevel
@@ -221,6 +229,8 @@ func (a *Agent) Start(ctx context.Context) error {
 func (a *Agent) Stop() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	// An agent made by New and never started still holds its ports.
+	a.hold.release()
 	return a.stopLocked()
 }
 
@@ -241,6 +251,29 @@ func (a *Agent) startLocked(ctx context.Context) error {
 	if a.proc != nil {
 		return ErrRunning
 	}
+	a.hold.release()
+	var err error
+	for range startAttempts {
+		err = a.startOnceLocked(ctx)
+		// A port in use here is nearly always the source port of some
+		// short-lived outgoing connection (the ports were free for a
+		// moment during a restart): it is released within milliseconds,
+		// and the address is fixed, so try the same ports again.
+		if err == nil || !errors.Is(err, ErrExited) || !strings.Contains(err.Error(), "address already in use") {
+			return err
+		}
+		t := time.NewTimer(portRetryDelay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
+	return err
+}
+
+func (a *Agent) startOnceLocked(ctx context.Context) error {
 	hcl := fmt.Sprintf("ports { http = %d https = -1 dns = -1 grpc = -1 grpc_tls = -1 serf_lan = %d serf_wan = -1 server = %d } disable_update_check = true",
 		a.ports.HTTP, a.ports.SerfLAN, a.ports.Server)
 	cmd := exec.Command(a.binary, "agent", "-dev",
@@ -253,7 +286,7 @@ func (a *Agent) startLocked(ctx context.Context) error {
 	// a parent-death signal so a test binary that dies (a panic, a timeout)
 	// does not leave agents behind.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	a.out.resetTail()
+	failed := a.out.resetTail()
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("consultest: start %s: %w", a.binary, err)
 	}
@@ -263,7 +296,7 @@ func (a *Agent) startLocked(ctx context.Context) error {
 		close(p.exited)
 	}()
 	a.proc = p
-	if err := a.waitReady(ctx, p); err != nil {
+	if err := a.waitReady(ctx, p, failed); err != nil {
 		if stopErr := a.stopLocked(); stopErr != nil {
 			return errors.Join(err, stopErr)
 		}
@@ -293,7 +326,7 @@ func (a *Agent) stopLocked() error {
 }
 
 // waitReady polls the agent until it is ready, it exits, or time runs out.
-func (a *Agent) waitReady(ctx context.Context, p *process) error {
+func (a *Agent) waitReady(ctx context.Context, p *process, failed <-chan struct{}) error {
 	ctx, cancel := context.WithTimeout(ctx, a.startTimeout)
 	defer cancel()
 	client := &http.Client{Timeout: readyRequestTimeout}
@@ -307,6 +340,9 @@ func (a *Agent) waitReady(ctx context.Context, p *process) error {
 		select {
 		case <-p.exited:
 			return fmt.Errorf("%w (%v); last output:\n%s", ErrExited, p.err, a.out.tail())
+		case <-failed:
+			// The caller kills it; its last words are already in the tail.
+			return fmt.Errorf("%w (it reported %q); last output:\n%s", ErrExited, fatalStartError, a.out.tail())
 		case <-ctx.Done():
 			return fmt.Errorf("%w: %s: %w; last output:\n%s", ErrNotReady, a.Addr(), ctx.Err(), a.out.tail())
 		case <-ticker.C:
@@ -351,14 +387,20 @@ func getJSON(ctx context.Context, client *http.Client, url string, out any) bool
 	return json.NewDecoder(resp.Body).Decode(out) == nil
 }
 
-// tailWriter forwards the agent's output and keeps its last tailSize bytes
-// for error messages.
+// tailWriter forwards the agent's output, keeps its last tailSize bytes for
+// error messages, and notices the agent's fatal start error.
 type tailWriter struct {
 	out io.Writer
 
-	mu  sync.Mutex // guards buf and writes to out
-	buf []byte
+	mu     sync.Mutex    // guards buf, failed and writes to out
+	buf    []byte        // since the last resetTail
+	failed chan struct{} // closed when buf shows fatalStartError
 }
+
+// fatalStartError is what the agent prints when it cannot start (a port in
+// use, a bad flag). It then spends seconds shutting down what it had
+// started, which Start need not wait for.
+const fatalStartError = "Error starting agent"
 
 func (t *tailWriter) Write(p []byte) (int, error) {
 	t.mu.Lock()
@@ -366,6 +408,13 @@ func (t *tailWriter) Write(p []byte) (int, error) {
 	t.buf = append(t.buf, p...)
 	if over := len(t.buf) - tailSize; over > 0 {
 		t.buf = append(t.buf[:0], t.buf[over:]...)
+	}
+	if t.failed != nil && strings.Contains(string(t.buf), fatalStartError) {
+		select {
+		case <-t.failed:
+		default:
+			close(t.failed)
+		}
 	}
 	if t.out != nil {
 		// A failing log writer must not block or kill the agent, so its
@@ -381,10 +430,13 @@ func (t *tailWriter) tail() string {
 	return string(t.buf)
 }
 
-func (t *tailWriter) resetTail() {
+// resetTail starts a new run: an empty tail and a new failure signal.
+func (t *tailWriter) resetTail() <-chan struct{} {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.buf = t.buf[:0]
+	t.failed = make(chan struct{})
+	return t.failed
 }
 
 // checkExecutable reports why path cannot be run, or nil.

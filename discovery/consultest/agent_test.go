@@ -124,6 +124,10 @@ var _ = Describe("A Consul dev agent for tests", func() {
 		_, _, err = get(agent.Addr(), "/v1/status/leader")
 		Expect(err).To(MatchError(ContainSubstring("connection refused")))
 
+		// Held, not just noted: nothing else can take the port meanwhile.
+		_, err = net.Listen("tcp", agent.Addr())
+		Expect(err).To(MatchError(ContainSubstring("address already in use")))
+
 		Expect(agent.Start(ctx)).To(Succeed())
 		Expect(leader(agent.Addr())).NotTo(BeEmpty())
 		Expect(agent.Start(ctx)).To(MatchError(consultest.ErrRunning))
@@ -133,6 +137,8 @@ var _ = Describe("A Consul dev agent for tests", func() {
 		agent, err := consultest.New(consultest.Options{LogOutput: GinkgoWriter, StartTimeout: time.Minute})
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(agent.Stop)
+		// Stop on an agent that never ran lets go of its ports.
+		Expect(agent.Stop()).To(Succeed())
 		squatter, err := net.Listen("tcp", agent.Addr())
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(squatter.Close)
