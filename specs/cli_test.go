@@ -21,6 +21,14 @@ var _ = Describe("The command line", func() {
 		Expect(strings.Fields(out[1])).To(Equal([]string{"cli1", node.actorAddr, node.httpAddr, "-", "true", "passing"}))
 	})
 
+	It("benchmarks produce and consume against a running node", func() {
+		node := startAgent("cli3", GinkgoT().TempDir())
+		bench := cli(nil, "bench", "--servers", node.actorAddr, "--records", "2000", "--size", "100", "--batch", "50")
+		Eventually(bench, time.Minute).Should(gexec.Exit(0))
+		Expect(bench.Out).To(gbytes.Say(`produce: 2000 records of 100 B in .*records/s`))
+		Expect(bench.Out).To(gbytes.Say(`consume: 2000 records in .*records/s`))
+	})
+
 	It("reports an unreachable node clearly, with status 1, within --timeout", func() {
 		start := time.Now()
 		produce := cli(strings.NewReader("x\n"), "produce", "--servers", "127.0.0.1:1", "--timeout", "1s")

@@ -8,6 +8,8 @@
 //   - `actorlog consume` prints records (raw lines, or --json with base64
 //     values as in the HTTP API), to the end of the log or --follow.
 //   - `actorlog servers` lists the cluster's servers, leader and health.
+//   - `actorlog bench` measures produce and consume throughput and request
+//     latency against running nodes.
 //
 // The client commands use package client, share --servers and --timeout, and
 // stay quiet on stderr unless --log-level asks otherwise. Every command has

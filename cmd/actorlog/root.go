@@ -22,7 +22,8 @@ from any shell, or the HTTP JSON API of the node.`,
 		Example: `  actorlog agent --id n1 --data-dir ./data/n1
   seq 1 10 | actorlog produce
   actorlog consume --from 0
-  actorlog servers`,
+  actorlog servers
+  actorlog bench --records 100000 --size 1024`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -35,6 +36,7 @@ from any shell, or the HTTP JSON API of the node.`,
 		newProduceCommand(&logLevel),
 		newConsumeCommand(&logLevel),
 		newServersCommand(&logLevel),
+		newBenchCommand(&logLevel),
 	)
 	return root
 }
