@@ -21,10 +21,6 @@ func NewLogProps(cfg LogConfig) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor { return newLogActor(cfg) })
 }
 
-// writeThrough as a segment's write buffer size makes every append a
-// write(2).
-const writeThrough = 1
-
 type segStatus int
 
 const (
@@ -299,12 +295,6 @@ func (a *logActor) spawnSegment(ctx actor.Context, base uint64, sealed bool) (*s
 func (a *logActor) spawnActor(ctx actor.Context, s *segState) error {
 	base, sealed := s.base, s.sealed
 	storage := a.cfg.Storage
-	// Write every append through to the operating system before it is
-	// acknowledged, so that an acknowledged record survives kill -9 of the
-	// process whatever the fsync policy (which only decides what survives
-	// a power loss). The write buffer would hold acknowledged records in
-	// memory; appends are batched by coalescing instead.
-	storage.WriteBufferBytes = writeThrough
 	spec := segmentSpec{dir: a.cfg.Dir, base: base, cfg: storage, epoch: a.epoch, sealed: sealed,
 		log: a.cfg.Logger.WithField("actor", segmentName(base))}
 	pid, err := ctx.SpawnNamed(newSegmentProps(spec), segmentName(base))

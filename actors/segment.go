@@ -163,6 +163,14 @@ func (a *segmentActor) append(ctx actor.Context, m *messages.SegmentAppend) {
 		recs = append(recs, segmentstore.Record{Timestamp: ts, Value: r.GetValue()})
 	}
 	first, err := a.seg.Append(recs)
+	if err == nil {
+		// Hand every append to the operating system before it is
+		// acknowledged, so an acknowledged record survives kill -9 of the
+		// process whatever the fsync policy (which only decides what
+		// survives a power loss). Appends are already batched by the log
+		// actor's coalescing, so this is one write(2) per batch.
+		err = a.seg.Flush()
+	}
 	// Drop the references to the request's values; the segment copied them.
 	clear(recs)
 	a.recs = recs[:0]

@@ -479,6 +479,23 @@ func (s *Segment) Sync() error {
 	return s.fsync(seq)
 }
 
+// Flush writes the buffered frames to the operating system without an
+// fsync. After Flush the appended records survive the death of the process
+// (kill -9), though not a power loss; that is what a server needs before it
+// acknowledges a record under SyncNone or SyncInterval, while still letting
+// many appends share one fsync.
+func (s *Segment) Flush() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	if s.werr != nil {
+		return s.werr
+	}
+	return s.flushLocked()
+}
+
 // Read returns the record at off. A damaged frame gives a *CorruptError;
 // an offset outside [BaseOffset, NextOffset) gives an
 // *OffsetOutOfRangeError. The returned Value is owned by the caller.

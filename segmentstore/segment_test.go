@@ -339,6 +339,19 @@ var _ = Describe("Segment", func() {
 			Expect(s.Sync()).To(Succeed())
 			Expect(fileSize(storePath(dir, 0))).To(Equal(s.Size()))
 		})
+
+		It("Flush hands buffered appends to the file without waiting for a sync", func() {
+			c.Sync = segmentstore.SyncNone
+			c.WriteBufferBytes = 1 << 20
+			s := mustOpenSegment(dir, 0, c)
+			_, err := s.Append(records(0, 3))
+			Expect(err).NotTo(HaveOccurred())
+			Expect(fileSize(storePath(dir, 0))).To(BeZero())
+			Expect(s.Flush()).To(Succeed())
+			Expect(fileSize(storePath(dir, 0))).To(Equal(s.Size()))
+			Expect(s.Close()).To(Succeed())
+			Expect(s.Flush()).To(MatchError(segmentstore.ErrClosed))
+		})
 	})
 
 	It("opens a segment whose store file is missing as empty", func() {
