@@ -58,6 +58,24 @@ var _ = Describe("RaftConfig", func() {
 		Entry("a negative retain", func(c *consensus.Config) { c.SnapshotRetain = -1 }, "SnapshotRetain"),
 	)
 
+	It("refuses to open one store kind over the other's files", func() {
+		dir := GinkgoT().TempDir()
+		logs, stable, closer, err := consensus.OpenStores(dir, consensus.StoreConfig{Kind: consensus.StoreWAL})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(logs.StoreLogs(entries(1, 3, 1, 0))).To(Succeed())
+		Expect(stable.SetUint64([]byte("CurrentTerm"), 1)).To(Succeed())
+		Expect(closer.Close()).To(Succeed())
+		_, _, _, err = consensus.OpenStores(dir, consensus.StoreConfig{Kind: consensus.StoreSegmentstore})
+		Expect(err).To(MatchError(consensus.ErrStoreKindMismatch))
+
+		dir = GinkgoT().TempDir()
+		_, _, closer, err = consensus.OpenStores(dir, consensus.StoreConfig{Kind: consensus.StoreSegmentstore})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(closer.Close()).To(Succeed())
+		_, _, _, err = consensus.OpenStores(dir, consensus.StoreConfig{Kind: consensus.StoreWAL})
+		Expect(err).To(MatchError(consensus.ErrStoreKindMismatch))
+	})
+
 	It("rejects an unknown store kind", func() {
 		_, _, _, err := consensus.OpenStores(GinkgoT().TempDir(), consensus.StoreConfig{Kind: "bolt"})
 		Expect(err).To(MatchError(consensus.ErrUnknownStoreKind))

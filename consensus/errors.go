@@ -15,6 +15,12 @@ var (
 	// that names no implementation.
 	ErrUnknownStoreKind = errors.New("consensus: unknown store kind")
 
+	// ErrStoreKindMismatch is returned by OpenStores when the data
+	// directory already holds the raft log of the other kind. Opening the
+	// new kind would start from an empty log and stable store, forgetting
+	// the node's term and vote, which can elect two leaders in one term.
+	ErrStoreKindMismatch = errors.New("consensus: data directory holds a raft log of another store kind")
+
 	// ErrNonMonotonic is returned by StoreLogs when the entries do not
 	// continue the log exactly (a gap, an overlap, or out-of-order indexes).
 	// The log stores here implement raft.MonotonicLogStore, so raft deletes

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"sync"
 
@@ -40,7 +41,7 @@ const (
 	//     it allocates a third as much per StoreLogs (130 vs 451
 	//     allocations for 64 entries), which counts on two cores.
 	// With raft throughput level, the reads, the allocations and the fact
-	// that raft-wal v0.4.0 needs three workarounds (WALStore) decided it.
+	// that raft-wal v0.4.0 needs four workarounds (WALStore) decided it.
 	DefaultStoreKind = StoreSegmentstore
 	// DefaultLogCacheSize is the capacity of the raft.LogCache put in front
 	// of the log store. Without it the leader re-reads every entry from
@@ -126,6 +127,9 @@ func OpenStores(dataDir string, cfg StoreConfig) (raft.LogStore, raft.StableStor
 		return nil, nil, nil, err
 	}
 	cfg = cfg.withDefaults()
+	if err := checkKind(dataDir, cfg.Kind); err != nil {
+		return nil, nil, nil, err
+	}
 	var (
 		logs   raft.LogStore
 		stable raft.StableStore
@@ -159,6 +163,22 @@ func OpenStores(dataDir string, cfg StoreConfig) (raft.LogStore, raft.StableStor
 		logs = c
 	}
 	return logs, stable, closer, nil
+}
+
+// checkKind refuses to open one kind of store over the files of the other.
+func checkKind(dataDir string, kind StoreKind) error {
+	other := map[StoreKind][]string{
+		StoreWAL:          {LogDir(dataDir), StablePath(dataDir)},
+		StoreSegmentstore: {WALDir(dataDir)},
+	}[kind]
+	for _, p := range other {
+		if _, err := os.Stat(p); err == nil {
+			return fmt.Errorf("%w: opening %q, but %s exists", ErrStoreKindMismatch, kind, p)
+		} else if !os.IsNotExist(err) {
+			return fmt.Errorf("consensus: inspect %s: %w", p, err)
+		}
+	}
+	return nil
 }
 
 // onceCloser closes each of its closers once, in order, and joins errors.

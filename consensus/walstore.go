@@ -21,7 +21,7 @@ import (
 const walRotationTimeout = 30 * time.Second
 
 // WALStore is the raft log and stable store on hashicorp/raft-wal v0.4.0,
-// with three defects of that release worked around (each is pinned by the
+// with four defects of that release worked around (each is pinned by the
 // conformance spec):
 //
 //   - Close leaves the bbolt metadata file open and locked, so reopening
@@ -37,6 +37,11 @@ const walRotationTimeout = 30 * time.Second
 //     inside a segment (and above LastIndex after a suffix delete in a
 //     sealed one). WALStore checks the bounds, so a deleted entry is
 //     raft.ErrLogNotFound as raft expects.
+//   - A GetLog that races a DeleteRange can read a segment file that the
+//     delete has just closed ("file already closed"): a reader loads the
+//     state and takes its reference in two steps, and the writer's release
+//     in between runs the finalizer. WALStore turns that error into
+//     raft.ErrLogNotFound when the entry is indeed gone by then.
 type WALStore struct {
 	w     *wal.WAL
 	meta  *metadb.BoltMetaDB
@@ -94,7 +99,19 @@ func (s *WALStore) GetLog(index uint64, out *raft.Log) error {
 	if first == 0 || index < first || index > last {
 		return raft.ErrLogNotFound
 	}
-	return s.w.GetLog(index, out)
+	err = s.w.GetLog(index, out)
+	if err != nil && !errors.Is(err, raft.ErrLogNotFound) {
+		// A read that races a truncation can find its segment file
+		// already closed (see WALStore). If the entry is gone now, that
+		// is what the caller must hear.
+		if first, ferr := s.w.FirstIndex(); ferr == nil && (first == 0 || index < first) {
+			return raft.ErrLogNotFound
+		}
+		if last, lerr := s.w.LastIndex(); lerr == nil && index > last {
+			return raft.ErrLogNotFound
+		}
+	}
+	return err
 }
 
 // StoreLog stores one entry durably.
