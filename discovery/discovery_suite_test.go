@@ -186,8 +186,9 @@ func ids(members []discovery.Member) []string {
 // countingProxy forwards to a Consul agent and counts the requests whose
 // path starts with prefix: a hot-looping watch shows up as a climbing count.
 type countingProxy struct {
-	srv   *httptest.Server
-	count atomic.Int64
+	srv        *httptest.Server
+	count      atomic.Int64
+	closeConns atomic.Bool // answer with "Connection: close"
 }
 
 func newCountingProxy(target, prefix string) *countingProxy {
@@ -198,6 +199,9 @@ func newCountingProxy(target, prefix string) *countingProxy {
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, prefix) {
 			p.count.Add(1)
+		}
+		if p.closeConns.Load() {
+			w.Header().Set("Connection", "close")
 		}
 		rp.ServeHTTP(w, r)
 	}))

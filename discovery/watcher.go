@@ -94,6 +94,7 @@ func (w *Watcher) run(ctx context.Context) {
 		attempts    int
 		outageStart time.Time
 		lastStart   time.Time
+		reread      bool // the last query was a re-read after a new connection
 	)
 	bo := newBackoff(w.cfg.MinBackoff, w.cfg.MaxBackoff)
 	for {
@@ -101,7 +102,11 @@ func (w *Watcher) run(ctx context.Context) {
 			return
 		}
 		lastStart = time.Now()
-		members, meta, waited, err := w.query(ctx, index)
+		// After a re-read, the next query goes out blocking even on a new
+		// connection: an agent that closes every connection would
+		// otherwise turn the watch into polling.
+		members, meta, waited, err := w.query(ctx, index, !reread)
+		reread = index > 0 && waited == 0 && err == nil
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -141,7 +146,7 @@ func (w *Watcher) run(ctx context.Context) {
 }
 
 // query runs one query, blocking on index when it is not 0, and returns
-// the index it really waited on.
+// the index it really waited on (0 after a re-read).
 //
 // It trusts index only on the connection that produced it. A blocking query
 // for an index the agent has not reached waits for the whole WaitTime, and
@@ -153,11 +158,17 @@ func (w *Watcher) run(ctx context.Context) {
 // it, though: so when a blocking query is about to go out on a new
 // connection, it is cancelled and asked again without blocking. That costs
 // one extra request per reconnect, which is rare: between two queries the
-// connection is idle for MinQueryInterval at most.
-func (w *Watcher) query(ctx context.Context, index uint64) ([]Member, *api.QueryMeta, uint64, error) {
-	if index > 0 {
-		qctx, cancel := context.WithCancel(ctx)
-		var fresh atomic.Bool
+// connection is idle for MinQueryInterval at most. checkConn false skips
+// the check.
+func (w *Watcher) query(ctx context.Context, index uint64, checkConn bool) ([]Member, *api.QueryMeta, uint64, error) {
+	if index == 0 {
+		members, meta, err := queryMembers(ctx, w.client, w.cfg.Service, w.cfg.Filter, &api.QueryOptions{})
+		return members, meta, 0, err
+	}
+	qctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var fresh atomic.Bool
+	if checkConn {
 		qctx = httptrace.WithClientTrace(qctx, &httptrace.ClientTrace{
 			GotConn: func(info httptrace.GotConnInfo) {
 				if !info.Reused {
@@ -166,16 +177,14 @@ func (w *Watcher) query(ctx context.Context, index uint64) ([]Member, *api.Query
 				}
 			},
 		})
-		q := &api.QueryOptions{WaitIndex: index, WaitTime: w.cfg.WaitTime}
-		members, meta, err := queryMembers(qctx, w.client, w.cfg.Service, w.cfg.Filter, q)
-		cancel()
-		if !fresh.Load() || ctx.Err() != nil {
-			return members, meta, index, err
-		}
-		w.log.WithField("index", index).Debug("new connection to the agent; reading again without blocking")
 	}
-	members, meta, err := queryMembers(ctx, w.client, w.cfg.Service, w.cfg.Filter, &api.QueryOptions{})
-	return members, meta, 0, err
+	q := &api.QueryOptions{WaitIndex: index, WaitTime: w.cfg.WaitTime}
+	members, meta, err := queryMembers(qctx, w.client, w.cfg.Service, w.cfg.Filter, q)
+	if !fresh.Load() || ctx.Err() != nil {
+		return members, meta, index, err
+	}
+	w.log.WithField("index", index).Debug("new connection to the agent; reading again without blocking")
+	return w.query(ctx, 0, false)
 }
 
 // deliver hands a snapshot to the consumer without ever blocking: if the
