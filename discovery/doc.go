@@ -50,9 +50,12 @@
 // where it stands, for metrics and readiness.
 //
 // The Watcher follows Consul's blocking-query rules (see the Watcher type)
-// and keeps its last snapshot while the agent is away. After a failure it
-// starts over from index 0, so a restarted agent, whose index starts again
-// from the bottom, does not leave it blocked on an index it will not reach.
+// and keeps its last snapshot while the agent is away. After a failure, and
+// whenever a query would go out on a new connection, it starts over from
+// index 0, so a restarted agent, whose index starts again from the bottom,
+// does not leave it blocked on an index it will not reach. (Go's HTTP
+// client silently replays a blocking query whose connection died, so a
+// failure alone would not reveal every restart.)
 //
 // # Goroutines
 //

@@ -21,10 +21,13 @@ import (
 // It follows Consul's rules for blocking queries: an index that goes
 // backwards starts the watch over from index 0, an index of 0 is treated as
 // 1 so the next query still blocks, queries are rate-limited
-// (MinQueryInterval), and a failed query is retried with backoff. After a
-// failure it also starts over from index 0: the failure may have been the
-// agent restarting, and a restarted agent's index is far below the old one,
-// so a query parked on the old index would block for the whole WaitTime.
+// (MinQueryInterval), and a failed query is retried with backoff.
+//
+// It also starts over from index 0 whenever the agent may have restarted:
+// after a failed query, and when a query would go out on a new connection
+// (see query). A restarted dev agent, or a rebuilt cluster, counts again
+// from the bottom, so a query parked on the old index would otherwise
+// block for the whole WaitTime.
 type Watcher struct {
 	cfg       WatchConfig
 	client    *api.Client
