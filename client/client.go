@@ -40,12 +40,23 @@ type Client struct {
 	// see produce.go.
 	lanes chan *lane
 
-	mu       sync.Mutex // guards everything below
-	servers  []string   // known node addresses: configured ones, then leaders learned
-	current  int        // index into servers of the node in use
-	leader   string     // last known leader address, "" when unknown
-	sessions map[string]*sessionSlot
-	subs     map[*Subscription]struct{}
+	mu      sync.Mutex // guards everything below
+	servers []string   // known node addresses: configured ones, then members learned
+	current int        // index into servers of the node in use
+	leader  string     // last known leader address, "" when unknown
+	// members is the cluster as a node last listed it (see learn); reads
+	// go round-robin over its non-leaders, rr being the turn.
+	members []Server
+	rr      int
+	// suspect holds nodes whose last attempt failed at the connection
+	// level, until when they are skipped by pick (while others remain).
+	suspect map[string]time.Time
+	// refreshing is set while a refresh of the member list runs;
+	// refreshed is when the last one ended.
+	refreshing bool
+	refreshed  time.Time
+	sessions   map[string]*sessionSlot
+	subs       map[*Subscription]struct{}
 	// dead marks nodes whose connection dropped, or that were never
 	// contacted. Protoactor spends two
 	// seconds in a blocking retry on every dial of a node that refuses
@@ -123,6 +134,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		sessions:  make(map[string]*sessionSlot),
 		subs:      make(map[*Subscription]struct{}),
 		dead:      make(map[string]bool),
+		suspect:   make(map[string]time.Time),
 	}
 	// A node nobody has talked to yet is checked with a TCP dial first,
 	// like one whose connection dropped: a wrong address or a node that is
@@ -137,10 +149,17 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	c.unwatch = tr.watch(c.endpointLost)
 
-	if err := c.do(ctx, "connect", false, 0, func(context.Context, *session, time.Duration) error { return nil }); err != nil {
+	if err := c.do(ctx, "connect", routeAny, 0, func(context.Context, *session, time.Duration) error { return nil }); err != nil {
 		c.Close()
 		return nil, err
 	}
+	// Learn the members and the leader now, so the first produce goes
+	// straight to the leader. A failure here is not one of New: requests
+	// go to the node in use, and the next failure refreshes again.
+	c.mu.Lock()
+	c.refreshing = true
+	c.mu.Unlock()
+	c.refresh(ctx)
 	log.WithField("listen", tr.addr).Debug("client started")
 	return c, nil
 }
@@ -200,47 +219,263 @@ func (c *Client) closeSessions() {
 // closed reports whether Close has started.
 func (c *Client) closed() bool { return c.closeCtx.Err() != nil }
 
-// pick chooses the node for the next attempt: the leader when the operation
-// needs it and one is known, otherwise the node in use.
-func (c *Client) pick(needLeader bool) string {
+// route says which nodes may serve an operation.
+type route int
+
+const (
+	// routeAny: the node in use (the first configured server that
+	// answers, moving on when it fails).
+	routeAny route = iota
+	// routeLeader: the leader when it is known and not suspect, otherwise
+	// the node in use, which forwards to the leader.
+	routeLeader
+	// routeRead: round-robin over the members that are not the leader,
+	// falling back to the leader and then to any node.
+	routeRead
+)
+
+// suspectFor is how long a node whose connection failed is skipped by pick
+// while other nodes remain: a node killed with -9 refuses connections in a
+// millisecond, but each retry there still costs a backoff.
+const suspectFor = 2 * time.Second
+
+// minRefreshGap spaces refreshes of the member list triggered by failures,
+// so a burst of failed requests costs one ServersRequest, not one each.
+const minRefreshGap = 100 * time.Millisecond
+
+// pick chooses the node for the next attempt of an operation routed by r.
+func (c *Client) pick(r route) string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if needLeader && c.leader != "" {
-		return c.leader
+	now := time.Now()
+	switch r {
+	case routeLeader:
+		if c.leader != "" && !c.suspectLocked(c.leader, now) {
+			return c.leader
+		}
+	case routeRead:
+		var followers []string
+		for _, m := range c.members {
+			if m.ActorAddr != "" && m.ActorAddr != c.leader && !c.suspectLocked(m.ActorAddr, now) {
+				followers = append(followers, m.ActorAddr)
+			}
+		}
+		if len(followers) > 0 {
+			c.rr = (c.rr + 1) % len(followers)
+			return followers[c.rr]
+		}
+		if c.leader != "" && !c.suspectLocked(c.leader, now) {
+			return c.leader
+		}
 	}
+	for i := range len(c.servers) {
+		at := (c.current + i) % len(c.servers)
+		if !c.suspectLocked(c.servers[at], now) {
+			c.current = at
+			return c.servers[at]
+		}
+	}
+	// Every node is suspect: try the one in use anyway, rather than none.
 	return c.servers[c.current]
 }
 
+func (c *Client) suspectLocked(server string, now time.Time) bool {
+	until, ok := c.suspect[server]
+	if ok && !now.Before(until) {
+		delete(c.suspect, server)
+		return false
+	}
+	return ok
+}
+
+// moveOnLocked makes the node after server the node in use, when server is
+// the one in use.
+func (c *Client) moveOnLocked(server string) {
+	if c.servers[c.current] == server {
+		c.current = (c.current + 1) % len(c.servers)
+	}
+}
+
+// addServerLocked adds an address to the known servers. A node nobody has
+// talked to yet is checked with a TCP dial first: see New.
+func (c *Client) addServerLocked(addr string) {
+	if addr != "" && !slices.Contains(c.servers, addr) {
+		c.servers = append(c.servers, addr)
+		c.dead[addr] = true
+	}
+}
+
+// succeeded records that server just served an attempt.
+func (c *Client) succeeded(server string) {
+	c.mu.Lock()
+	delete(c.suspect, server)
+	c.mu.Unlock()
+}
+
 // failedOver records that an attempt against server failed with err, so the
-// next attempt goes somewhere more promising.
-func (c *Client) failedOver(server string, s *session, err error) {
+// next attempt goes somewhere more promising. It reports whether that next
+// attempt may go at once: the node named the leader.
+func (c *Client) failedOver(server string, s *session, err error) (redirected bool) {
 	var nl *NotLeaderError
 	switch {
 	case errors.As(err, &nl) && nl.LeaderAddr != "":
 		c.mu.Lock()
+		redirected = c.leader != nl.LeaderAddr
 		c.leader = nl.LeaderAddr
-		if !slices.Contains(c.servers, nl.LeaderAddr) {
-			c.servers = append(c.servers, nl.LeaderAddr)
-			c.dead[nl.LeaderAddr] = true // not contacted yet: see New
-		}
+		c.addServerLocked(nl.LeaderAddr)
 		c.mu.Unlock()
-	case errors.Is(err, errSessionLost):
-		// The node is up but forgot us (it restarted): a new session on
-		// the same node is the cure.
-		c.dropSession(s)
-	default:
-		// No leader known, a timeout or a dead connection: try the next
-		// node, and forget a leader that did not answer.
-		c.dropSession(s)
+		// The leader may be a member this client has not heard of.
+		c.refreshSoon()
+	case errors.As(err, &nl):
+		// No leader known there: an election is under way.
 		c.mu.Lock()
 		if c.leader == server {
 			c.leader = ""
 		}
-		if c.servers[c.current] == server {
-			c.current = (c.current + 1) % len(c.servers)
-		}
+		c.moveOnLocked(server)
 		c.mu.Unlock()
+		c.refreshSoon()
+	case errors.Is(err, errSessionLost):
+		// The node is up but forgot us (it restarted): a new session on
+		// the same node is the cure.
+		c.dropSession(s)
+	case errors.Is(err, errNodeUnavailable):
+		// The node answered, so the session is fine, but it cannot serve
+		// now (no leader, leadership lost while committing, overload).
+		c.mu.Lock()
+		c.moveOnLocked(server)
+		c.mu.Unlock()
+		c.refreshSoon()
+	default:
+		// A timeout or a dead connection: skip the node for a while, try
+		// another, and forget a leader that did not answer.
+		c.dropSession(s)
+		c.mu.Lock()
+		c.suspect[server] = time.Now().Add(suspectFor)
+		if c.leader == server {
+			c.leader = ""
+		}
+		c.moveOnLocked(server)
+		c.mu.Unlock()
+		c.refreshSoon()
 	}
+	return redirected
+}
+
+// refreshSoon starts a refresh of the member list in the background, unless
+// one is running or one ended less than minRefreshGap ago.
+func (c *Client) refreshSoon() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.refreshing || c.closed() || time.Since(c.refreshed) < minRefreshGap {
+		return
+	}
+	c.startRefreshLocked()
+}
+
+// refreshIfStale starts a background refresh when the member list is older
+// than Config.RefreshInterval, so that members that joined or left are
+// noticed even when nothing fails.
+func (c *Client) refreshIfStale() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.refreshing || c.closed() || time.Since(c.refreshed) < c.cfg.RefreshInterval {
+		return
+	}
+	c.startRefreshLocked()
+}
+
+// startRefreshLocked runs refresh on a goroutine of the client. Holding mu
+// while adding to wg orders it before Close's wait: Close takes mu after it
+// cancels closeCtx, and closed() is checked under mu.
+func (c *Client) startRefreshLocked() {
+	c.refreshing = true
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		ctx, cancel := context.WithTimeout(c.closeCtx, 2*c.cfg.AttemptTimeout)
+		defer cancel()
+		c.refresh(ctx)
+	}()
+}
+
+// refresh asks the nodes, the leader first, for the member list until one
+// answers, and learns it. The caller has set refreshing; refresh clears it.
+func (c *Client) refresh(ctx context.Context) {
+	defer func() {
+		c.mu.Lock()
+		c.refreshing = false
+		c.refreshed = time.Now()
+		c.mu.Unlock()
+	}()
+	c.mu.Lock()
+	now := time.Now()
+	var order, later []string
+	leaderFirst := c.leader != "" && !c.suspectLocked(c.leader, now)
+	if leaderFirst {
+		order = append(order, c.leader)
+	}
+	for i := range len(c.servers) {
+		s := c.servers[(c.current+i)%len(c.servers)]
+		switch {
+		case leaderFirst && s == c.leader:
+		case c.suspectLocked(s, now):
+			later = append(later, s)
+		default:
+			order = append(order, s)
+		}
+	}
+	c.mu.Unlock()
+	timeout := min(c.cfg.AttemptTimeout, time.Second)
+	for _, server := range append(order, later...) {
+		if ctx.Err() != nil {
+			return
+		}
+		s, err := c.session(ctx, server, timeout)
+		var servers []Server
+		if err == nil {
+			servers, err = c.askServers(ctx, s, timeout)
+		}
+		if err == nil {
+			c.learn(servers)
+			return
+		}
+		c.log.WithField("node", server).WithError(err).Debug("refreshing the member list")
+		if errors.Is(err, errSessionLost) {
+			c.dropSession(s)
+		}
+	}
+}
+
+// learn takes a node's member list as the client's view of the cluster: the
+// leader it marks (none during an election) and the members' addresses. The
+// configured servers stay known whatever the list says, so the client can
+// always start over from them.
+func (c *Client) learn(servers []Server) {
+	if len(servers) == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.members = slices.Clone(servers)
+	c.leader = ""
+	for _, m := range servers {
+		if m.IsLeader {
+			c.leader = m.ActorAddr
+		}
+	}
+	inUse := c.servers[c.current]
+	known := slices.Clone(c.cfg.Servers)
+	for _, m := range servers {
+		if m.ActorAddr != "" && !slices.Contains(known, m.ActorAddr) {
+			known = append(known, m.ActorAddr)
+			if !slices.Contains(c.servers, m.ActorAddr) {
+				c.dead[m.ActorAddr] = true // not contacted yet: see New
+			}
+		}
+	}
+	c.servers = known
+	c.current = max(slices.Index(c.servers, inUse), 0)
 }
 
 // endpointLost forgets the session with a node whose connection dropped: a
@@ -355,7 +590,7 @@ type attemptFunc func(ctx context.Context, s *session, timeout time.Duration) er
 // lengthens each attempt's timeout (a long poll's wait). Transient failures
 // are retried with jittered exponential backoff, on another node when the
 // failure points away from this one; a lost session is reopened.
-func (c *Client) do(ctx context.Context, op string, needLeader bool, extra time.Duration, attempt attemptFunc) error {
+func (c *Client) do(ctx context.Context, op string, r route, extra time.Duration, attempt attemptFunc) error {
 	if c.closed() {
 		return fmt.Errorf("client: %s: %w", op, ErrClosed)
 	}
@@ -364,17 +599,22 @@ func (c *Client) do(ctx context.Context, op string, needLeader bool, extra time.
 
 	timeout := c.cfg.AttemptTimeout + extra
 	var lastErr error
+	redirected := false
 	for try := 0; ; try++ {
-		if try > 0 && !c.backoff(ctx, try) {
+		// A redirect to a newly named leader goes at once; one that
+		// repeats the same leader waits like any other retry.
+		if try > 0 && !redirected && !c.backoff(ctx, try) {
 			return c.giveUp(ctx, op, lastErr)
 		}
-		server := c.pick(needLeader)
+		c.refreshIfStale()
+		server := c.pick(r)
 		s, err := c.session(ctx, server, timeout)
 		if err == nil {
 			err = attempt(ctx, s, timeout)
 		}
 		switch {
 		case err == nil:
+			c.succeeded(server)
 			return nil
 		case errors.Is(err, ErrClosed) || c.closed():
 			return fmt.Errorf("client: %s: %w", op, ErrClosed)
@@ -385,7 +625,7 @@ func (c *Client) do(ctx context.Context, op string, needLeader bool, extra time.
 		}
 		lastErr = err
 		c.log.WithFields(logrus.Fields{"op": op, "node": server, "try": try + 1}).WithError(err).Debug("retrying")
-		c.failedOver(server, s, err)
+		redirected = c.failedOver(server, s, err)
 	}
 }
 
@@ -477,33 +717,42 @@ type Server struct {
 	Health string
 }
 
-// Servers asks a node for the cluster's members, the leader marked.
+// Servers asks a node for the cluster's members, the leader marked. The
+// client also takes the answer as its view of the cluster for routing.
 func (c *Client) Servers(ctx context.Context) ([]Server, error) {
 	var out []Server
-	err := c.do(ctx, "servers", false, 0, func(ctx context.Context, s *session, timeout time.Duration) error {
-		reply, err := c.requestOn(ctx, s, &messages.ServersRequest{}, timeout)
-		if err != nil {
-			return err
-		}
-		resp, ok := reply.(*messages.ServersResponse)
-		if !ok {
-			return fmt.Errorf("%w: ServersRequest answered with %T", ErrProtocol, reply)
-		}
-		out = out[:0]
-		for _, sv := range resp.GetServers() {
-			out = append(out, Server{
-				ID:        sv.GetId(),
-				ActorAddr: sv.GetActorAddress(),
-				RaftAddr:  sv.GetRaftAddress(),
-				HTTPAddr:  sv.GetHttpAddress(),
-				IsLeader:  sv.GetIsLeader(),
-				Health:    sv.GetHealth(),
-			})
-		}
-		return nil
+	err := c.do(ctx, "servers", routeAny, 0, func(ctx context.Context, s *session, timeout time.Duration) error {
+		var err error
+		out, err = c.askServers(ctx, s, timeout)
+		return err
 	})
 	if err != nil {
 		return nil, err
+	}
+	c.learn(out)
+	return out, nil
+}
+
+// askServers sends one ServersRequest on a session.
+func (c *Client) askServers(ctx context.Context, s *session, timeout time.Duration) ([]Server, error) {
+	reply, err := c.requestOn(ctx, s, &messages.ServersRequest{}, timeout)
+	if err != nil {
+		return nil, err
+	}
+	resp, ok := reply.(*messages.ServersResponse)
+	if !ok {
+		return nil, fmt.Errorf("%w: ServersRequest answered with %T", ErrProtocol, reply)
+	}
+	out := make([]Server, 0, len(resp.GetServers()))
+	for _, sv := range resp.GetServers() {
+		out = append(out, Server{
+			ID:        sv.GetId(),
+			ActorAddr: sv.GetActorAddress(),
+			RaftAddr:  sv.GetRaftAddress(),
+			HTTPAddr:  sv.GetHttpAddress(),
+			IsLeader:  sv.GetIsLeader(),
+			Health:    sv.GetHealth(),
+		})
 	}
 	return out, nil
 }

@@ -57,6 +57,10 @@ const (
 	// DefaultHeartbeat is how often an idle subscription checks that its
 	// session still exists, so a restarted node is noticed.
 	DefaultHeartbeat = 2 * time.Second
+	// DefaultRefreshInterval is how often an active client asks for the
+	// member list when nothing prompts it (a NotLeader reply, a timeout or
+	// a lost node refresh it at once), so members that joined are used.
+	DefaultRefreshInterval = 10 * time.Second
 	// DefaultClientName names the client in the node's logs.
 	DefaultClientName = "actorlog-client"
 )
@@ -64,9 +68,11 @@ const (
 // Config configures a Client. Start from DefaultConfig, or leave fields zero
 // to get their defaults.
 type Config struct {
-	// Servers are the actor addresses (host:port) of nodes. The client
-	// talks to one at a time and moves to the next on failure, or to the
-	// leader a node names in a NotLeader reply.
+	// Servers are the actor addresses (host:port) of nodes: any of them
+	// is enough to find the rest. The client learns the members and the
+	// leader from a node's server list, sends produce requests to the
+	// leader and spreads reads over the other members; it moves to another
+	// node on failure, and to the leader a node names in a NotLeader reply.
 	Servers []string
 	// ListenAddr is the client's own remote listener (host:port). Nodes
 	// dial replies and subscription pushes back to it, so its host must be
@@ -88,6 +94,9 @@ type Config struct {
 	// MinBackoff and MaxBackoff bound the pause between retries.
 	MinBackoff time.Duration
 	MaxBackoff time.Duration
+	// RefreshInterval is how often an active client refreshes its view of
+	// the cluster (members, leader) when no failure prompts it.
+	RefreshInterval time.Duration
 
 	// MaxInFlight is the number of produce requests in flight at once.
 	MaxInFlight int
@@ -139,6 +148,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxBackoff == 0 {
 		c.MaxBackoff = DefaultMaxBackoff
+	}
+	if c.RefreshInterval == 0 {
+		c.RefreshInterval = DefaultRefreshInterval
 	}
 	if c.MaxInFlight == 0 {
 		c.MaxInFlight = DefaultMaxInFlight
@@ -207,6 +219,8 @@ func (c Config) Validate() error {
 		return bad("AttemptTimeout", "must not be negative")
 	case c.MinBackoff < 0 || c.MaxBackoff < c.MinBackoff:
 		return bad("MaxBackoff", "need 0 <= MinBackoff <= MaxBackoff")
+	case c.RefreshInterval < 0:
+		return bad("RefreshInterval", "must not be negative")
 	case c.MaxInFlight < 1:
 		return bad("MaxInFlight", "must be at least 1")
 	case c.MaxBatchRecords < 1:

@@ -37,8 +37,14 @@ type ConsumeOptions struct {
 	// no records. Zero answers at once with *OffsetOutOfRangeError.
 	Wait time.Duration
 	// Consistent asks the leader to confirm its leadership before reading,
-	// so the read sees every acknowledged write.
+	// so the read sees every acknowledged write (a linearizable read). The
+	// request goes to the leader.
 	Consistent bool
+	// PreferLeader sends the read to the leader instead of spreading reads
+	// over the other nodes, without Consistent's leadership check: the
+	// leader holds every committed record, while a follower may lag a
+	// little behind.
+	PreferLeader bool
 }
 
 // ConsumeResult is what one Consume read.
@@ -53,6 +59,11 @@ type ConsumeResult struct {
 // Consume reads committed records starting at offset. Reading at or past the
 // end without Wait, or below the retained range, fails with
 // *OffsetOutOfRangeError carrying the log's bounds.
+//
+// In a cluster, reads go round-robin over the nodes that are not the leader,
+// whose logs may lag a little behind the leader's: a record just produced
+// may not be there yet, and the bounds are that node's. Set
+// ConsumeOptions.Consistent (or PreferLeader) to read from the leader.
 func (c *Client) Consume(ctx context.Context, offset uint64, opts ConsumeOptions) (*ConsumeResult, error) {
 	ctx, cancel := c.opContext(ctx)
 	defer cancel()
@@ -74,7 +85,11 @@ func (c *Client) Consume(ctx context.Context, offset uint64, opts ConsumeOptions
 		Consistent: opts.Consistent,
 	}
 	var out *ConsumeResult
-	err := c.do(ctx, "consume", opts.Consistent, wait, func(ctx context.Context, s *session, timeout time.Duration) error {
+	r := routeRead
+	if opts.Consistent || opts.PreferLeader {
+		r = routeLeader
+	}
+	err := c.do(ctx, "consume", r, wait, func(ctx context.Context, s *session, timeout time.Duration) error {
 		reply, err := c.requestOn(ctx, s, req, timeout)
 		if err != nil {
 			return err

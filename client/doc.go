@@ -38,6 +38,23 @@
 // actor system under a fresh id (not a protoactor Future, which can neither
 // be abandoned when the caller's context ends nor failed from outside).
 //
+// # Routing in a cluster
+//
+// Any configured server is enough: New asks it for the member list
+// (ServersRequest, the leader marked) and the client routes by it.
+// Produce goes to the leader; while no leader is known it goes to any live
+// node, which forwards it. Consume goes round-robin over the members that
+// are not the leader, whose logs may lag slightly; ConsumeOptions.Consistent
+// (a linearizable read) and ConsumeOptions.PreferLeader send it to the
+// leader. A lone node is its own leader and serves everything.
+//
+// The member list is refreshed in the background after a NotLeader reply, an
+// Unavailable reply, a timeout or a lost connection (at most every 100 ms),
+// and every Config.RefreshInterval while the client is in use. A node whose
+// connection failed is skipped for a couple of seconds while other nodes
+// remain. Configured servers are never forgotten, so the client can always
+// start over from them.
+//
 // # Deadlines and retries
 //
 // Every call takes a context. Its deadline bounds the whole call, retries
@@ -50,7 +67,8 @@
 // that dropped (protoactor's EndpointTerminatedEvent fails the requests in
 // flight to that node at once), a session the node no longer knows (it
 // restarted: the request was dead-lettered), and NotLeader, which also
-// redirects the client to the leader it names. Rejections — invalid requests,
+// redirects the client to the leader it names (at once, without a backoff,
+// when it names a new one). Rejections — invalid requests,
 // offsets out of range, authorisation — are returned at once. When the
 // deadline passes, the error matches both context.DeadlineExceeded and the
 // last failure (ErrUnavailable, *NotLeaderError).
@@ -61,7 +79,8 @@
 // produce request takes a lane, is stamped with the lane's random producer
 // id and next sequence number, and keeps both across retries; the node
 // answers a (producer id, sequence) it has already applied with the original
-// offsets. A lane carries one request at a time, so a node sees each
+// offsets — also after a leader change, since the cluster's state machine
+// remembers applied pairs. A lane carries one request at a time, so a node sees each
 // producer's sequences in order, and lanes together give pipelining. A lane
 // whose request failed for good takes a new producer id, so its fate can
 // never be confused with the next request's.

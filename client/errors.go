@@ -39,6 +39,9 @@ var (
 	errSessionLost    = fmt.Errorf("%w: the node no longer knows the session", ErrUnavailable)
 	errNoReply        = fmt.Errorf("%w: no reply before the deadline", ErrUnavailable)
 	errUnreachable    = fmt.Errorf("%w: cannot connect to the node", ErrUnavailable)
+	// errNodeUnavailable is a node's Unavailable reply: the node is up and
+	// the session fine, but it cannot serve the request now.
+	errNodeUnavailable = fmt.Errorf("%w: the node cannot serve the request now", ErrUnavailable)
 )
 
 // OffsetOutOfRangeError reports a read below the retained range or at or past
@@ -109,7 +112,7 @@ func replyError(msg any) error {
 	case *messages.NotLeader:
 		return &NotLeaderError{LeaderID: m.GetLeaderId(), LeaderAddr: m.GetLeaderActorAddress()}
 	case *messages.Unavailable:
-		return fmt.Errorf("%w: %s", ErrUnavailable, m.GetReason())
+		return fmt.Errorf("%w: %s", errNodeUnavailable, m.GetReason())
 	case *messages.Unauthorized:
 		return &UnauthorizedError{Identity: m.GetIdentity(), Action: m.GetAction()}
 	case *actor.DeadLetterResponse:

@@ -1,8 +1,11 @@
 package client
 
 import (
+	"context"
 	"errors"
+	"slices"
 	"testing"
+	"time"
 
 	"actorlog/messages"
 	"github.com/asynkron/protoactor-go/actor"
@@ -92,5 +95,122 @@ func TestConfigValidateNamesTheField(t *testing.T) {
 	}
 	if err := DefaultConfig().Validate(); err != nil {
 		t.Fatalf("DefaultConfig is invalid: %v", err)
+	}
+}
+
+// routingClient is a Client with no transport, for the routing decisions
+// alone. It is closed, so failures start no background refresh.
+func routingClient(servers ...string) *Client {
+	cfg := Config{Servers: servers}
+	cfg.setDefaults()
+	c := &Client{
+		cfg:      cfg,
+		servers:  append([]string(nil), servers...),
+		sessions: make(map[string]*sessionSlot),
+		dead:     make(map[string]bool),
+		suspect:  make(map[string]time.Time),
+	}
+	c.closeCtx, c.closeFn = context.WithCancel(context.Background())
+	c.closeFn()
+	return c
+}
+
+func threeNodes() []Server {
+	return []Server{
+		{ID: "n1", ActorAddr: "h:1"},
+		{ID: "n2", ActorAddr: "h:2", IsLeader: true},
+		{ID: "n3", ActorAddr: "h:3"},
+	}
+}
+
+func TestRoutingSendsProduceToTheLeaderAndSpreadsReads(t *testing.T) {
+	c := routingClient("h:1")
+	c.learn(threeNodes())
+	if got := c.pick(routeLeader); got != "h:2" {
+		t.Fatalf("produce goes to %s, want the leader h:2", got)
+	}
+	seen := map[string]int{}
+	for range 10 {
+		seen[c.pick(routeRead)]++
+	}
+	if seen["h:1"] != 5 || seen["h:3"] != 5 {
+		t.Fatalf("reads went to %v, want h:1 and h:3 in turn", seen)
+	}
+	if got := c.pick(routeAny); got != "h:1" {
+		t.Fatalf("the node in use is %s, want h:1", got)
+	}
+	if !slices.Equal(c.servers, []string{"h:1", "h:2", "h:3"}) {
+		t.Fatalf("servers %v: members are learned, the configured one first", c.servers)
+	}
+}
+
+func TestRoutingReadsFromTheLeaderWhenItIsAlone(t *testing.T) {
+	c := routingClient("h:1")
+	c.learn([]Server{{ID: "n1", ActorAddr: "h:1", IsLeader: true}})
+	for range 3 {
+		if got := c.pick(routeRead); got != "h:1" {
+			t.Fatalf("read goes to %s, want h:1", got)
+		}
+	}
+}
+
+func TestRoutingFollowsNotLeaderAndSkipsALostLeader(t *testing.T) {
+	c := routingClient("h:1")
+	c.learn(threeNodes())
+
+	if !c.failedOver("h:2", nil, &NotLeaderError{LeaderID: "n3", LeaderAddr: "h:3"}) {
+		t.Fatal("a newly named leader must be tried at once")
+	}
+	if got := c.pick(routeLeader); got != "h:3" {
+		t.Fatalf("produce goes to %s after NotLeader, want h:3", got)
+	}
+	if c.failedOver("h:1", nil, &NotLeaderError{LeaderID: "n3", LeaderAddr: "h:3"}) {
+		t.Fatal("the same leader named again is retried with backoff")
+	}
+
+	// The leader dies: it is forgotten and skipped, and produce goes to a
+	// live node, which forwards.
+	c.failedOver("h:3", nil, errEndpointLost)
+	if c.leader != "" {
+		t.Fatalf("leader %q kept after its connection was lost", c.leader)
+	}
+	for range 5 {
+		if got := c.pick(routeLeader); got == "h:3" {
+			t.Fatal("a suspect node was picked while others are live")
+		}
+		if got := c.pick(routeRead); got == "h:3" {
+			t.Fatal("a suspect node was picked for a read while others are live")
+		}
+	}
+
+	// A node that has no leader either sends the next attempt elsewhere.
+	inUse := c.pick(routeAny)
+	c.failedOver(inUse, nil, &NotLeaderError{})
+	if got := c.pick(routeAny); got == inUse {
+		t.Fatalf("still on %s after it knew no leader", got)
+	}
+}
+
+func TestRoutingTriesASuspectNodeWhenNoOtherIsLeft(t *testing.T) {
+	c := routingClient("h:1")
+	c.failedOver("h:1", nil, errUnreachable)
+	if got := c.pick(routeLeader); got != "h:1" {
+		t.Fatalf("pick %q, want the only node", got)
+	}
+}
+
+func TestRoutingKeepsTheConfiguredServers(t *testing.T) {
+	c := routingClient("seed:1", "h:1")
+	c.learn(threeNodes())
+	c.learn([]Server{{ID: "n9", ActorAddr: "h:9", IsLeader: true}})
+	if !slices.Equal(c.servers, []string{"seed:1", "h:1", "h:9"}) {
+		t.Fatalf("servers %v: configured ones stay, departed members go", c.servers)
+	}
+	if got := c.pick(routeLeader); got != "h:9" {
+		t.Fatalf("produce goes to %s, want h:9", got)
+	}
+	c.learn(nil)
+	if c.leader != "h:9" {
+		t.Fatal("an empty list must not wipe what is known")
 	}
 }

@@ -40,7 +40,7 @@ type Limits struct {
 // requests, opening a session with it when needed.
 func (c *Client) Limits(ctx context.Context) (Limits, error) {
 	var l Limits
-	err := c.do(ctx, "limits", true, 0, func(_ context.Context, s *session, _ time.Duration) error {
+	err := c.do(ctx, "limits", routeLeader, 0, func(_ context.Context, s *session, _ time.Duration) error {
 		l = Limits{MaxRecordBytes: s.maxRecordBytes, MaxBatchBytes: s.maxBatchBytes}
 		return nil
 	})
@@ -192,7 +192,7 @@ func (c *Client) produceBatch(ctx context.Context, values [][]byte, dst []uint64
 		records[i] = &messages.Record{Value: slab[at:len(slab):len(slab)]}
 	}
 	req := &messages.ProduceRequest{Records: records, ProducerId: ln.producerID, Sequence: ln.sequence}
-	err := c.do(ctx, "produce", true, 0, func(ctx context.Context, s *session, timeout time.Duration) error {
+	err := c.do(ctx, "produce", routeLeader, 0, func(ctx context.Context, s *session, timeout time.Duration) error {
 		reply, err := c.requestOn(ctx, s, req, timeout)
 		if err != nil {
 			return err

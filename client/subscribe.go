@@ -144,7 +144,7 @@ func (s *Subscription) subscribe(ctx context.Context) error {
 		sess *session
 		ack  *messages.SubscribeAck
 	)
-	err := s.c.do(ctx, "subscribe", false, 0, func(ctx context.Context, ss *session, timeout time.Duration) error {
+	err := s.c.do(ctx, "subscribe", routeAny, 0, func(ctx context.Context, ss *session, timeout time.Duration) error {
 		fresh := &inbox{sub: s}
 		pid, err := s.c.tr.register(fresh, "sub")
 		if err != nil {
