@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -63,7 +64,10 @@ type ConsumeResult struct {
 // In a cluster, reads go round-robin over the nodes that are not the leader,
 // whose logs may lag a little behind the leader's: a record just produced
 // may not be there yet, and the bounds are that node's. Set
-// ConsumeOptions.Consistent (or PreferLeader) to read from the leader.
+// ConsumeOptions.Consistent (or PreferLeader) to read from the leader. A read
+// past the end of a follower's log is asked again of the leader, so an
+// offset that exists is never reported out of range because one follower
+// lags.
 func (c *Client) Consume(ctx context.Context, offset uint64, opts ConsumeOptions) (*ConsumeResult, error) {
 	ctx, cancel := c.opContext(ctx)
 	defer cancel()
@@ -85,11 +89,11 @@ func (c *Client) Consume(ctx context.Context, offset uint64, opts ConsumeOptions
 		Consistent: opts.Consistent,
 	}
 	var out *ConsumeResult
-	r := routeRead
+	rt := routeRead
 	if opts.Consistent || opts.PreferLeader {
-		r = routeLeader
+		rt = routeLeader
 	}
-	err := c.do(ctx, "consume", r, wait, func(ctx context.Context, s *session, timeout time.Duration) error {
+	attempt := func(ctx context.Context, s *session, timeout time.Duration) error {
 		reply, err := c.requestOn(ctx, s, req, timeout)
 		if err != nil {
 			return err
@@ -107,7 +111,14 @@ func (c *Client) Consume(ctx context.Context, offset uint64, opts ConsumeOptions
 			out.Records[i] = fromWire(r)
 		}
 		return nil
-	})
+	}
+	err := c.do(ctx, "consume", rt, wait, attempt)
+	var oor *OffsetOutOfRangeError
+	if rt == routeRead && errors.As(err, &oor) && offset > oor.Next {
+		// Past the end of a node that may lag behind: only the leader
+		// can tell a stale follower from an offset that does not exist.
+		err = c.do(ctx, "consume", routeLeader, wait, attempt)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -20,6 +20,9 @@ type consumeOptions struct {
 	json     bool
 	maxBytes uint32
 	buffer   int
+	// consistent reads from the leader (linearizable reads) instead of spreading
+	// reads over the other nodes.
+	consistent bool
 }
 
 func newConsumeCommand(logLevel *string) *cobra.Command {
@@ -40,7 +43,11 @@ status 0). The node pushes no more than the subscription's buffer ahead of what
 was printed, so a slow reader holds the node back instead of piling up data.
 
 --json prints one object per line, {"offset":N,"value":"<base64>"}, with the
-value base64-encoded exactly as in the HTTP API, so any bytes survive.`,
+value base64-encoded exactly as in the HTTP API, so any bytes survive.
+
+In a cluster, reads go to the nodes other than the leader, which may lag a
+little behind; --consistent reads from the leader after it confirms its
+leadership, so every record acknowledged before the read is seen.`,
 		Example: `  actorlog consume                       # the whole log
   actorlog consume --from 1000 --count 10
   actorlog consume --from 0 --follow     # tail -f
@@ -58,6 +65,7 @@ value base64-encoded exactly as in the HTTP API, so any bytes survive.`,
 	f.BoolVar(&o.json, "json", false, `print {"offset":N,"value":"<base64>"} lines`)
 	f.Uint32Var(&o.maxBytes, "max-bytes", 1<<20, "bytes per read request (at least one record is always returned)")
 	f.IntVar(&o.buffer, "buffer", client.DefaultSubscribeBuffer, "with --follow: records the node may send ahead of what is printed")
+	f.BoolVar(&o.consistent, "consistent", false, "without --follow: read from the leader, seeing every acknowledged record")
 	return cmd
 }
 
@@ -111,7 +119,7 @@ func (o *consumeOptions) read(ctx context.Context, c *client.Client, w *bufio.Wr
 			max = uint32(min(uint64(max), o.count))
 		}
 		opCtx, cancel := o.opContext(ctx)
-		res, err := c.Consume(opCtx, next, client.ConsumeOptions{MaxRecords: max, MaxBytes: o.maxBytes})
+		res, err := c.Consume(opCtx, next, client.ConsumeOptions{MaxRecords: max, MaxBytes: o.maxBytes, Consistent: o.consistent})
 		cancel()
 		var oor *client.OffsetOutOfRangeError
 		switch {
