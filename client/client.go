@@ -44,6 +44,12 @@ type Client struct {
 	servers []string   // known node addresses: configured ones, then members learned
 	current int        // index into servers of the node in use
 	leader  string     // last known leader address, "" when unknown
+	// newLeader is cancelled, and replaced, whenever a leader other than
+	// the one known is learned: retries waiting in a backoff go at once,
+	// and produce attempts sent elsewhere for want of a leader are
+	// abandoned for the leader (see do).
+	newLeader       context.Context
+	cancelNewLeader context.CancelFunc
 	// members is the cluster as a node last listed it (see learn); reads
 	// go round-robin over its non-leaders, rr being the turn.
 	members []Server
@@ -51,12 +57,14 @@ type Client struct {
 	// suspect holds nodes whose last attempt failed at the connection
 	// level, until when they are skipped by pick (while others remain).
 	suspect map[string]time.Time
-	// refreshing is set while a refresh of the member list runs;
-	// refreshed is when the last one ended.
-	refreshing bool
-	refreshed  time.Time
-	sessions   map[string]*sessionSlot
-	subs       map[*Subscription]struct{}
+	// refreshing is set while a refresh of the member list runs (or
+	// waits to); refreshAgain asks it for one more round, for a failure
+	// seen meanwhile; refreshed is when the last one ended.
+	refreshing   bool
+	refreshAgain bool
+	refreshed    time.Time
+	sessions     map[string]*sessionSlot
+	subs         map[*Subscription]struct{}
 	// dead marks nodes whose connection dropped, or that were never
 	// contacted. Protoactor spends two
 	// seconds in a blocking retry on every dial of a node that refuses
@@ -136,6 +144,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		dead:      make(map[string]bool),
 		suspect:   make(map[string]time.Time),
 	}
+	c.newLeader, c.cancelNewLeader = context.WithCancel(context.Background())
 	// A node nobody has talked to yet is checked with a TCP dial first,
 	// like one whose connection dropped: a wrong address or a node that is
 	// down then fails in a millisecond with "connection refused" instead
@@ -159,7 +168,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	c.mu.Lock()
 	c.refreshing = true
 	c.mu.Unlock()
-	c.refresh(ctx)
+	c.refresh(ctx, false)
 	log.WithField("listen", tr.addr).Debug("client started")
 	return c, nil
 }
@@ -185,6 +194,9 @@ func (c *Client) Close() error {
 			_ = s.Close()
 		}
 		c.closeSessions()
+		c.mu.Lock()
+		c.cancelNewLeader()
+		c.mu.Unlock()
 		c.unwatch()
 		c.releaseTr()
 		c.wg.Wait()
@@ -321,7 +333,7 @@ func (c *Client) failedOver(server string, s *session, err error) (redirected bo
 	case errors.As(err, &nl) && nl.LeaderAddr != "":
 		c.mu.Lock()
 		redirected = c.leader != nl.LeaderAddr
-		c.leader = nl.LeaderAddr
+		c.setLeaderLocked(nl.LeaderAddr)
 		c.addServerLocked(nl.LeaderAddr)
 		c.mu.Unlock()
 		// The leader may be a member this client has not heard of.
@@ -335,6 +347,9 @@ func (c *Client) failedOver(server string, s *session, err error) (redirected bo
 		c.moveOnLocked(server)
 		c.mu.Unlock()
 		c.refreshSoon()
+	case errors.Is(err, errNewLeader):
+		// Abandoned for the leader just learned: go there at once.
+		redirected = true
 	case errors.Is(err, errSessionLost):
 		// The node is up but forgot us (it restarted): a new session on
 		// the same node is the cure.
@@ -362,15 +377,18 @@ func (c *Client) failedOver(server string, s *session, err error) (redirected bo
 	return redirected
 }
 
-// refreshSoon starts a refresh of the member list in the background, unless
-// one is running or one ended less than minRefreshGap ago.
+// refreshSoon has the member list refreshed in the background: at once, or
+// minRefreshGap after the last refresh ended, or after the one running.
 func (c *Client) refreshSoon() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.refreshing || c.closed() || time.Since(c.refreshed) < minRefreshGap {
-		return
+	switch {
+	case c.closed():
+	case c.refreshing:
+		c.refreshAgain = true
+	default:
+		c.startRefreshLocked(max(minRefreshGap-time.Since(c.refreshed), 0))
 	}
-	c.startRefreshLocked()
 }
 
 // refreshIfStale starts a background refresh when the member list is older
@@ -382,32 +400,81 @@ func (c *Client) refreshIfStale() {
 	if c.refreshing || c.closed() || time.Since(c.refreshed) < c.cfg.RefreshInterval {
 		return
 	}
-	c.startRefreshLocked()
+	c.startRefreshLocked(0)
 }
 
-// startRefreshLocked runs refresh on a goroutine of the client. Holding mu
-// while adding to wg orders it before Close's wait: Close takes mu after it
-// cancels closeCtx, and closed() is checked under mu.
-func (c *Client) startRefreshLocked() {
+// startRefreshLocked runs refresh on a goroutine of the client after delay.
+// Holding mu while adding to wg orders it before Close's wait: Close takes
+// mu after it cancels closeCtx, and closed() is checked under mu.
+func (c *Client) startRefreshLocked(delay time.Duration) {
 	c.refreshing = true
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
+		if delay > 0 {
+			t := time.NewTimer(delay)
+			select {
+			case <-t.C:
+			case <-c.closeCtx.Done():
+				t.Stop()
+			}
+		}
 		ctx, cancel := context.WithTimeout(c.closeCtx, 2*c.cfg.AttemptTimeout)
 		defer cancel()
-		c.refresh(ctx)
+		c.refresh(ctx, true)
 	}()
 }
 
+// setLeaderLocked records the leader's address ("" for none known), waking
+// the retries that wait in a backoff when it is a new one.
+func (c *Client) setLeaderLocked(addr string) {
+	// A leader listed by a node that has not yet noticed its death (it is
+	// suspect here) is no reason to abandon anything.
+	if addr != "" && addr != c.leader && !c.suspectLocked(addr, time.Now()) {
+		c.cancelNewLeader()
+		c.newLeader, c.cancelNewLeader = context.WithCancel(context.Background())
+	}
+	c.leader = addr
+}
+
 // refresh asks the nodes, the leader first, for the member list until one
-// answers, and learns it. The caller has set refreshing; refresh clears it.
-func (c *Client) refresh(ctx context.Context) {
+// answers, and learns it. With untilLeader it goes on, every minRefreshGap,
+// until the list names a live leader or ctx ends: after a leader is lost,
+// the new one is then known, and the retries waiting for it woken, within
+// that gap of its election. The caller has set refreshing; refresh clears
+// it.
+func (c *Client) refresh(ctx context.Context, untilLeader bool) {
 	defer func() {
 		c.mu.Lock()
+		defer c.mu.Unlock()
 		c.refreshing = false
 		c.refreshed = time.Now()
-		c.mu.Unlock()
+		if c.refreshAgain && !c.closed() {
+			c.refreshAgain = false
+			c.startRefreshLocked(minRefreshGap)
+		}
 	}()
+	for {
+		learned := c.refreshOnce(ctx)
+		c.mu.Lock()
+		done := learned && c.leader != "" && !c.suspectLocked(c.leader, time.Now())
+		c.mu.Unlock()
+		if done || !untilLeader {
+			return
+		}
+		t := time.NewTimer(minRefreshGap)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return
+		}
+	}
+}
+
+// refreshOnce asks the nodes, the leader first, for the member list until
+// one answers, and learns it. It reports whether one answered.
+func (c *Client) refreshOnce(ctx context.Context) bool {
 	c.mu.Lock()
 	now := time.Now()
 	var order, later []string
@@ -429,7 +496,7 @@ func (c *Client) refresh(ctx context.Context) {
 	timeout := min(c.cfg.AttemptTimeout, time.Second)
 	for _, server := range append(order, later...) {
 		if ctx.Err() != nil {
-			return
+			return false
 		}
 		s, err := c.session(ctx, server, timeout)
 		var servers []Server
@@ -438,13 +505,18 @@ func (c *Client) refresh(ctx context.Context) {
 		}
 		if err == nil {
 			c.learn(servers)
-			return
+			c.mu.Lock()
+			leader := c.leader
+			c.mu.Unlock()
+			c.log.WithFields(logrus.Fields{"node": server, "members": len(servers), "leader": leader}).Debug("member list refreshed")
+			return true
 		}
 		c.log.WithField("node", server).WithError(err).Debug("refreshing the member list")
 		if errors.Is(err, errSessionLost) {
 			c.dropSession(s)
 		}
 	}
+	return false
 }
 
 // learn takes a node's member list as the client's view of the cluster: the
@@ -458,12 +530,13 @@ func (c *Client) learn(servers []Server) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.members = slices.Clone(servers)
-	c.leader = ""
+	leader := ""
 	for _, m := range servers {
 		if m.IsLeader {
-			c.leader = m.ActorAddr
+			leader = m.ActorAddr
 		}
 	}
+	c.setLeaderLocked(leader)
 	inUse := c.servers[c.current]
 	known := slices.Clone(c.cfg.Servers)
 	for _, m := range servers {
@@ -608,10 +681,15 @@ func (c *Client) do(ctx context.Context, op string, r route, extra time.Duration
 		}
 		c.refreshIfStale()
 		server := c.pick(r)
-		s, err := c.session(ctx, server, timeout)
+		actx, stop := c.attemptContext(ctx, r, server)
+		s, err := c.session(actx, server, timeout)
 		if err == nil {
-			err = attempt(ctx, s, timeout)
+			err = attempt(actx, s, timeout)
 		}
+		if err != nil && ctx.Err() == nil && errors.Is(context.Cause(actx), errNewLeader) {
+			err = errNewLeader
+		}
+		stop()
 		switch {
 		case err == nil:
 			c.succeeded(server)
@@ -626,6 +704,32 @@ func (c *Client) do(ctx context.Context, op string, r route, extra time.Duration
 		lastErr = err
 		c.log.WithFields(logrus.Fields{"op": op, "node": server, "try": try + 1}).WithError(err).Debug("retrying")
 		redirected = c.failedOver(server, s, err)
+	}
+}
+
+// attemptContext bounds one attempt of an operation routed by r to server.
+// An operation for the leader that goes elsewhere, because no leader is
+// known, is abandoned when one is learned, with errNewLeader as the cause:
+// a node forwarding to a leader that died may hold it for seconds, while
+// the new leader answers at once. That is safe because every such
+// operation is idempotent (produce requests are retried with the same
+// producer id and sequence).
+func (c *Client) attemptContext(ctx context.Context, r route, server string) (context.Context, func()) {
+	if r != routeLeader {
+		return ctx, func() {}
+	}
+	c.mu.Lock()
+	toLeader := c.leader != "" && server == c.leader
+	newLeader := c.newLeader
+	c.mu.Unlock()
+	if toLeader {
+		return ctx, func() {}
+	}
+	actx, cancel := context.WithCancelCause(ctx)
+	stopAfter := context.AfterFunc(newLeader, func() { cancel(errNewLeader) })
+	return actx, func() {
+		stopAfter()
+		cancel(nil)
 	}
 }
 
@@ -661,10 +765,15 @@ func (c *Client) backoff(ctx context.Context, try int) bool {
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
 		return false
 	}
+	c.mu.Lock()
+	newLeader := c.newLeader
+	c.mu.Unlock()
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
+		return true
+	case <-newLeader.Done():
 		return true
 	case <-ctx.Done():
 		return false

@@ -49,8 +49,11 @@
 // leader. A lone node is its own leader and serves everything.
 //
 // The member list is refreshed in the background after a NotLeader reply, an
-// Unavailable reply, a timeout or a lost connection (at most every 100 ms),
-// and every Config.RefreshInterval while the client is in use. A node whose
+// Unavailable reply, a timeout or a lost connection (at most every 100 ms,
+// and then every 100 ms until a live leader is named), and every
+// Config.RefreshInterval while the client is in use. Learning a new leader
+// ends the backoff of every retry waiting, so requests resume within about
+// 100 ms of an election. A node whose
 // connection failed is skipped for a couple of seconds while other nodes
 // remain. Configured servers are never forgotten, so the client can always
 // start over from them.

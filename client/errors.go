@@ -42,6 +42,9 @@ var (
 	// errNodeUnavailable is a node's Unavailable reply: the node is up and
 	// the session fine, but it cannot serve the request now.
 	errNodeUnavailable = fmt.Errorf("%w: the node cannot serve the request now", ErrUnavailable)
+	// errNewLeader ends an attempt sent to a node other than the leader
+	// when a new leader is learned meanwhile: see Client.attemptContext.
+	errNewLeader = fmt.Errorf("%w: a new leader was learned during the attempt", ErrUnavailable)
 )
 
 // OffsetOutOfRangeError reports a read below the retained range or at or past

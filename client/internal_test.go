@@ -110,6 +110,7 @@ func routingClient(servers ...string) *Client {
 		dead:     make(map[string]bool),
 		suspect:  make(map[string]time.Time),
 	}
+	c.newLeader, c.cancelNewLeader = context.WithCancel(context.Background())
 	c.closeCtx, c.closeFn = context.WithCancel(context.Background())
 	c.closeFn()
 	return c
@@ -212,5 +213,32 @@ func TestRoutingKeepsTheConfiguredServers(t *testing.T) {
 	c.learn(nil)
 	if c.leader != "h:9" {
 		t.Fatal("an empty list must not wipe what is known")
+	}
+}
+
+func TestRoutingAbandonsAnAttemptElsewhereWhenALeaderIsLearned(t *testing.T) {
+	c := routingClient("h:1", "h:2")
+	ctx, stop := c.attemptContext(context.Background(), routeLeader, c.pick(routeLeader))
+	defer stop()
+	toLeader, stopLeader := c.attemptContext(context.Background(), routeRead, "h:1")
+	defer stopLeader()
+
+	c.learn(threeNodes())
+	select {
+	case <-ctx.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the attempt sent for want of a leader was not abandoned")
+	}
+	if !errors.Is(context.Cause(ctx), errNewLeader) {
+		t.Fatalf("cause %v, want errNewLeader", context.Cause(ctx))
+	}
+	if toLeader.Err() != nil {
+		t.Fatal("a read must not be abandoned")
+	}
+	ctx2, stop2 := c.attemptContext(context.Background(), routeLeader, c.pick(routeLeader))
+	defer stop2()
+	c.learn(threeNodes()) // the same leader again
+	if ctx2.Err() != nil {
+		t.Fatal("an attempt at the leader was abandoned when the same leader was listed again")
 	}
 }
