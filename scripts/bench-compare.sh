@@ -22,6 +22,7 @@
 #                  alone unless WRITE_DOC=1, and then says what it was
 #   WRITE_DOC=0|1  whether to write the table into docs/BENCHMARKS.md
 #   KEEP_LOGS=DIR  copy the servers' and the benches' logs to DIR at the end
+#   NOTE="..."     a paragraph to add to the doc about this run
 #   SYSTEMS="nats actorlog", REPLICAS="1 3"
 #                  run a subset (the table shows the rest as "-")
 #
@@ -405,14 +406,17 @@ taken in the same run on the same machine.
   records/s, and slower in p99.
 
 **Date:** $when. **Machine:** $(nproc) cores, $(go env GOOS)/$(go env GOARCH), $(go version | awk '{ print $3 }'),
-nats-server $NATS_SERVER_VERSION, natscli $NATSCLI_VERSION; actorlog built from
-$BUILD. Disk: \`dd bs=1M count=256 conv=fdatasync\` in the
-data directories' file system measured $disk. Load average (1 min): $load0
-at the start, $load1 at the end.
+nats-server $NATS_SERVER_VERSION, natscli $NATSCLI_VERSION.
+actorlog built from $BUILD.
+Disk: \`dd bs=1M count=256 conv=fdatasync\` in the data directories' file
+system measured $disk. Load average (1 min): $load0 at the start, $load1 at
+the end.
 
 $shared
 ${quick:+
 $quick
+}${NOTE:+
+$NOTE
 }
 $table
 EOF
