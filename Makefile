@@ -18,10 +18,10 @@ TEST_FLAGS   ?= -race -count=1 -timeout 25m
 FUZZTIME     ?= 50000x
 BENCHTIME    ?= 2s
 
-.PHONY: help setup consul protoc build proto proto-check vet test bench fuzz run clean
+.PHONY: help setup consul protoc build proto proto-check vet test bench bench-compare fuzz run clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 setup: consul ## install what is missing (Consul v1.14.11 into bin/)
 	$(GO) mod download
@@ -66,6 +66,9 @@ fuzz: ## run each fuzz target for FUZZTIME executions (default 50000x)
 	    echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \
 	done
+
+bench-compare: build ## actorlog against NATS JetStream, side by side (not part of make test)
+	bash scripts/bench-compare.sh
 
 run: build ## start a local node on 127.0.0.1 with data in ./data
 	$(ACTORLOG) agent --id n1 --data-dir ./data/n1 --actor-addr 127.0.0.1:7400 --http-addr 127.0.0.1:7480
