@@ -160,6 +160,8 @@ type logActor struct {
 	nextID  uint64
 
 	restarts, reads, appends uint64
+	// resetting is the LogReset in progress, if any.
+	resetting *resetReq
 }
 
 func newLogActor(cfg LogConfig) *logActor {
@@ -248,7 +250,84 @@ func (a *logActor) Receive(ctx actor.Context) {
 		a.injectFault(ctx, m)
 	case *messages.DrainLog:
 		a.drain(ctx)
+	case *messages.LogSync:
+		a.sync(ctx, m)
+	case *messages.LogReset:
+		a.reset(ctx, m)
 	}
+}
+
+// sync has the active segment fsync everything appended before it; the
+// segment answers the asker directly. Only the active segment can hold
+// unsynced records: a segment is fsynced when it is sealed.
+func (a *logActor) sync(ctx actor.Context, m *messages.LogSync) {
+	act := a.active()
+	if !a.ready || act == nil || act.status != segReady || a.resetting != nil {
+		ctx.Respond(unavailable("the log cannot sync right now; retry"))
+		return
+	}
+	ctx.RequestWithCustomSender(act.pid, m, ctx.Sender())
+}
+
+// reset deletes every segment and starts an empty log at the given base
+// offset; it replies LogResetDone once the new active segment is spawned.
+// A raft snapshot restore uses it to replace the log. It is refused while
+// anything is in flight, so the asker retries.
+func (a *logActor) reset(ctx actor.Context, m *messages.LogReset) {
+	busy := !a.ready || a.inflight != nil || a.retry != nil || len(a.pending) > 0 || a.rolling || a.resetting != nil || a.draining
+	for _, s := range a.segs {
+		if s.status == segStopping || s.status == segFailed || s.status == segRestarting || s.status == segReconciling {
+			busy = true
+		}
+	}
+	if busy {
+		ctx.Respond(unavailable("the log is busy and cannot be reset; retry"))
+		return
+	}
+	for id, w := range a.waiters {
+		w.timer.Stop()
+		delete(a.waiters, id)
+		a.send(w.from, &messages.ConsumeResponse{LowOffset: a.low, NextOffset: a.next})
+	}
+	a.resetting = &resetReq{from: ctx.Sender(), base: m.GetBaseOffset()}
+	a.log.WithFields(logrus.Fields{"low": a.low, "next": a.next, "base": m.GetBaseOffset()}).Info("resetting the log")
+	segs := a.segs
+	a.segs = nil
+	a.low, a.next = m.GetBaseOffset(), m.GetBaseOffset()
+	for _, s := range segs {
+		if a.ensureOpen(s) != nil {
+			continue
+		}
+		s.status = segRemoving
+		op := a.newOp(s, opRemove)
+		a.send(s.pid, &messages.SegmentRemove{Epoch: a.epoch, RequestId: op.id})
+	}
+	a.resetProgress()
+}
+
+type resetReq struct {
+	from *actor.PID
+	base uint64
+}
+
+// resetProgress finishes a reset once every old segment actor is gone.
+func (a *logActor) resetProgress() {
+	r := a.resetting
+	if r == nil {
+		return
+	}
+	for _, s := range a.byID {
+		if s.status == segRemoving {
+			return
+		}
+	}
+	a.resetting = nil
+	if _, err := a.spawnSegment(a.ctx, r.base, false); err != nil {
+		a.failed, a.noAppends = err, err
+		a.send(r.from, unavailable("reset failed: %v", err))
+		return
+	}
+	a.send(r.from, &messages.LogResetDone{})
 }
 
 // start lists the data directory and spawns one segment actor per segment;
@@ -1082,6 +1161,7 @@ func (a *logActor) childTerminated(who *actor.PID) {
 				a.failOp(op, unavailable("segment %d was removed by retention", s.base))
 			}
 		}
+		a.resetProgress()
 		return
 	case segStopping:
 		s.status, s.pid = segIdle, nil

@@ -93,6 +93,12 @@ func (a *segmentActor) Receive(ctx actor.Context) {
 		}
 		a.seg = nil
 		ctx.Send(ctx.Parent(), reply)
+	case *messages.LogSync:
+		// Sent by the log with the asker as the sender.
+		if err := a.seg.Sync(); err != nil {
+			panic(fmt.Errorf("sync segment %d: %w", a.spec.base, err))
+		}
+		ctx.Respond(&messages.LogSynced{})
 	case *messages.SegmentFault:
 		if m.GetMode() == messages.FaultMode_FAULT_PANIC_AFTER_NEXT_APPEND {
 			a.armed = true
@@ -160,7 +166,14 @@ func (a *segmentActor) append(ctx actor.Context, m *messages.SegmentAppend) {
 	recs := a.recs[:0]
 	ts := m.GetTimestampUnixNano()
 	for _, r := range in {
-		recs = append(recs, segmentstore.Record{Timestamp: ts, Value: r.GetValue()})
+		// A record replicated through raft carries the leader's timestamp
+		// and its raft index (kept in the frame's term field), so every
+		// replica writes the same bytes and replay can tell what it holds.
+		t := ts
+		if rt := r.GetTimestampUnixNano(); rt != 0 {
+			t = rt
+		}
+		recs = append(recs, segmentstore.Record{Timestamp: t, Term: r.GetRaftIndex(), Value: r.GetValue()})
 	}
 	first, err := a.seg.Append(recs)
 	if err == nil {
@@ -241,6 +254,7 @@ func toWire(recs []segmentstore.Record) []*messages.Record {
 		r.Offset = recs[i].Offset
 		r.Value = recs[i].Value
 		r.TimestampUnixNano = recs[i].Timestamp
+		r.RaftIndex = recs[i].Term
 		out[i] = r
 	}
 	return out

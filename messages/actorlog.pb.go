@@ -34,8 +34,11 @@ type Record struct {
 	// Wall-clock time at which the leader accepted the record, in Unix
 	// nanoseconds.
 	TimestampUnixNano int64 `protobuf:"varint,3,opt,name=timestamp_unix_nano,json=timestampUnixNano,proto3" json:"timestamp_unix_nano,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// The raft log index of the entry that committed the record. Nodes use
+	// it to make replay idempotent; clients may ignore it.
+	RaftIndex     uint64 `protobuf:"varint,4,opt,name=raft_index,json=raftIndex,proto3" json:"raft_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Record) Reset() {
@@ -85,6 +88,13 @@ func (x *Record) GetValue() []byte {
 func (x *Record) GetTimestampUnixNano() int64 {
 	if x != nil {
 		return x.TimestampUnixNano
+	}
+	return 0
+}
+
+func (x *Record) GetRaftIndex() uint64 {
+	if x != nil {
+		return x.RaftIndex
 	}
 	return 0
 }
@@ -1300,11 +1310,13 @@ var File_actorlog_proto protoreflect.FileDescriptor
 
 const file_actorlog_proto_rawDesc = "" +
 	"\n" +
-	"\x0eactorlog.proto\x12\vactorlog.v1\"f\n" +
+	"\x0eactorlog.proto\x12\vactorlog.v1\"\x85\x01\n" +
 	"\x06Record\x12\x16\n" +
 	"\x06offset\x18\x01 \x01(\x04R\x06offset\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value\x12.\n" +
-	"\x13timestamp_unix_nano\x18\x03 \x01(\x03R\x11timestampUnixNano\".\n" +
+	"\x13timestamp_unix_nano\x18\x03 \x01(\x03R\x11timestampUnixNano\x12\x1d\n" +
+	"\n" +
+	"raft_index\x18\x04 \x01(\x04R\traftIndex\".\n" +
 	"\vOpenSession\x12\x1f\n" +
 	"\vclient_name\x18\x01 \x01(\tR\n" +
 	"clientName\"\x8b\x01\n" +

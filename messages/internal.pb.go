@@ -1875,6 +1875,810 @@ func (x *SessionsStatus) GetDraining() bool {
 	return false
 }
 
+// LogSync asks the log to fsync its active segment up to everything
+// appended before it. Reply: LogSynced (from the segment actor) or nothing
+// when the segment crashed (the asker times out).
+type LogSync struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LogSync) Reset() {
+	*x = LogSync{}
+	mi := &file_internal_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LogSync) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LogSync) ProtoMessage() {}
+
+func (x *LogSync) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LogSync.ProtoReflect.Descriptor instead.
+func (*LogSync) Descriptor() ([]byte, []int) {
+	return file_internal_proto_rawDescGZIP(), []int{30}
+}
+
+type LogSynced struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LogSynced) Reset() {
+	*x = LogSynced{}
+	mi := &file_internal_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LogSynced) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LogSynced) ProtoMessage() {}
+
+func (x *LogSynced) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LogSynced.ProtoReflect.Descriptor instead.
+func (*LogSynced) Descriptor() ([]byte, []int) {
+	return file_internal_proto_rawDescGZIP(), []int{31}
+}
+
+// LogReset deletes every segment and starts the log empty at base_offset:
+// a raft snapshot restore replaces the log. Reply: LogResetDone, or
+// Unavailable when appends are in flight.
+type LogReset struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	BaseOffset    uint64                 `protobuf:"varint,1,opt,name=base_offset,json=baseOffset,proto3" json:"base_offset,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LogReset) Reset() {
+	*x = LogReset{}
+	mi := &file_internal_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LogReset) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LogReset) ProtoMessage() {}
+
+func (x *LogReset) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LogReset.ProtoReflect.Descriptor instead.
+func (*LogReset) Descriptor() ([]byte, []int) {
+	return file_internal_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *LogReset) GetBaseOffset() uint64 {
+	if x != nil {
+		return x.BaseOffset
+	}
+	return 0
+}
+
+type LogResetDone struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LogResetDone) Reset() {
+	*x = LogResetDone{}
+	mi := &file_internal_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LogResetDone) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LogResetDone) ProtoMessage() {}
+
+func (x *LogResetDone) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LogResetDone.ProtoReflect.Descriptor instead.
+func (*LogResetDone) Descriptor() ([]byte, []int) {
+	return file_internal_proto_rawDescGZIP(), []int{33}
+}
+
+// Member maps a raft server id to the addresses of its node. The leader
+// applies one when a node joins and for itself when it becomes leader.
+type Member struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	ActorAddress  string                 `protobuf:"bytes,2,opt,name=actor_address,json=actorAddress,proto3" json:"actor_address,omitempty"`
+	RaftAddress   string                 `protobuf:"bytes,3,opt,name=raft_address,json=raftAddress,proto3" json:"raft_address,omitempty"`
+	HttpAddress   string                 `protobuf:"bytes,4,opt,name=http_address,json=httpAddress,proto3" json:"http_address,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Member) Reset() {
+	*x = Member{}
+	mi := &file_internal_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Member) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Member) ProtoMessage() {}
+
+func (x *Member) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Member.ProtoReflect.Descriptor instead.
+func (*Member) Descriptor() ([]byte, []int) {
+	return file_internal_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *Member) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Member) GetActorAddress() string {
+	if x != nil {
+		return x.ActorAddress
+	}
+	return ""
+}
+
+func (x *Member) GetRaftAddress() string {
+	if x != nil {
+		return x.RaftAddress
+	}
+	return ""
+}
+
+func (x *Member) GetHttpAddress() string {
+	if x != nil {
+		return x.HttpAddress
+	}
+	return ""
+}
+
+// RaftCommand is the payload of every raft log entry actorlog writes.
+type RaftCommand struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Command:
+	//
+	//	*RaftCommand_Produce
+	//	*RaftCommand_Member
+	Command isRaftCommand_Command `protobuf_oneof:"command"`
+	// The leader's clock when it accepted the request; every replica stamps
+	// the records with it, so replicas stay byte-identical.
+	TimestampUnixNano int64 `protobuf:"varint,3,opt,name=timestamp_unix_nano,json=timestampUnixNano,proto3" json:"timestamp_unix_nano,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *RaftCommand) Reset() {
+	*x = RaftCommand{}
+	mi := &file_internal_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RaftCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RaftCommand) ProtoMessage() {}
+
+func (x *RaftCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RaftCommand.ProtoReflect.Descriptor instead.
+func (*RaftCommand) Descriptor() ([]byte, []int) {
+	return file_internal_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *RaftCommand) GetCommand() isRaftCommand_Command {
+	if x != nil {
+		return x.Command
+	}
+	return nil
+}
+
+func (x *RaftCommand) GetProduce() *ProduceRequest {
+	if x != nil {
+		if x, ok := x.Command.(*RaftCommand_Produce); ok {
+			return x.Produce
+		}
+	}
+	return nil
+}
+
+func (x *RaftCommand) GetMember() *Member {
+	if x != nil {
+		if x, ok := x.Command.(*RaftCommand_Member); ok {
+			return x.Member
+		}
+	}
+	return nil
+}
+
+func (x *RaftCommand) GetTimestampUnixNano() int64 {
+	if x != nil {
+		return x.TimestampUnixNano
+	}
+	return 0
+}
+
+type isRaftCommand_Command interface {
+	isRaftCommand_Command()
+}
+
+type RaftCommand_Produce struct {
+	Produce *ProduceRequest `protobuf:"bytes,1,opt,name=produce,proto3,oneof"`
+}
+
+type RaftCommand_Member struct {
+	Member *Member `protobuf:"bytes,2,opt,name=member,proto3,oneof"`
+}
+
+func (*RaftCommand_Produce) isRaftCommand_Command() {}
+
+func (*RaftCommand_Member) isRaftCommand_Command() {}
+
+// ProducerState is what the FSM remembers of one producer for idempotent
+// produce: the offsets of its most recent applied sequences.
+type ProducerState struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	ProducerId string                 `protobuf:"bytes,1,opt,name=producer_id,json=producerId,proto3" json:"producer_id,omitempty"`
+	Batches    []*ProducedBatch       `protobuf:"bytes,2,rep,name=batches,proto3" json:"batches,omitempty"`
+	// The raft index that last used the producer: the least recently used
+	// producers are forgotten first, the same way on every replica.
+	LastIndex     uint64 `protobuf:"varint,3,opt,name=last_index,json=lastIndex,proto3" json:"last_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProducerState) Reset() {
+	*x = ProducerState{}
+	mi := &file_internal_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProducerState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProducerState) ProtoMessage() {}
+
+func (x *ProducerState) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProducerState.ProtoReflect.Descriptor instead.
+func (*ProducerState) Descriptor() ([]byte, []int) {
+	return file_internal_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *ProducerState) GetProducerId() string {
+	if x != nil {
+		return x.ProducerId
+	}
+	return ""
+}
+
+func (x *ProducerState) GetBatches() []*ProducedBatch {
+	if x != nil {
+		return x.Batches
+	}
+	return nil
+}
+
+func (x *ProducerState) GetLastIndex() uint64 {
+	if x != nil {
+		return x.LastIndex
+	}
+	return 0
+}
+
+type ProducedBatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Sequence      uint64                 `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	FirstOffset   uint64                 `protobuf:"varint,2,opt,name=first_offset,json=firstOffset,proto3" json:"first_offset,omitempty"`
+	Count         uint32                 `protobuf:"varint,3,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProducedBatch) Reset() {
+	*x = ProducedBatch{}
+	mi := &file_internal_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProducedBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProducedBatch) ProtoMessage() {}
+
+func (x *ProducedBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProducedBatch.ProtoReflect.Descriptor instead.
+func (*ProducedBatch) Descriptor() ([]byte, []int) {
+	return file_internal_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *ProducedBatch) GetSequence() uint64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+func (x *ProducedBatch) GetFirstOffset() uint64 {
+	if x != nil {
+		return x.FirstOffset
+	}
+	return 0
+}
+
+func (x *ProducedBatch) GetCount() uint32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+// FSMState is the FSM's state besides the records: written to the state
+// file when a snapshot is taken, and at the head of every snapshot.
+type FSMState struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The last raft index the state reflects.
+	AppliedIndex uint64 `protobuf:"varint,1,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
+	// The next offset at applied_index, and the lowest retained one.
+	NextOffset    uint64           `protobuf:"varint,2,opt,name=next_offset,json=nextOffset,proto3" json:"next_offset,omitempty"`
+	LowOffset     uint64           `protobuf:"varint,3,opt,name=low_offset,json=lowOffset,proto3" json:"low_offset,omitempty"`
+	Producers     []*ProducerState `protobuf:"bytes,4,rep,name=producers,proto3" json:"producers,omitempty"`
+	Members       []*Member        `protobuf:"bytes,5,rep,name=members,proto3" json:"members,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FSMState) Reset() {
+	*x = FSMState{}
+	mi := &file_internal_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FSMState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FSMState) ProtoMessage() {}
+
+func (x *FSMState) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FSMState.ProtoReflect.Descriptor instead.
+func (*FSMState) Descriptor() ([]byte, []int) {
+	return file_internal_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *FSMState) GetAppliedIndex() uint64 {
+	if x != nil {
+		return x.AppliedIndex
+	}
+	return 0
+}
+
+func (x *FSMState) GetNextOffset() uint64 {
+	if x != nil {
+		return x.NextOffset
+	}
+	return 0
+}
+
+func (x *FSMState) GetLowOffset() uint64 {
+	if x != nil {
+		return x.LowOffset
+	}
+	return 0
+}
+
+func (x *FSMState) GetProducers() []*ProducerState {
+	if x != nil {
+		return x.Producers
+	}
+	return nil
+}
+
+func (x *FSMState) GetMembers() []*Member {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+// SnapshotChunk carries records of a snapshot after its FSMState.
+type SnapshotChunk struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Records       []*Record              `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapshotChunk) Reset() {
+	*x = SnapshotChunk{}
+	mi := &file_internal_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotChunk) ProtoMessage() {}
+
+func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotChunk.ProtoReflect.Descriptor instead.
+func (*SnapshotChunk) Descriptor() ([]byte, []int) {
+	return file_internal_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *SnapshotChunk) GetRecords() []*Record {
+	if x != nil {
+		return x.Records
+	}
+	return nil
+}
+
+// ForwardedProduce is a produce a follower forwards to the leader's raft
+// actor, with the client as the sender; the leader never forwards it again.
+type ForwardedProduce struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Request       *ProduceRequest        `protobuf:"bytes,1,opt,name=request,proto3" json:"request,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForwardedProduce) Reset() {
+	*x = ForwardedProduce{}
+	mi := &file_internal_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForwardedProduce) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForwardedProduce) ProtoMessage() {}
+
+func (x *ForwardedProduce) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForwardedProduce.ProtoReflect.Descriptor instead.
+func (*ForwardedProduce) Descriptor() ([]byte, []int) {
+	return file_internal_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *ForwardedProduce) GetRequest() *ProduceRequest {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
+// ForwardedConsume is a consistent read forwarded to the leader.
+type ForwardedConsume struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Request       *ConsumeRequest        `protobuf:"bytes,1,opt,name=request,proto3" json:"request,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForwardedConsume) Reset() {
+	*x = ForwardedConsume{}
+	mi := &file_internal_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForwardedConsume) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForwardedConsume) ProtoMessage() {}
+
+func (x *ForwardedConsume) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForwardedConsume.ProtoReflect.Descriptor instead.
+func (*ForwardedConsume) Descriptor() ([]byte, []int) {
+	return file_internal_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *ForwardedConsume) GetRequest() *ConsumeRequest {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
+// JoinRequest asks a member to add the sender as a voter; a member that is
+// not the leader forwards it (forwarded = true) to the leader.
+type JoinRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Member        *Member                `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
+	Forwarded     bool                   `protobuf:"varint,2,opt,name=forwarded,proto3" json:"forwarded,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JoinRequest) Reset() {
+	*x = JoinRequest{}
+	mi := &file_internal_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JoinRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JoinRequest) ProtoMessage() {}
+
+func (x *JoinRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
+func (*JoinRequest) Descriptor() ([]byte, []int) {
+	return file_internal_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *JoinRequest) GetMember() *Member {
+	if x != nil {
+		return x.Member
+	}
+	return nil
+}
+
+func (x *JoinRequest) GetForwarded() bool {
+	if x != nil {
+		return x.Forwarded
+	}
+	return false
+}
+
+type JoinResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JoinResponse) Reset() {
+	*x = JoinResponse{}
+	mi := &file_internal_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JoinResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JoinResponse) ProtoMessage() {}
+
+func (x *JoinResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JoinResponse.ProtoReflect.Descriptor instead.
+func (*JoinResponse) Descriptor() ([]byte, []int) {
+	return file_internal_proto_rawDescGZIP(), []int{43}
+}
+
+// LeaderChanged tells the raft actor that raft's leadership changed.
+type LeaderChanged struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	LeaderId      string                 `protobuf:"bytes,1,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
+	IsSelf        bool                   `protobuf:"varint,2,opt,name=is_self,json=isSelf,proto3" json:"is_self,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaderChanged) Reset() {
+	*x = LeaderChanged{}
+	mi := &file_internal_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaderChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaderChanged) ProtoMessage() {}
+
+func (x *LeaderChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaderChanged.ProtoReflect.Descriptor instead.
+func (*LeaderChanged) Descriptor() ([]byte, []int) {
+	return file_internal_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *LeaderChanged) GetLeaderId() string {
+	if x != nil {
+		return x.LeaderId
+	}
+	return ""
+}
+
+func (x *LeaderChanged) GetIsSelf() bool {
+	if x != nil {
+		return x.IsSelf
+	}
+	return false
+}
+
 var File_internal_proto protoreflect.FileDescriptor
 
 const file_internal_proto_rawDesc = "" +
@@ -2017,7 +2821,54 @@ const file_internal_proto_rawDesc = "" +
 	"\x15SessionsStatusRequest\"H\n" +
 	"\x0eSessionsStatus\x12\x1a\n" +
 	"\bsessions\x18\x01 \x01(\rR\bsessions\x12\x1a\n" +
-	"\bdraining\x18\x02 \x01(\bR\bdraining*\x95\x01\n" +
+	"\bdraining\x18\x02 \x01(\bR\bdraining\"\t\n" +
+	"\aLogSync\"\v\n" +
+	"\tLogSynced\"+\n" +
+	"\bLogReset\x12\x1f\n" +
+	"\vbase_offset\x18\x01 \x01(\x04R\n" +
+	"baseOffset\"\x0e\n" +
+	"\fLogResetDone\"\x83\x01\n" +
+	"\x06Member\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12#\n" +
+	"\ractor_address\x18\x02 \x01(\tR\factorAddress\x12!\n" +
+	"\fraft_address\x18\x03 \x01(\tR\vraftAddress\x12!\n" +
+	"\fhttp_address\x18\x04 \x01(\tR\vhttpAddress\"\xb0\x01\n" +
+	"\vRaftCommand\x127\n" +
+	"\aproduce\x18\x01 \x01(\v2\x1b.actorlog.v1.ProduceRequestH\x00R\aproduce\x12-\n" +
+	"\x06member\x18\x02 \x01(\v2\x13.actorlog.v1.MemberH\x00R\x06member\x12.\n" +
+	"\x13timestamp_unix_nano\x18\x03 \x01(\x03R\x11timestampUnixNanoB\t\n" +
+	"\acommand\"\x85\x01\n" +
+	"\rProducerState\x12\x1f\n" +
+	"\vproducer_id\x18\x01 \x01(\tR\n" +
+	"producerId\x124\n" +
+	"\abatches\x18\x02 \x03(\v2\x1a.actorlog.v1.ProducedBatchR\abatches\x12\x1d\n" +
+	"\n" +
+	"last_index\x18\x03 \x01(\x04R\tlastIndex\"d\n" +
+	"\rProducedBatch\x12\x1a\n" +
+	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12!\n" +
+	"\ffirst_offset\x18\x02 \x01(\x04R\vfirstOffset\x12\x14\n" +
+	"\x05count\x18\x03 \x01(\rR\x05count\"\xd8\x01\n" +
+	"\bFSMState\x12#\n" +
+	"\rapplied_index\x18\x01 \x01(\x04R\fappliedIndex\x12\x1f\n" +
+	"\vnext_offset\x18\x02 \x01(\x04R\n" +
+	"nextOffset\x12\x1d\n" +
+	"\n" +
+	"low_offset\x18\x03 \x01(\x04R\tlowOffset\x128\n" +
+	"\tproducers\x18\x04 \x03(\v2\x1a.actorlog.v1.ProducerStateR\tproducers\x12-\n" +
+	"\amembers\x18\x05 \x03(\v2\x13.actorlog.v1.MemberR\amembers\">\n" +
+	"\rSnapshotChunk\x12-\n" +
+	"\arecords\x18\x01 \x03(\v2\x13.actorlog.v1.RecordR\arecords\"I\n" +
+	"\x10ForwardedProduce\x125\n" +
+	"\arequest\x18\x01 \x01(\v2\x1b.actorlog.v1.ProduceRequestR\arequest\"I\n" +
+	"\x10ForwardedConsume\x125\n" +
+	"\arequest\x18\x01 \x01(\v2\x1b.actorlog.v1.ConsumeRequestR\arequest\"X\n" +
+	"\vJoinRequest\x12+\n" +
+	"\x06member\x18\x01 \x01(\v2\x13.actorlog.v1.MemberR\x06member\x12\x1c\n" +
+	"\tforwarded\x18\x02 \x01(\bR\tforwarded\"\x0e\n" +
+	"\fJoinResponse\"E\n" +
+	"\rLeaderChanged\x12\x1b\n" +
+	"\tleader_id\x18\x01 \x01(\tR\bleaderId\x12\x17\n" +
+	"\ais_self\x18\x02 \x01(\bR\x06isSelf*\x95\x01\n" +
 	"\x10SegmentErrorCode\x12\x0e\n" +
 	"\n" +
 	"SEGMENT_OK\x10\x00\x12\x10\n" +
@@ -2043,7 +2894,7 @@ func file_internal_proto_rawDescGZIP() []byte {
 }
 
 var file_internal_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_internal_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_internal_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_internal_proto_goTypes = []any{
 	(SegmentErrorCode)(0),            // 0: actorlog.v1.SegmentErrorCode
 	(FaultMode)(0),                   // 1: actorlog.v1.FaultMode
@@ -2077,21 +2928,47 @@ var file_internal_proto_goTypes = []any{
 	(*SessionInfo)(nil),              // 29: actorlog.v1.SessionInfo
 	(*SessionsStatusRequest)(nil),    // 30: actorlog.v1.SessionsStatusRequest
 	(*SessionsStatus)(nil),           // 31: actorlog.v1.SessionsStatus
-	(*Record)(nil),                   // 32: actorlog.v1.Record
+	(*LogSync)(nil),                  // 32: actorlog.v1.LogSync
+	(*LogSynced)(nil),                // 33: actorlog.v1.LogSynced
+	(*LogReset)(nil),                 // 34: actorlog.v1.LogReset
+	(*LogResetDone)(nil),             // 35: actorlog.v1.LogResetDone
+	(*Member)(nil),                   // 36: actorlog.v1.Member
+	(*RaftCommand)(nil),              // 37: actorlog.v1.RaftCommand
+	(*ProducerState)(nil),            // 38: actorlog.v1.ProducerState
+	(*ProducedBatch)(nil),            // 39: actorlog.v1.ProducedBatch
+	(*FSMState)(nil),                 // 40: actorlog.v1.FSMState
+	(*SnapshotChunk)(nil),            // 41: actorlog.v1.SnapshotChunk
+	(*ForwardedProduce)(nil),         // 42: actorlog.v1.ForwardedProduce
+	(*ForwardedConsume)(nil),         // 43: actorlog.v1.ForwardedConsume
+	(*JoinRequest)(nil),              // 44: actorlog.v1.JoinRequest
+	(*JoinResponse)(nil),             // 45: actorlog.v1.JoinResponse
+	(*LeaderChanged)(nil),            // 46: actorlog.v1.LeaderChanged
+	(*Record)(nil),                   // 47: actorlog.v1.Record
+	(*ProduceRequest)(nil),           // 48: actorlog.v1.ProduceRequest
+	(*ConsumeRequest)(nil),           // 49: actorlog.v1.ConsumeRequest
 }
 var file_internal_proto_depIdxs = []int32{
 	0,  // 0: actorlog.v1.SegmentError.code:type_name -> actorlog.v1.SegmentErrorCode
-	32, // 1: actorlog.v1.SegmentAppend.records:type_name -> actorlog.v1.Record
+	47, // 1: actorlog.v1.SegmentAppend.records:type_name -> actorlog.v1.Record
 	2,  // 2: actorlog.v1.SegmentAppended.error:type_name -> actorlog.v1.SegmentError
-	32, // 3: actorlog.v1.SegmentReadResult.records:type_name -> actorlog.v1.Record
+	47, // 3: actorlog.v1.SegmentReadResult.records:type_name -> actorlog.v1.Record
 	2,  // 4: actorlog.v1.SegmentReadResult.error:type_name -> actorlog.v1.SegmentError
 	1,  // 5: actorlog.v1.SegmentFault.mode:type_name -> actorlog.v1.FaultMode
 	1,  // 6: actorlog.v1.InjectSegmentFault.mode:type_name -> actorlog.v1.FaultMode
-	7,  // [7:7] is the sub-list for method output_type
-	7,  // [7:7] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	48, // 7: actorlog.v1.RaftCommand.produce:type_name -> actorlog.v1.ProduceRequest
+	36, // 8: actorlog.v1.RaftCommand.member:type_name -> actorlog.v1.Member
+	39, // 9: actorlog.v1.ProducerState.batches:type_name -> actorlog.v1.ProducedBatch
+	38, // 10: actorlog.v1.FSMState.producers:type_name -> actorlog.v1.ProducerState
+	36, // 11: actorlog.v1.FSMState.members:type_name -> actorlog.v1.Member
+	47, // 12: actorlog.v1.SnapshotChunk.records:type_name -> actorlog.v1.Record
+	48, // 13: actorlog.v1.ForwardedProduce.request:type_name -> actorlog.v1.ProduceRequest
+	49, // 14: actorlog.v1.ForwardedConsume.request:type_name -> actorlog.v1.ConsumeRequest
+	36, // 15: actorlog.v1.JoinRequest.member:type_name -> actorlog.v1.Member
+	16, // [16:16] is the sub-list for method output_type
+	16, // [16:16] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_internal_proto_init() }
@@ -2100,13 +2977,17 @@ func file_internal_proto_init() {
 		return
 	}
 	file_actorlog_proto_init()
+	file_internal_proto_msgTypes[35].OneofWrappers = []any{
+		(*RaftCommand_Produce)(nil),
+		(*RaftCommand_Member)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internal_proto_rawDesc), len(file_internal_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   30,
+			NumMessages:   45,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
