@@ -1,0 +1,464 @@
+package consensus
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"actorlog/messages"
+	"github.com/hashicorp/raft"
+	"github.com/sirupsen/logrus"
+	"google.golang.org/protobuf/proto"
+)
+
+// Log is what the FSM needs of the node's record log. The node implements
+// it with messages to its log actor; every call is bounded by a timeout and
+// may fail with a transient error, which the FSM retries.
+type Log interface {
+	// Append appends recs as one batch and returns the offset of the first.
+	// Each record carries its value, timestamp and raft index.
+	Append(recs []*messages.Record) (first uint64, err error)
+	// Bounds returns the lowest retained offset and the next offset.
+	Bounds() (low, next uint64, err error)
+	// Read returns up to max records from offset, never past the end.
+	Read(offset uint64, max int) ([]*messages.Record, error)
+	// Sync makes everything appended so far durable.
+	Sync() error
+	// Reset deletes every record and starts the log empty at base.
+	Reset(base uint64) error
+}
+
+// Defaults of FSMConfig.
+const (
+	// DefaultDedupeProducers and DefaultDedupeWindow bound the memory of
+	// idempotent produce: how many producers, and per producer how many of
+	// its latest sequences, the FSM remembers.
+	DefaultDedupeProducers = 100000
+	DefaultDedupeWindow    = 32
+	// maxAppendRecords and maxAppendBytes split one batch of committed
+	// entries into log appends the log actor accepts.
+	maxAppendRecords = 10000
+	maxAppendBytes   = 16 << 20
+	// snapshotChunkRecords is how many records one snapshot chunk carries.
+	snapshotChunkRecords = 1000
+)
+
+// StateFileName is the FSM's state file under the raft directory.
+const StateFileName = "fsm.state"
+
+// StatePath is where the FSM keeps its state file under a node's data
+// directory.
+func StatePath(dataDir string) string { return filepath.Join(dataDir, "raft", StateFileName) }
+
+// FSMConfig configures NewFSM.
+type FSMConfig struct {
+	// Log is the node's record log. Required.
+	Log Log
+	// StatePath is the state file. Required (see StatePath).
+	StatePath string
+	// DedupeProducers and DedupeWindow: see their defaults.
+	DedupeProducers int
+	DedupeWindow    int
+	// Logger receives the FSM's logs. Nil discards them.
+	Logger *logrus.Entry
+}
+
+// ProduceResult is the response of an applied produce entry, returned
+// through raft's ApplyFuture.Response. Err is set when the records could
+// not be appended (the node is stopping); the entry is committed anyway and
+// replay appends it after a restart.
+type ProduceResult struct {
+	First uint64
+	Count int
+	// Duplicate is true when the entry repeated an applied (producer,
+	// sequence) and appended nothing.
+	Duplicate bool
+	Err       error
+}
+
+// Offsets returns the offsets of the produced records, in order.
+func (r *ProduceResult) Offsets() []uint64 {
+	out := make([]uint64, r.Count)
+	for i := range out {
+		out[i] = r.First + uint64(i)
+	}
+	return out
+}
+
+// FSM is actorlog's raft state machine. It appends committed produce
+// entries to the record log (many committed entries in one append), drops
+// duplicate (producer, sequence) pairs, and keeps the member table.
+//
+// Replay is idempotent (DESIGN invariant 4): every record stores the raft
+// index of its entry, so on start the FSM reads the index of the last
+// record and does not append an entry at or below it again; it only
+// rebuilds the offsets and the dedupe table from it. Its state file,
+// written (temp file, fsync, rename) whenever a snapshot is taken, holds the
+// dedupe table, the member table, the next offset and the index they
+// reflect; entries at or below that index are skipped altogether. raft must
+// run with NoSnapshotRestoreOnStart.
+//
+// Apply, ApplyBatch, Snapshot and Restore run on raft's FSM goroutine;
+// Members and Applied may be called from anywhere.
+type FSM struct {
+	cfg  FSMConfig
+	log  *logrus.Entry
+	stop chan struct{}
+	once sync.Once
+
+	mu sync.Mutex
+	// applied is the last raft index applied.
+	applied uint64
+	// next is the offset the next appended record gets.
+	next uint64
+	// onDisk is the raft index of the last record found in the log at open
+	// (or restored): entries at or below it are already in the log.
+	onDisk uint64
+	// stateIndex is the index the state file reflects.
+	stateIndex uint64
+	producers  map[string]*producer
+	members    map[string]*messages.Member
+}
+
+type producer struct {
+	lastIndex uint64
+	batches   []*messages.ProducedBatch // oldest first, at most DedupeWindow
+}
+
+var (
+	_ raft.BatchingFSM = (*FSM)(nil)
+)
+
+// NewFSM opens the FSM's state: the state file, if any, and the raft index
+// of the log's last record.
+func NewFSM(cfg FSMConfig) (*FSM, error) {
+	if cfg.Log == nil || cfg.StatePath == "" {
+		return nil, &ConfigError{"Log/StatePath", "required"}
+	}
+	if cfg.DedupeProducers <= 0 {
+		cfg.DedupeProducers = DefaultDedupeProducers
+	}
+	if cfg.DedupeWindow <= 0 {
+		cfg.DedupeWindow = DefaultDedupeWindow
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = discardEntry()
+	}
+	f := &FSM{cfg: cfg, log: cfg.Logger.WithField("component", "fsm"), stop: make(chan struct{}),
+		producers: map[string]*producer{}, members: map[string]*messages.Member{}}
+	if err := removeStaleTemp(cfg.StatePath); err != nil {
+		return nil, err
+	}
+	if b, err := os.ReadFile(cfg.StatePath); err == nil {
+		st := &messages.FSMState{}
+		if err := proto.Unmarshal(b, st); err != nil {
+			return nil, fmt.Errorf("%w: FSM state file %s: %v", ErrCorrupt, cfg.StatePath, err)
+		}
+		f.loadState(st)
+	} else if !os.IsNotExist(err) {
+		return nil, fmt.Errorf("consensus: read FSM state: %w", err)
+	}
+	low, next, err := cfg.Log.Bounds()
+	if err != nil {
+		return nil, fmt.Errorf("consensus: FSM: log bounds: %w", err)
+	}
+	if f.stateIndex == 0 {
+		f.next = low
+	}
+	f.onDisk = f.stateIndex
+	if next > low {
+		recs, err := cfg.Log.Read(next-1, 1)
+		if err != nil || len(recs) != 1 {
+			return nil, fmt.Errorf("consensus: FSM: read the last record at %d: %v", next-1, err)
+		}
+		f.onDisk = max(f.onDisk, recs[0].GetRaftIndex())
+	}
+	f.log.WithFields(logrus.Fields{"state_index": f.stateIndex, "last_record_index": f.onDisk, "next": f.next, "log_next": next}).Info("FSM opened")
+	return f, nil
+}
+
+// StateIndex is the raft index the state file reflects.
+func (f *FSM) StateIndex() uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.stateIndex
+}
+
+// Close stops retrying appends; an Apply in progress returns errors.
+func (f *FSM) Close() { f.once.Do(func() { close(f.stop) }) }
+
+// Applied returns the last applied raft index.
+func (f *FSM) Applied() uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.applied
+}
+
+// Members returns the member table, sorted by id.
+func (f *FSM) Members() []*messages.Member {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]*messages.Member, 0, len(f.members))
+	for _, m := range f.members {
+		out = append(out, proto.Clone(m).(*messages.Member))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].GetId() < out[j].GetId() })
+	return out
+}
+
+// Member returns the member with the given id.
+func (f *FSM) Member(id string) (*messages.Member, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	m, ok := f.members[id]
+	if !ok {
+		return nil, false
+	}
+	return proto.Clone(m).(*messages.Member), true
+}
+
+// Apply applies one entry.
+func (f *FSM) Apply(l *raft.Log) interface{} { return f.ApplyBatch([]*raft.Log{l})[0] }
+
+// pendingAppend is a produce entry whose records go into this batch's
+// append.
+type pendingAppend struct {
+	res  *ProduceResult
+	recs []*messages.Record
+}
+
+// ApplyBatch applies committed entries in order; the records of all of
+// them go to the log in as few appends as the limits allow (group commit).
+func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
+	out := make([]interface{}, len(logs))
+	var appends []pendingAppend
+	f.mu.Lock()
+	for i, l := range logs {
+		if l.Type != raft.LogCommand || l.Index <= f.stateIndex {
+			if l.Index > f.applied {
+				f.applied = l.Index
+			}
+			continue
+		}
+		cmd := &messages.RaftCommand{}
+		if err := proto.Unmarshal(l.Data, cmd); err != nil {
+			f.log.WithError(err).WithField("index", l.Index).Error("undecodable raft entry skipped")
+			out[i] = fmt.Errorf("%w: raft entry %d: %v", ErrCorrupt, l.Index, err)
+			f.applied = l.Index
+			continue
+		}
+		switch c := cmd.GetCommand().(type) {
+		case *messages.RaftCommand_Member:
+			f.members[c.Member.GetId()] = c.Member
+		case *messages.RaftCommand_Produce:
+			res, recs := f.produceLocked(l.Index, cmd.GetTimestampUnixNano(), c.Produce)
+			out[i] = res
+			if len(recs) > 0 {
+				appends = append(appends, pendingAppend{res, recs})
+			}
+		}
+		f.applied = l.Index
+	}
+	f.mu.Unlock()
+	f.appendAll(appends)
+	return out
+}
+
+// produceLocked assigns offsets to a produce entry, or answers it from the
+// dedupe table. It returns the records to append (none when the entry is
+// a duplicate or is already in the log).
+func (f *FSM) produceLocked(index uint64, ts int64, req *messages.ProduceRequest) (*ProduceResult, []*messages.Record) {
+	pid, seq := req.GetProducerId(), req.GetSequence()
+	if pid != "" {
+		if p, ok := f.producers[pid]; ok {
+			for _, b := range p.batches {
+				if b.GetSequence() == seq {
+					p.lastIndex = index
+					return &ProduceResult{First: b.GetFirstOffset(), Count: int(b.GetCount()), Duplicate: true}, nil
+				}
+			}
+		}
+	}
+	n := len(req.GetRecords())
+	res := &ProduceResult{First: f.next, Count: n}
+	f.next += uint64(n)
+	if pid != "" {
+		f.rememberLocked(pid, index, &messages.ProducedBatch{Sequence: seq, FirstOffset: res.First, Count: uint32(n)})
+	}
+	if index <= f.onDisk {
+		return res, nil
+	}
+	recs := make([]*messages.Record, n)
+	for j, r := range req.GetRecords() {
+		recs[j] = &messages.Record{Value: r.GetValue(), TimestampUnixNano: ts, RaftIndex: index}
+	}
+	return res, recs
+}
+
+// rememberLocked adds a batch to the dedupe table. Eviction depends only
+// on raft indexes, so every replica keeps the same table.
+func (f *FSM) rememberLocked(pid string, index uint64, b *messages.ProducedBatch) {
+	p, ok := f.producers[pid]
+	if !ok {
+		p = &producer{}
+		f.producers[pid] = p
+	}
+	p.lastIndex = index
+	p.batches = append(p.batches, b)
+	if len(p.batches) > f.cfg.DedupeWindow {
+		p.batches = slices.Delete(p.batches, 0, len(p.batches)-f.cfg.DedupeWindow)
+	}
+	if len(f.producers) > f.cfg.DedupeProducers {
+		// Forget the tenth least recently used at once, so that eviction
+		// costs one sort per many new producers.
+		type aged struct {
+			id  string
+			idx uint64
+		}
+		all := make([]aged, 0, len(f.producers))
+		for id, p := range f.producers {
+			all = append(all, aged{id, p.lastIndex})
+		}
+		sort.Slice(all, func(i, j int) bool {
+			if all[i].idx != all[j].idx {
+				return all[i].idx < all[j].idx
+			}
+			return all[i].id < all[j].id
+		})
+		for _, a := range all[:len(all)-f.cfg.DedupeProducers*9/10] {
+			delete(f.producers, a.id)
+		}
+	}
+}
+
+// appendAll appends the records of the batch, retrying transient failures
+// until they succeed or the FSM is closed: a committed entry cannot be
+// skipped.
+func (f *FSM) appendAll(appends []pendingAppend) {
+	for len(appends) > 0 {
+		n, recs, bytes := 0, 0, 0
+		var batch []*messages.Record
+		for n < len(appends) {
+			sz := 0
+			for _, r := range appends[n].recs {
+				sz += len(r.GetValue())
+			}
+			if n > 0 && (recs+len(appends[n].recs) > maxAppendRecords || bytes+sz > maxAppendBytes) {
+				break
+			}
+			batch = append(batch, appends[n].recs...)
+			n, recs, bytes = n+1, recs+len(appends[n].recs), bytes+sz
+		}
+		first, err := f.appendRetry(batch)
+		if err != nil {
+			for _, a := range appends[:n] {
+				a.res.Err = err
+			}
+		} else if want := appends[0].res.First; first != want {
+			// Offsets are decided here; the log disagreeing means a bug or
+			// a damaged log. Report the offsets the records really got.
+			f.log.WithFields(logrus.Fields{"expected": want, "got": first}).Error("the log assigned unexpected offsets")
+			for _, a := range appends[:n] {
+				a.res.First = a.res.First - want + first
+			}
+			f.mu.Lock()
+			f.next = f.next - want + first
+			f.mu.Unlock()
+		}
+		appends = appends[n:]
+	}
+}
+
+func (f *FSM) appendRetry(recs []*messages.Record) (uint64, error) {
+	wait := 5 * time.Millisecond
+	for {
+		first, err := f.cfg.Log.Append(recs)
+		if err == nil {
+			return first, nil
+		}
+		f.log.WithError(err).Warn("appending committed records failed; retrying")
+		t := time.NewTimer(wait)
+		select {
+		case <-f.stop:
+			t.Stop()
+			return 0, fmt.Errorf("consensus: FSM closed: %w", err)
+		case <-t.C:
+		}
+		wait = min(2*wait, time.Second)
+	}
+}
+
+func (f *FSM) stateLocked(low uint64) *messages.FSMState {
+	st := &messages.FSMState{AppliedIndex: f.applied, NextOffset: f.next, LowOffset: low}
+	ids := make([]string, 0, len(f.producers))
+	for id := range f.producers {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		p := f.producers[id]
+		st.Producers = append(st.Producers, &messages.ProducerState{ProducerId: id, LastIndex: p.lastIndex, Batches: p.batches})
+	}
+	for _, m := range f.members {
+		st.Members = append(st.Members, m)
+	}
+	sort.Slice(st.Members, func(i, j int) bool { return st.Members[i].GetId() < st.Members[j].GetId() })
+	return st
+}
+
+func (f *FSM) loadState(st *messages.FSMState) {
+	f.applied, f.stateIndex, f.next = st.GetAppliedIndex(), st.GetAppliedIndex(), st.GetNextOffset()
+	f.producers = make(map[string]*producer, len(st.GetProducers()))
+	for _, p := range st.GetProducers() {
+		f.producers[p.GetProducerId()] = &producer{lastIndex: p.GetLastIndex(), batches: p.GetBatches()}
+	}
+	f.members = make(map[string]*messages.Member, len(st.GetMembers()))
+	for _, m := range st.GetMembers() {
+		f.members[m.GetId()] = m
+	}
+}
+
+// writeState syncs the log, then writes st to the state file.
+func (f *FSM) writeState(st *messages.FSMState) error {
+	if err := f.retry(f.cfg.Log.Sync); err != nil {
+		return fmt.Errorf("consensus: sync the log: %w", err)
+	}
+	b, err := proto.Marshal(st)
+	if err != nil {
+		return fmt.Errorf("consensus: encode FSM state: %w", err)
+	}
+	if err := writeFileAtomic(f.cfg.StatePath, b); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.stateIndex = max(f.stateIndex, st.GetAppliedIndex())
+	f.mu.Unlock()
+	return nil
+}
+
+// retry runs op until it succeeds, the FSM closes, or a few attempts fail.
+func (f *FSM) retry(op func() error) error {
+	var err error
+	wait := 5 * time.Millisecond
+	for range 8 {
+		if err = op(); err == nil {
+			return nil
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-f.stop:
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		wait = min(2*wait, time.Second)
+	}
+	return err
+}
+
+var errNoState = errors.New("consensus: snapshot has no FSM state")
