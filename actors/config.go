@@ -253,6 +253,9 @@ type SessionConfig struct {
 	// sender. It is the log actor today; consensus puts the raft actor here.
 	// Nil means Log.
 	Produce *actor.PID
+	// Raft, when set, is the raft actor: it answers ServersRequest and
+	// serves consistent consumes (which need the leader).
+	Raft *actor.PID
 	// Server describes this node in ServersResponse.
 	Server *messages.Server
 	// Logger receives the sessions' logs. Nil discards them.

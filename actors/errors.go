@@ -22,6 +22,9 @@ var (
 	ErrActorFailed = errors.New("actors: actor failed")
 	// ErrInjectedFault is the panic value of a fault injected on purpose.
 	ErrInjectedFault = errors.New("actors: injected fault")
+	// ErrUnavailable is a transient failure of a request to an actor (no
+	// answer within the timeout, or an Unavailable reply); retry it.
+	ErrUnavailable = errors.New("actors: unavailable")
 )
 
 // SegmentFailedError is the reason the log actor escalates to the root

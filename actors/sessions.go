@@ -185,6 +185,10 @@ func (s *session) Receive(ctx actor.Context) {
 		}
 		ctx.RequestWithCustomSender(s.spec.cfg.Produce, m, ctx.Sender())
 	case *messages.ConsumeRequest:
+		if m.GetConsistent() && s.spec.cfg.Raft != nil {
+			ctx.RequestWithCustomSender(s.spec.cfg.Raft, m, ctx.Sender())
+			return
+		}
 		ctx.RequestWithCustomSender(s.spec.cfg.Log, m, ctx.Sender())
 	case *messages.Subscribe:
 		s.subscribe(ctx, m)
@@ -205,6 +209,10 @@ func (s *session) Receive(ctx actor.Context) {
 			ctx.Respond(&messages.SubscriptionEnded{SubscriptionId: m.GetSubscriptionId(), Reason: "no such subscription"})
 		}
 	case *messages.ServersRequest:
+		if s.spec.cfg.Raft != nil {
+			ctx.RequestWithCustomSender(s.spec.cfg.Raft, m, ctx.Sender())
+			return
+		}
 		ctx.Respond(&messages.ServersResponse{Servers: []*messages.Server{s.spec.cfg.Server}})
 	case *messages.CloseSession:
 		ctx.Respond(&messages.SessionClosed{})

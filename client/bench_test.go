@@ -38,6 +38,8 @@ func benchSetup(b *testing.B) *client.Client {
 	cfg.DataDir = b.TempDir()
 	cfg.ActorAddr = "127.0.0.1:0"
 	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.RaftAddr = "127.0.0.1:0"
+	cfg.Bootstrap = true
 	cfg.Logger = quiet
 	sync, err := segmentstore.ParseSyncPolicy(*benchSync)
 	if err != nil {

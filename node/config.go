@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"actorlog/actors"
+	"actorlog/consensus"
 	"actorlog/segmentstore"
 	"github.com/sirupsen/logrus"
 )
@@ -18,6 +19,8 @@ const (
 	DefaultActorAddr = "127.0.0.1:7400"
 	// DefaultHTTPAddr is where the HTTP JSON API and /healthz listen.
 	DefaultHTTPAddr = "127.0.0.1:7480"
+	// DefaultRaftAddr is where the raft transport listens.
+	DefaultRaftAddr = "127.0.0.1:7470"
 	// DefaultRequestTimeout bounds every request the node makes of its own
 	// actors (HTTP requests, health checks, startup and shutdown steps).
 	DefaultRequestTimeout = 5 * time.Second
@@ -66,6 +69,22 @@ type Config struct {
 	// HTTPAddr is the host:port of the HTTP JSON API; port 0 works as for
 	// ActorAddr.
 	HTTPAddr string
+	// RaftAddr is the host:port of the raft transport; port 0 lets the
+	// kernel choose, and the bound port is advertised.
+	RaftAddr string
+	// Bootstrap makes a node without raft state bootstrap a new cluster
+	// with itself as the only voter. Ignored when it has state.
+	Bootstrap bool
+	// Join lists actor addresses of existing members. A node that is not a
+	// voter asks them, with backoff, to add it, until it is one or stops.
+	Join []string
+	// Raft tunes raft (timeouts, snapshots); zero fields take consensus's
+	// defaults. Its Logger is set by the node.
+	Raft consensus.Config
+	// RaftStore picks and tunes the raft log store; zero fields take
+	// consensus's defaults. MaxEntryBytes is raised to fit the largest
+	// produce request.
+	RaftStore consensus.StoreConfig
 	// Storage configures the segments: size limits, fsync policy and
 	// retention. A zero Storage means segmentstore.DefaultConfig(); in a
 	// partly filled one, zero fields take segmentstore's defaults, except
@@ -111,6 +130,7 @@ func DefaultConfig() Config {
 		ID:                      defaultID(),
 		ActorAddr:               DefaultActorAddr,
 		HTTPAddr:                DefaultHTTPAddr,
+		RaftAddr:                DefaultRaftAddr,
 		Storage:                 segmentstore.DefaultConfig(),
 		MaxRecordBytes:          DefaultMaxRecordBytes,
 		MaxBatchBytes:           DefaultMaxBatchBytes,
@@ -142,6 +162,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.HTTPAddr == "" {
 		c.HTTPAddr = d.HTTPAddr
+	}
+	if c.RaftAddr == "" {
+		c.RaftAddr = d.RaftAddr
 	}
 	if c.Storage == (segmentstore.Config{}) {
 		c.Storage = d.Storage
@@ -201,7 +224,7 @@ func (c Config) Validate() error {
 		return bad("DataDir", "required")
 	}
 	d := c.withDefaults()
-	for _, a := range []struct{ field, addr string }{{"ActorAddr", d.ActorAddr}, {"HTTPAddr", d.HTTPAddr}} {
+	for _, a := range []struct{ field, addr string }{{"ActorAddr", d.ActorAddr}, {"HTTPAddr", d.HTTPAddr}, {"RaftAddr", d.RaftAddr}} {
 		if _, _, err := net.SplitHostPort(a.addr); err != nil {
 			return bad(a.field, "%q is not host:port: %v", a.addr, err)
 		}
@@ -230,6 +253,17 @@ func (c Config) Validate() error {
 		return bad("RemoteMaxRetryCount", "negative (%d)", c.RemoteMaxRetryCount)
 	case d.MaxRecordBytes > d.MaxBatchBytes:
 		return bad("MaxRecordBytes", "%d exceeds MaxBatchBytes %d", d.MaxRecordBytes, d.MaxBatchBytes)
+	}
+	for i, j := range c.Join {
+		if _, _, err := net.SplitHostPort(j); err != nil {
+			return bad(fmt.Sprintf("Join[%d]", i), "%q is not host:port: %v", j, err)
+		}
+	}
+	if err := d.Raft.Validate(); err != nil {
+		return bad("Raft", "%v", err)
+	}
+	if err := d.RaftStore.Validate(); err != nil {
+		return bad("RaftStore", "%v", err)
 	}
 	if err := d.Storage.Validate(); err != nil {
 		return bad("Storage", "%v", err)

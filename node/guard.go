@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // guard is the transport guard of the node's remote: a gRPC stream
@@ -27,19 +28,25 @@ import (
 // including internal ones, with any message, including actor.Stop. The
 // guard therefore:
 //
-//   - drops each envelope that is malformed, has a type outside the client
-//     protocol (plus the few protoactor system messages a client needs), or
-//     targets anything but the session acceptor and its children, so that
-//     garbage changes nothing and the batch's other envelopes still go
-//     through;
+//   - drops each envelope that is malformed, has a type outside actorlog's
+//     own messages (plus the few protoactor system messages a client
+//     needs), or targets anything but the session acceptor and its
+//     children, the raft actor, and futures (where replies to this node's
+//     own requests arrive), so that garbage changes nothing and the
+//     batch's other envelopes still go through;
 //   - overwrites the identity header (actors.IdentityHeader) of every
 //     envelope with the transport identity, so no client picks its own;
 //   - recovers a panic in the stream handler, so a malformed batch closes
 //     one stream, never the node.
 //
-// Internal messages (messages/internal.proto) never pass: they are for
-// actors inside the node. Peers of a cluster will need a node identity
-// (mutual TLS) to address internal actors; until then there is none.
+// Node-to-node traffic (produces and consistent reads forwarded to the
+// leader, joins, and the replies to this node's futures) uses the internal
+// messages of messages/internal.proto and the raft actor. Without TLS
+// there is no identity to tell a peer node from a client, so every peer
+// that reaches the port is trusted with them: the log, the segments and
+// protoactor's own actors stay unreachable, but a client could send the
+// raft actor a join. Restricting node-to-node messages to node identities
+// comes with mutual TLS.
 type guard struct {
 	log       *logrus.Entry
 	localAddr func() string
@@ -65,9 +72,11 @@ var clientSystemMessages = []string{"actor.Watch", "actor.Unwatch", "actor.Termi
 
 func newGuard(log *logrus.Entry, localAddr func() string) *guard {
 	g := &guard{log: log, localAddr: localAddr, identity: func(context.Context) string { return "" }, allowed: map[string]bool{}, ready: make(chan struct{})}
-	msgs := messages.File_actorlog_proto.Messages()
-	for i := 0; i < msgs.Len(); i++ {
-		g.allowed[string(msgs.Get(i).FullName())] = true
+	for _, f := range []protoreflect.FileDescriptor{messages.File_actorlog_proto, messages.File_internal_proto} {
+		msgs := f.Messages()
+		for i := 0; i < msgs.Len(); i++ {
+			g.allowed[string(msgs.Get(i).FullName())] = true
+		}
 	}
 	for _, n := range clientSystemMessages {
 		g.allowed[n] = true
@@ -155,11 +164,16 @@ func (g *guard) refuse(b *remote.MessageBatch, e *remote.MessageEnvelope, local 
 		// protoactor would relay it to another address.
 		return "target address " + truncate(t.GetAddress()) + " is not this node"
 	}
-	if id := t.GetId(); id != actors.SessionsName && !strings.HasPrefix(id, actors.SessionsName+"/") {
+	if id := t.GetId(); id != actors.SessionsName && !strings.HasPrefix(id, actors.SessionsName+"/") &&
+		id != actors.RaftName && !strings.HasPrefix(id, futurePrefix) {
 		return "target " + truncate(id) + " is internal"
 	}
 	return ""
 }
+
+// futurePrefix starts the id of every protoactor future, where replies to
+// this node's own requests (forwards, joins) arrive.
+const futurePrefix = "future$"
 
 func stampIdentity(e *remote.MessageEnvelope, identity string) {
 	if e.MessageHeader == nil {

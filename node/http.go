@@ -28,6 +28,9 @@ import (
 //	GET  /v1/records?offset=N&max=M&max_bytes=B&wait=5s
 //	                   -> {"records":[{"offset":N,"value":"<base64>","timestamp":"RFC3339Nano"}],
 //	                       "next_offset":N, "low_offset":L, "end_offset":E}
+//	GET  /v1/records?consistent=true   the same, served by the leader after a raft barrier
+//	GET  /v1/status    -> {"id","state","leader_id","term","commit_index","applied_index","low_offset","next_offset"}
+//	GET  /v1/servers   -> [{"id","actor_address","raft_address","http_address","is_leader"}]
 //	GET  /healthz      -> 200 {"status":"ok"} or 503 {"status":"unhealthy","reason":"..."}
 //	POST /debug/fault/segment-crash?mode=now|after-append   (only with FaultInjection)
 //
@@ -133,6 +136,18 @@ func (h *httpAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		default:
 			h.methodNotAllowed(w, "GET, POST")
 		}
+	case "/v1/status":
+		if r.Method != http.MethodGet {
+			h.methodNotAllowed(w, "GET")
+			return
+		}
+		h.status(w)
+	case "/v1/servers":
+		if r.Method != http.MethodGet {
+			h.methodNotAllowed(w, "GET")
+			return
+		}
+		h.servers(w)
 	case "/healthz":
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			h.methodNotAllowed(w, "GET, HEAD")
@@ -269,6 +284,14 @@ func (h *httpAPI) consume(w http.ResponseWriter, r *http.Request) {
 			*p.dst = uint32(v)
 		}
 	}
+	if s := q.Get("consistent"); s != "" {
+		c, err := strconv.ParseBool(s)
+		if err != nil {
+			bad("consistent", fmt.Sprintf("consistent %q is not a boolean", s))
+			return
+		}
+		req.Consistent = c
+	}
 	var wait time.Duration
 	if s := q.Get("wait"); s != "" {
 		d, err := time.ParseDuration(s)
@@ -386,4 +409,55 @@ type logWriter struct{ e *logrus.Entry }
 func (w logWriter) Write(p []byte) (int, error) {
 	w.e.Debug(strings.TrimSpace(string(p)))
 	return len(p), nil
+}
+
+type statusJSON struct {
+	ID           string `json:"id"`
+	State        string `json:"state"`
+	LeaderID     string `json:"leader_id"`
+	Term         uint64 `json:"term"`
+	CommitIndex  uint64 `json:"commit_index"`
+	AppliedIndex uint64 `json:"applied_index"`
+	LowOffset    uint64 `json:"low_offset"`
+	NextOffset   uint64 `json:"next_offset"`
+}
+
+func (h *httpAPI) status(w http.ResponseWriter) {
+	n := h.n
+	_, leader := n.raft.LeaderWithID()
+	term, _ := strconv.ParseUint(n.raft.Stats()["term"], 10, 64)
+	out := statusJSON{ID: n.cfg.ID, State: n.raft.State().String(), LeaderID: string(leader), Term: term,
+		CommitIndex: n.raft.CommitIndex(), AppliedIndex: n.raft.AppliedIndex()}
+	res, err := n.sys.Root.RequestFuture(n.logPID, &messages.LogStatusRequest{}, n.cfg.RequestTimeout).Result()
+	if err != nil {
+		h.askFailed(w, err)
+		return
+	}
+	if st, ok := res.(*messages.LogStatus); ok {
+		out.LowOffset, out.NextOffset = st.GetLowOffset(), st.GetNextOffset()
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+type serverJSON struct {
+	ID           string `json:"id"`
+	ActorAddress string `json:"actor_address"`
+	RaftAddress  string `json:"raft_address"`
+	HTTPAddress  string `json:"http_address"`
+	IsLeader     bool   `json:"is_leader"`
+}
+
+func (h *httpAPI) servers(w http.ResponseWriter) {
+	res := actors.Servers(h.n.raft, h.n.fsm)
+	resp, ok := res.(*messages.ServersResponse)
+	if !ok {
+		h.reply(w, res, http.StatusBadRequest)
+		return
+	}
+	out := make([]serverJSON, 0, len(resp.GetServers()))
+	for _, s := range resp.GetServers() {
+		out = append(out, serverJSON{ID: s.GetId(), ActorAddress: s.GetActorAddress(), RaftAddress: s.GetRaftAddress(),
+			HTTPAddress: s.GetHttpAddress(), IsLeader: s.GetIsLeader()})
+	}
+	writeJSON(w, http.StatusOK, out)
 }

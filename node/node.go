@@ -15,9 +15,11 @@ import (
 	"time"
 
 	"actorlog/actors"
+	"actorlog/consensus"
 	"actorlog/messages"
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/remote"
+	"github.com/hashicorp/raft"
 	"github.com/sirupsen/logrus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
@@ -41,6 +43,13 @@ type Node struct {
 	guard    *guard
 	logPID   *actor.PID
 	sessions *actor.PID
+
+	rp       raftParts
+	raft     *raft.Raft
+	fsm      *consensus.FSM
+	raftAddr string
+	maxEntry int
+	hadState bool
 
 	httpLn  net.Listener
 	httpSrv *http.Server
@@ -74,7 +83,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		close(n.done)
 		return nil, err
 	}
-	n.log.WithFields(logrus.Fields{"actor_addr": n.actorAddr, "http_addr": n.httpAddr, "data_dir": cfg.DataDir}).Info("node started")
+	n.log.WithFields(logrus.Fields{"actor_addr": n.actorAddr, "http_addr": n.httpAddr, "raft_addr": n.raftAddr, "data_dir": cfg.DataDir}).Info("node started")
 	return n, nil
 }
 
@@ -117,6 +126,11 @@ func (n *Node) start(ctx context.Context) (err error) {
 	if err := n.awaitLog(ctx); err != nil {
 		return err
 	}
+	// Raft next: the FSM reads what the log recovered, and replays what
+	// the log lacks once raft knows the commit index.
+	if err := n.startRaft(); err != nil {
+		return err
+	}
 
 	// Bind HTTP before the remote so that both addresses are known when
 	// the sessions (which announce them) start.
@@ -128,15 +142,20 @@ func (n *Node) start(ctx context.Context) (err error) {
 	if err := n.startRemote(); err != nil {
 		return err
 	}
+	if err := n.spawnRaftActor(); err != nil {
+		return err
+	}
 
 	sessCfg := actors.SessionConfig{
 		Log:            n.logPID,
+		Produce:        n.rp.pid,
+		Raft:           n.rp.pid,
 		Logger:         n.log,
 		MaxRecordBytes: cfg.MaxRecordBytes,
 		MaxBatchBytes:  cfg.MaxBatchBytes,
 		IdleTimeout:    cfg.SessionIdleTimeout,
 		Server: &messages.Server{
-			Id: cfg.ID, ActorAddress: n.actorAddr, HttpAddress: n.httpAddr, IsLeader: true,
+			Id: cfg.ID, ActorAddress: n.actorAddr, HttpAddress: n.httpAddr, RaftAddress: n.raftAddr,
 		},
 	}
 	if err := sessCfg.Validate(); err != nil {
@@ -167,6 +186,8 @@ func (n *Node) start(ctx context.Context) (err error) {
 			n.log.WithError(err).Error("HTTP server failed")
 		}
 	}()
+	n.awaitSoleLeader(ctx)
+	n.startJoin()
 	return nil
 }
 
@@ -348,6 +369,9 @@ func (n *Node) closeProbe() {
 // bound address, or AdvertisedActorAddr).
 func (n *Node) ActorAddr() string { return n.actorAddr }
 
+// RaftAddr returns the address of the raft transport (the bound one).
+func (n *Node) RaftAddr() string { return n.raftAddr }
+
 // HTTPAddr returns the bound address of the HTTP API.
 func (n *Node) HTTPAddr() string { return n.httpAddr }
 
@@ -429,14 +453,18 @@ func (n *Node) teardown() error {
 			_ = n.httpLn.Close()
 		}
 	}
-	// 2. Drain the log: new appends are refused, parked polls answered at
+	// 2. Raft: leadership handed over, raft shut down (produces in flight
+	//    are answered Unavailable, so clients retry elsewhere), the FSM's
+	//    last appends done.
+	errs = append(errs, n.stopRaft(step)...)
+	// 3. Drain the log: new appends are refused, parked polls answered at
 	//    once, appends in flight completed.
 	if n.logPID != nil {
 		if _, err := root().RequestFuture(n.logPID, &messages.DrainLog{}, step).Result(); err != nil {
 			errs = append(errs, fmt.Errorf("drain the log: %w", err))
 		}
 	}
-	// 3. End the sessions and their subscriptions.
+	// 4. End the sessions and their subscriptions.
 	if n.httpAPI != nil {
 		n.httpAPI.closeSession()
 	}
@@ -447,13 +475,13 @@ func (n *Node) teardown() error {
 	}
 	<-httpDone
 	n.httpWG.Wait()
-	// 4. Stop the log: its segment actors sync and close their files.
+	// 5. Stop the log: its segment actors sync and close their files.
 	if n.logPID != nil {
 		if err := root().StopFuture(n.logPID).Wait(); err != nil {
 			errs = append(errs, fmt.Errorf("stop the log: %w", err))
 		}
 	}
-	// 5. The remote last, so that the replies above could still leave.
+	// 6. The remote last, so that the replies above could still leave.
 	if n.rem != nil {
 		n.shutdownRemote()
 	}

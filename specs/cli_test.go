@@ -18,7 +18,7 @@ var _ = Describe("The command line", func() {
 		out := lines(servers.Out.Contents())
 		Expect(out).To(HaveLen(2))
 		Expect(strings.Fields(out[0])).To(Equal([]string{"ID", "ACTOR", "HTTP", "RAFT", "LEADER", "HEALTH"}))
-		Expect(strings.Fields(out[1])).To(Equal([]string{"cli1", node.actorAddr, node.httpAddr, "-", "true", "passing"}))
+		Expect(strings.Fields(out[1])).To(Equal([]string{"cli1", node.actorAddr, node.httpAddr, node.raftAddr, "true", "passing"}))
 	})
 
 	It("benchmarks produce and consume against a running node", func() {

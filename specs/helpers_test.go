@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -29,16 +30,23 @@ type agent struct {
 	dataDir   string
 	actorAddr string
 	httpAddr  string
+	raftAddr  string
 	session   *gexec.Session
 }
 
-var readyLine = regexp.MustCompile(`actorlog agent ready id=(\S+) actor=(\S+) http=(\S+)`)
+var readyLine = regexp.MustCompile(`actorlog agent ready id=(\S+) actor=(\S+) http=(\S+) raft=(\S+)`)
 
 // startAgent runs an agent on dataDir with kernel-chosen ports and waits for
 // its ready line. It is killed at the end of the spec if still running.
+// The agent bootstraps a single-node cluster unless extra has --join (or
+// --bootstrap=false).
 func startAgent(id, dataDir string, extra ...string) *agent {
-	args := append([]string{"agent", "--id", id, "--data-dir", dataDir,
-		"--actor-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"}, extra...)
+	args := []string{"agent", "--id", id, "--data-dir", dataDir,
+		"--actor-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--raft-addr", "127.0.0.1:0"}
+	if !slices.ContainsFunc(extra, func(a string) bool { return strings.HasPrefix(a, "--join") }) {
+		args = append(args, "--bootstrap")
+	}
+	args = append(args, extra...)
 	cmd := exec.Command(actorlogBin, args...)
 	prefix := fmt.Sprintf("[%s] ", id)
 	session, err := gexec.Start(cmd,
@@ -49,7 +57,7 @@ func startAgent(id, dataDir string, extra ...string) *agent {
 	Eventually(session.Out, 30*time.Second).Should(gbytes.Say(readyLine.String()))
 	m := readyLine.FindSubmatch(session.Out.Contents())
 	Expect(m).NotTo(BeNil())
-	return &agent{id: string(m[1]), dataDir: dataDir, actorAddr: string(m[2]), httpAddr: string(m[3]), session: session}
+	return &agent{id: string(m[1]), dataDir: dataDir, actorAddr: string(m[2]), httpAddr: string(m[3]), raftAddr: string(m[4]), session: session}
 }
 
 func (a *agent) pid() int { return a.session.Command.Process.Pid }

@@ -38,10 +38,18 @@ when it shuts down gracefully.
 
 When it is ready it prints exactly one line to standard output:
 
-  actorlog agent ready id=<id> actor=<host:port> http=<host:port>
+  actorlog agent ready id=<id> actor=<host:port> http=<host:port> raft=<host:port>
 
 with the addresses it actually listens on (use port 0 to let the kernel pick).
+The line comes once the node listens, before joining a cluster completes.
 Logs go to standard error.
+
+Writes go through Raft. A node with no raft state (a new --data-dir) needs
+--bootstrap to start a new single-voter cluster, or --join with the actor
+addresses of existing members, which it asks (retrying with backoff) to add it
+as a voter. With neither it waits until some member adds it. A node that has
+raft state ignores --bootstrap and rejoins the cluster it records. The raft log
+is always fsynced before an entry commits; --sync governs the record log.
 
 Every record is handed to the operating system before it is acknowledged, so
 an acknowledged record survives kill -9 of the agent whatever --sync says.
@@ -53,7 +61,8 @@ operating system.
 --enable-fault-injection is off by default and is for tests only: it adds
 POST /debug/fault/segment-crash to the HTTP API, which makes the active segment
 actor panic so its supervisor restarts it. Never enable it in production.`,
-		Example: `  actorlog agent --id n1 --data-dir ./data/n1
+		Example: `  actorlog agent --id n1 --data-dir ./data/n1 --bootstrap
+  actorlog agent --id n2 --data-dir ./data/n2 --actor-addr 127.0.0.1:7401 --http-addr 127.0.0.1:7481 --raft-addr 127.0.0.1:7471 --join 127.0.0.1:7400
   actorlog agent --id n1 --data-dir /var/lib/actorlog --actor-addr 0.0.0.0:7400 --http-addr 0.0.0.0:7480
   actorlog agent --id t1 --data-dir /tmp/t1 --actor-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 --sync always`,
 		Args: noArgs,
@@ -66,6 +75,9 @@ actor panic so its supervisor restarts it. Never enable it in production.`,
 	f.StringVar(&o.cfg.DataDir, "data-dir", def.DataDir, "directory of the node's log (created when missing)")
 	f.StringVar(&o.cfg.ActorAddr, "actor-addr", def.ActorAddr, "host:port of the actor remote that clients connect to")
 	f.StringVar(&o.cfg.AdvertisedActorAddr, "advertise-actor-addr", def.AdvertisedActorAddr, "address clients should use for --actor-addr when it differs (NAT, containers); empty: the bound one")
+	f.StringVar(&o.cfg.RaftAddr, "raft-addr", def.RaftAddr, "host:port of the raft transport (port 0: the kernel picks, and the bound port is advertised)")
+	f.BoolVar(&o.cfg.Bootstrap, "bootstrap", false, "bootstrap a new single-voter cluster when the node has no raft state (ignored when it has)")
+	f.StringSliceVar(&o.cfg.Join, "join", nil, "actor addresses (host:port[,host:port...]) of existing members to ask for being added as a voter")
 	f.StringVar(&o.cfg.HTTPAddr, "http-addr", def.HTTPAddr, "host:port of the HTTP JSON API and /healthz")
 	f.Uint64Var(&o.cfg.Storage.MaxStoreBytes, "segment-bytes", def.Storage.MaxStoreBytes, "roll over to a new segment once its store file reaches this size")
 	f.Uint64Var(&o.cfg.Storage.MaxIndexBytes, "index-bytes", def.Storage.MaxIndexBytes, "roll over to a new segment once its index reaches this size")
@@ -111,7 +123,7 @@ func (o *agentOptions) run(ctx context.Context, out io.Writer) error {
 		return fmt.Errorf("starting node %s: %w", cfg.ID, err)
 	}
 	// Exactly one line on stdout: scripts and specs wait for it.
-	fmt.Fprintf(out, "actorlog agent ready id=%s actor=%s http=%s\n", cfg.ID, n.ActorAddr(), n.HTTPAddr())
+	fmt.Fprintf(out, "actorlog agent ready id=%s actor=%s http=%s raft=%s\n", cfg.ID, n.ActorAddr(), n.HTTPAddr(), n.RaftAddr())
 	if f, ok := out.(*os.File); ok {
 		_ = f.Sync()
 	}

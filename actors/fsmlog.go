@@ -1,0 +1,106 @@
+package actors
+
+import (
+	"fmt"
+	"time"
+
+	"actorlog/consensus"
+	"actorlog/messages"
+	"github.com/asynkron/protoactor-go/actor"
+)
+
+// FSMLog is the raft FSM's view of the log actor: consensus.Log
+// implemented with requests to the log actor, each bounded by a timeout.
+// Its appends carry no producer id, so the log actor's own deduplication
+// never applies to them: the FSM owns idempotent produce.
+type FSMLog struct {
+	root    *actor.RootContext
+	log     *actor.PID
+	timeout time.Duration
+}
+
+var _ consensus.Log = (*FSMLog)(nil)
+
+// NewFSMLog returns a consensus.Log that talks to the log actor at log.
+func NewFSMLog(sys *actor.ActorSystem, log *actor.PID, timeout time.Duration) *FSMLog {
+	return &FSMLog{root: sys.Root, log: log, timeout: timeout}
+}
+
+func (l *FSMLog) ask(msg any) (any, error) {
+	res, err := l.root.RequestFuture(l.log, msg, l.timeout).Result()
+	if err != nil {
+		return nil, fmt.Errorf("%w: the log did not answer %T: %v", ErrUnavailable, msg, err)
+	}
+	switch r := res.(type) {
+	case *messages.Unavailable:
+		return nil, fmt.Errorf("%w: %s", ErrUnavailable, r.GetReason())
+	case *messages.InvalidRequest:
+		return nil, fmt.Errorf("%w: the log refused %T: %s: %s", ErrUnavailable, msg, r.GetField(), r.GetReason())
+	case *messages.OffsetOutOfRange:
+		return nil, fmt.Errorf("%w: offset %d outside [%d, %d)", ErrUnavailable, r.GetOffset(), r.GetLowOffset(), r.GetNextOffset())
+	}
+	return res, nil
+}
+
+// Append implements consensus.Log.
+func (l *FSMLog) Append(recs []*messages.Record) (uint64, error) {
+	res, err := l.ask(&messages.ProduceRequest{Records: recs})
+	if err != nil {
+		return 0, err
+	}
+	r, ok := res.(*messages.ProduceResponse)
+	if !ok || len(r.GetOffsets()) != len(recs) {
+		return 0, fmt.Errorf("%w: the log answered an append with %T", ErrUnavailable, res)
+	}
+	return r.GetOffsets()[0], nil
+}
+
+// Bounds implements consensus.Log; it waits until the log is open.
+func (l *FSMLog) Bounds() (uint64, uint64, error) {
+	res, err := l.ask(&messages.LogStatusRequest{WaitReady: true})
+	if err != nil {
+		return 0, 0, err
+	}
+	st, ok := res.(*messages.LogStatus)
+	if !ok {
+		return 0, 0, fmt.Errorf("%w: the log answered a status request with %T", ErrUnavailable, res)
+	}
+	return st.GetLowOffset(), st.GetNextOffset(), nil
+}
+
+// Read implements consensus.Log.
+func (l *FSMLog) Read(offset uint64, max int) ([]*messages.Record, error) {
+	res, err := l.ask(&messages.ConsumeRequest{Offset: offset, MaxRecords: uint32(max), MaxBytes: DefaultMaxReadBytes})
+	if err != nil {
+		return nil, err
+	}
+	r, ok := res.(*messages.ConsumeResponse)
+	if !ok {
+		return nil, fmt.Errorf("%w: the log answered a read with %T", ErrUnavailable, res)
+	}
+	return r.GetRecords(), nil
+}
+
+// Sync implements consensus.Log.
+func (l *FSMLog) Sync() error {
+	res, err := l.ask(&messages.LogSync{})
+	if err != nil {
+		return err
+	}
+	if _, ok := res.(*messages.LogSynced); !ok {
+		return fmt.Errorf("%w: the log answered a sync with %T", ErrUnavailable, res)
+	}
+	return nil
+}
+
+// Reset implements consensus.Log.
+func (l *FSMLog) Reset(base uint64) error {
+	res, err := l.ask(&messages.LogReset{BaseOffset: base})
+	if err != nil {
+		return err
+	}
+	if _, ok := res.(*messages.LogResetDone); !ok {
+		return fmt.Errorf("%w: the log answered a reset with %T", ErrUnavailable, res)
+	}
+	return nil
+}

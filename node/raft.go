@@ -1,0 +1,351 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"actorlog/actors"
+	"actorlog/consensus"
+	"actorlog/messages"
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/hashicorp/raft"
+	"github.com/sirupsen/logrus"
+	"google.golang.org/protobuf/proto"
+)
+
+// raftParts is what the node starts for consensus, in start order; stop
+// undoes it in reverse.
+type raftParts struct {
+	fsm     *consensus.FSM
+	closer  io.Closer // the log and stable stores
+	trans   *raft.NetworkTransport
+	r       *raft.Raft
+	pid     *actor.PID // the raft actor
+	joinStp context.CancelFunc
+	joinWG  sync.WaitGroup
+}
+
+// startRaft opens the FSM over the (already open) log actor, the raft
+// stores, snapshots and transport, and starts raft. With Bootstrap and no
+// raft state it bootstraps a single-voter cluster.
+func (n *Node) startRaft() error {
+	cfg := n.cfg
+	rlog := n.log.WithField("component", "raft")
+	fsm, err := consensus.NewFSM(consensus.FSMConfig{
+		Log:       actors.NewFSMLog(n.sys, n.logPID, cfg.RequestTimeout),
+		StatePath: consensus.StatePath(cfg.DataDir),
+		Logger:    n.log,
+	})
+	if err != nil {
+		return fmt.Errorf("%w: open the FSM: %v", ErrStart, err)
+	}
+	n.rp.fsm = fsm
+	n.fsm = fsm
+
+	storeCfg := cfg.RaftStore
+	storeCfg.Logger = rlog
+	if storeCfg.Cache == 0 {
+		storeCfg.Cache = defaultRaftLogCache
+	}
+	if storeCfg.MaxEntryBytes == 0 {
+		storeCfg.MaxEntryBytes = max(consensus.DefaultMaxEntryBytes, maxEntryBytes(cfg))
+	}
+	n.maxEntry = int(storeCfg.MaxEntryBytes) - entryHeadroom
+	logs, stable, closer, err := consensus.OpenStores(cfg.DataDir, storeCfg)
+	if err != nil {
+		return fmt.Errorf("%w: open the raft stores: %v", ErrStart, err)
+	}
+	n.rp.closer = closer
+	raftCfg := cfg.Raft
+	raftCfg.Logger = rlog
+	snaps, err := consensus.NewSnapshotStore(cfg.DataDir, raftCfg)
+	if err != nil {
+		return fmt.Errorf("%w: open the snapshot store: %v", ErrStart, err)
+	}
+	if err := n.catchUpSnapshot(snaps); err != nil {
+		return err
+	}
+	hasState, err := raft.HasExistingState(logs, stable, snaps)
+	if err != nil {
+		return fmt.Errorf("%w: inspect raft state: %v", ErrStart, err)
+	}
+	n.hadState = hasState
+	trans, err := consensus.NewTCPTransport(cfg.RaftAddr, nil, consensus.TransportConfig{Logger: rlog})
+	if err != nil {
+		return fmt.Errorf("%w: raft transport on %s: %v", ErrStart, cfg.RaftAddr, err)
+	}
+	n.rp.trans = trans
+	n.raftAddr = string(trans.LocalAddr())
+	rc := consensus.RaftConfig(cfg.ID, raftCfg)
+	r, err := raft.NewRaft(rc, fsm, logs, stable, snaps, trans)
+	if err != nil {
+		return fmt.Errorf("%w: start raft: %v", ErrStart, err)
+	}
+	n.rp.r = r
+	n.raft = r
+	switch {
+	case hasState:
+		rlog.Info("raft state found; rejoining the cluster it records")
+	case cfg.Bootstrap:
+		rlog.Info("bootstrapping a new single-voter raft cluster")
+		err := r.BootstrapCluster(raft.Configuration{Servers: []raft.Server{
+			{Suffrage: raft.Voter, ID: raft.ServerID(cfg.ID), Address: trans.LocalAddr()},
+		}}).Error()
+		if err != nil {
+			return fmt.Errorf("%w: bootstrap raft: %v", ErrStart, err)
+		}
+	case len(cfg.Join) > 0:
+		rlog.WithField("join", cfg.Join).Info("no raft state; asking the members to add this node")
+	default:
+		rlog.Info("no raft state and neither --bootstrap nor --join: waiting to be added to a cluster")
+	}
+	return nil
+}
+
+// defaultRaftLogCache is the node's raft log cache, in entries. The cache
+// counts entries, not bytes, and a produce entry carries a whole client
+// batch (often hundreds of KiB), so the node keeps far fewer than
+// consensus's default: with 64, a single node taking 500 KiB batches grew
+// past the memory bound of the slow-subscriber spec (the cached entries
+// also raise the garbage collector's target); 16 stays within it.
+const defaultRaftLogCache = 16
+
+// entryHeadroom is what the raft log store adds around a command.
+const entryHeadroom = 64 << 10
+
+// maxEntryBytes fits the largest produce request: its values plus the
+// protobuf framing of every record.
+func maxEntryBytes(cfg Config) uint32 {
+	return cfg.MaxBatchBytes + 8*actors.DefaultMaxBatchRecords + 2*entryHeadroom
+}
+
+// catchUpSnapshot restores the latest snapshot when the FSM's own files
+// are older: a crash in the middle of a snapshot restore leaves raft
+// believing the snapshot applied (raft persists it before restoring) while
+// the log holds only part of it. raft runs with NoSnapshotRestoreOnStart,
+// so the FSM must catch up itself.
+func (n *Node) catchUpSnapshot(snaps raft.SnapshotStore) error {
+	list, err := snaps.List()
+	if err != nil {
+		return fmt.Errorf("%w: list snapshots: %v", ErrStart, err)
+	}
+	if len(list) == 0 || list[0].Index <= n.rp.fsm.StateIndex() {
+		return nil
+	}
+	n.log.WithFields(logrus.Fields{"snapshot": list[0].Index, "fsm": n.rp.fsm.StateIndex()}).Warn("the log is older than the latest snapshot; restoring it")
+	_, rc, err := snaps.Open(list[0].ID)
+	if err != nil {
+		return fmt.Errorf("%w: open snapshot %s: %v", ErrStart, list[0].ID, err)
+	}
+	if err := n.rp.fsm.Restore(rc); err != nil {
+		return fmt.Errorf("%w: restore snapshot %s: %v", ErrStart, list[0].ID, err)
+	}
+	return nil
+}
+
+// self is this node's member entry.
+func (n *Node) self() *messages.Member {
+	return &messages.Member{Id: n.cfg.ID, ActorAddress: n.actorAddr, RaftAddress: n.raftAddr, HttpAddress: n.httpAddr}
+}
+
+// spawnRaftActor starts the raft actor once the remote's address is known.
+func (n *Node) spawnRaftActor() error {
+	props := actors.NewRaftProps(actors.RaftConfig{
+		Raft: n.raft, FSM: n.fsm, Log: n.logPID, Self: n.self(),
+		MaxEntryBytes: n.maxEntry, RequestTimeout: n.cfg.RequestTimeout, Logger: n.log,
+		Healthy: n.sup.Err,
+	})
+	pid, err := n.sys.Root.SpawnNamed(props.Configure(actor.WithGuardian(n.sup)), actors.RaftName)
+	if err != nil {
+		return fmt.Errorf("%w: spawn the raft actor: %v", ErrStart, err)
+	}
+	n.rp.pid = pid
+	return nil
+}
+
+// awaitSoleLeader waits, within ctx, until a node that is the only voter
+// of its configuration has elected itself, so that a single bootstrapped
+// node serves writes as soon as Start returns.
+func (n *Node) awaitSoleLeader(ctx context.Context) {
+	f := n.raft.GetConfiguration()
+	if f.Error() != nil {
+		return
+	}
+	srv := f.Configuration().Servers
+	if len(srv) != 1 || string(srv[0].ID) != n.cfg.ID {
+		return
+	}
+	timer := time.NewTimer(n.cfg.RequestTimeout)
+	defer timer.Stop()
+	obs := make(chan raft.Observation, 4)
+	o := raft.NewObserver(obs, false, nil)
+	n.raft.RegisterObserver(o)
+	defer n.raft.DeregisterObserver(o)
+	for n.raft.State() != raft.Leader {
+		select {
+		case <-obs:
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+			n.log.Warn("the only voter did not become leader in time")
+			return
+		}
+	}
+}
+
+// startJoin asks the Join members (and the leader, once known), with
+// backoff, to add this node as a voter, until it is one at its current raft
+// address and the member table holds its current addresses, or the node
+// stops. A node restarted on other ports thus tells the cluster where it
+// is now.
+func (n *Node) startJoin() {
+	if len(n.cfg.Join) == 0 && !n.hadState {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n.rp.joinStp = cancel
+	n.rp.joinWG.Add(1)
+	go func() {
+		defer n.rp.joinWG.Done()
+		wait := 200 * time.Millisecond
+		log := n.log.WithField("component", "join")
+		for attempt := 0; ; attempt++ {
+			if n.isVoter() && n.memberCurrent() {
+				log.Debug("this node is a voter at its current addresses")
+				return
+			}
+			targets := n.cfg.Join
+			if _, id := n.raft.LeaderWithID(); id != "" && string(id) != n.cfg.ID {
+				if m, ok := n.fsm.Member(string(id)); ok {
+					targets = append([]string{m.GetActorAddress()}, n.cfg.Join...)
+				}
+			}
+			for _, addr := range targets {
+				if addr == n.actorAddr {
+					continue
+				}
+				res, err := n.sys.Root.RequestFuture(actor.NewPID(addr, actors.RaftName),
+					&messages.JoinRequest{Member: n.self()}, n.cfg.RequestTimeout).Result()
+				if _, ok := res.(*messages.JoinResponse); ok && err == nil {
+					log.WithField("via", addr).Info("joined the cluster")
+					return
+				}
+				if err == nil {
+					err = fmt.Errorf("answered %T %v", res, res)
+				}
+				entry := log.WithError(err).WithField("via", addr)
+				if attempt == 0 {
+					entry.Info("join attempt failed; retrying")
+				} else {
+					entry.Debug("join attempt failed; retrying")
+				}
+				if ctx.Err() != nil {
+					return
+				}
+			}
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			wait = min(2*wait, 5*time.Second)
+		}
+	}()
+}
+
+// memberCurrent reports whether the member table holds this node's
+// current addresses.
+func (n *Node) memberCurrent() bool {
+	m, ok := n.fsm.Member(n.cfg.ID)
+	return ok && proto.Equal(m, n.self())
+}
+
+func (n *Node) isVoter() bool {
+	f := n.raft.GetConfiguration()
+	if f.Error() != nil {
+		return false
+	}
+	for _, s := range f.Configuration().Servers {
+		// A voter whose recorded address is not ours (restarted on another
+		// port) must join again so the leader learns the new address.
+		if string(s.ID) == n.cfg.ID && s.Suffrage == raft.Voter && string(s.Address) == n.raftAddr {
+			return true
+		}
+	}
+	return false
+}
+
+// stopRaft stops joining, hands leadership over when there is someone to
+// hand it to, shuts raft down (every pending future is answered), stops
+// the raft actor and closes the transport and stores. Each step is
+// bounded by step.
+func (n *Node) stopRaft(step time.Duration) []error {
+	var errs []error
+	rp := &n.rp
+	if rp.joinStp != nil {
+		rp.joinStp()
+		rp.joinWG.Wait()
+	}
+	if rp.r != nil {
+		if rp.r.State() == raft.Leader && n.otherVoters() {
+			if err := rp.r.LeadershipTransfer().Error(); err != nil {
+				n.log.WithError(err).Info("leadership transfer failed; shutting down anyway")
+			}
+		}
+		done := make(chan error, 1)
+		go func() { done <- rp.r.Shutdown().Error() }()
+		timer := time.NewTimer(step)
+		select {
+		case err := <-done:
+			if err != nil {
+				errs = append(errs, fmt.Errorf("shut raft down: %w", err))
+			}
+		case <-timer.C:
+			// The FSM is retrying an append the log does not take: give up
+			// on it; replay appends the entry after a restart.
+			rp.fsm.Close()
+			if err := <-done; err != nil {
+				errs = append(errs, fmt.Errorf("shut raft down: %w", err))
+			}
+		}
+		timer.Stop()
+	}
+	if rp.fsm != nil {
+		rp.fsm.Close()
+	}
+	if rp.pid != nil {
+		if err := n.sys.Root.StopFuture(rp.pid).Wait(); err != nil {
+			errs = append(errs, fmt.Errorf("stop the raft actor: %w", err))
+		}
+	}
+	if rp.trans != nil {
+		if err := rp.trans.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close the raft transport: %w", err))
+		}
+	}
+	if rp.closer != nil {
+		if err := rp.closer.Close(); err != nil && !errors.Is(err, consensus.ErrClosed) {
+			errs = append(errs, fmt.Errorf("close the raft stores: %w", err))
+		}
+	}
+	return errs
+}
+
+func (n *Node) otherVoters() bool {
+	f := n.raft.GetConfiguration()
+	if f.Error() != nil {
+		return false
+	}
+	for _, s := range f.Configuration().Servers {
+		if string(s.ID) != n.cfg.ID && s.Suffrage == raft.Voter {
+			return true
+		}
+	}
+	return false
+}
