@@ -131,6 +131,7 @@ func DefaultConfig() Config {
 		ActorAddr:               DefaultActorAddr,
 		HTTPAddr:                DefaultHTTPAddr,
 		RaftAddr:                DefaultRaftAddr,
+		Raft:                    consensus.DefaultConfig(),
 		Storage:                 segmentstore.DefaultConfig(),
 		MaxRecordBytes:          DefaultMaxRecordBytes,
 		MaxBatchBytes:           DefaultMaxBatchBytes,
