@@ -1,7 +1,7 @@
 // Package actors holds every actor of an actorlog node: the segment actors
 // and the log actor that supervises them, the session acceptor and the
-// per-client sessions with their subscriptions, the root supervisor, and (as
-// the cluster grows) the raft peer and membership actors.
+// per-client sessions with their subscriptions, the raft peer actor, the
+// root supervisor, and (as the cluster grows) the membership actor.
 //
 // Actors talk to each other only through the protobuf messages of package
 // messages (client protocol in actorlog.proto, internal commands in
@@ -19,6 +19,7 @@
 //	│                           the active one always runs; a sealed one is
 //	│                           spawned when a read needs it and stopped
 //	│                           after SegmentIdleTimeout without requests
+//	├── raft                    NewRaftProps: produces into raft entries, forwarding
 //	└── sessions                NewSessionsProps: the well-known acceptor
 //	    └── sessions/session-<random>     one per client
 //	        └── .../sub-<n>               one per subscription
@@ -29,10 +30,29 @@
 // (ValidateProduce: 1 MiB per record and 16 MiB per batch by default; an
 // oversized request gets InvalidRequest naming the field and the limit) and
 // forwards it, with the client as the sender, to SessionConfig.Produce: the
-// log actor today, the raft actor once consensus slots in between. The log
-// actor answers duplicates of a (producer_id, sequence) it has applied with
-// the original offsets (producerTable, in memory for now), queues the rest,
-// and sends the queue to the active segment as one SegmentAppend: at most
+// raft actor in a node (the log actor when a test wires sessions without
+// raft; the log actor's in-memory producerTable then deduplicates).
+//
+// The raft actor on the leader encodes the request as a RaftCommand with the
+// leader's timestamp, refuses one larger than a raft entry may be
+// (InvalidRequest), and calls raft.Apply on its own goroutine, so entries
+// keep their arrival order; the wait for the commit runs on a goroutine of
+// the actor, so many entries are in flight and raft's BatchApplyCh writes
+// them with one log write and one fsync. On a follower it forwards the
+// request to the leader's raft actor as a ForwardedProduce with the client
+// as the sender, so the leader answers the client directly; with no known
+// leader it answers Unavailable, and a forwarded request that lands on a
+// node that is no longer leader is answered NotLeader (never forwarded
+// twice). Consistent consumes, joins (JoinRequest) and ServersRequest go
+// the same way. Any answer of raft that may or may not have committed the
+// entry becomes Unavailable: the client retries with the same producer id
+// and sequence, which the FSM answers with the original offsets.
+//
+// Every node's FSM (package consensus) appends committed entries through
+// FSMLog, which asks the log actor with ProduceRequests that carry no
+// producer id (so the FSM alone deduplicates) and whose records carry their
+// raft index and the leader's timestamp. The log actor queues them, and
+// sends the queue to the active segment as one SegmentAppend: at most
 // one append is in flight, and everything that queued meanwhile goes out
 // together next (group commit: one write, and under SyncAlways one fsync,
 // for many requests). Every append is written through to the operating

@@ -28,6 +28,21 @@
 // the snapshot store. Logs from raft, its transport and raft-wal go through
 // NewHCLogger to the logrus entry the caller passes in.
 //
+// # The FSM
+//
+// FSM applies committed entries (RaftCommand: a produce or a member) through
+// a Log, which the node implements with messages to its log actor:
+// ApplyBatch turns all the produce entries raft hands it at once into one
+// append. It owns idempotent produce (the dedupe table, bounded by producers
+// and per-producer window, evicted by raft index so every replica evicts
+// the same) and the member table. Replay is idempotent: every record keeps
+// its entry's raft index, entries at or below the last record's index are
+// not appended again, and entries at or below the index of the state file
+// (<dir>/raft/fsm.state, written temp+fsync+rename after a log sync on every
+// snapshot) are skipped. A snapshot streams the FSM state and then the
+// records; Restore resets the log to the snapshot's low offset and appends
+// them. raft must run with NoSnapshotRestoreOnStart.
+//
 // # What it must never do
 //
 //   - Write to stdout or stderr: a nil logger discards.

@@ -12,13 +12,26 @@
 //
 // Start locks DataDir (a second node on the same directory gets ErrLocked),
 // starts the log actor and waits until it has recovered every segment, then
-// binds the HTTP listener, starts the protoactor remote on ActorAddr (port
+// opens the raft FSM over it (which reads the raft index of the last
+// record), the raft stores, snapshots and TCP transport on RaftAddr, and
+// starts raft: with Bootstrap and no raft state it bootstraps a
+// single-voter cluster; with neither Bootstrap nor Join and no state it
+// logs that it waits to be added. Then it binds the HTTP listener, starts the protoactor remote on ActorAddr (port
 // 0 lets the kernel choose; ActorAddr and HTTPAddr report the bound
-// addresses), spawns the session acceptor and serves HTTP. A failure at any
+// addresses), spawns the raft actor and the session acceptor and serves
+// HTTP. A node that is the only voter of its configuration waits (up to
+// RequestTimeout) until it leads, so a bootstrapped node takes writes when
+// Start returns. With Join (or raft state) a goroutine then asks the
+// members, and the leader once known, with backoff, to add the node as a
+// voter at its current raft address and to record its addresses in the
+// member table, until both hold or the node stops. A failure at any
 // step undoes the earlier ones and returns an error; protoactor's panic when
 // it cannot listen comes back as ErrStart.
 //
-// Stop stops accepting HTTP, drains the log (new appends are refused with
+// Stop stops accepting HTTP, stops joining, hands leadership to another
+// voter when there is one, shuts raft down (produces in flight are answered
+// Unavailable) and stops the raft actor, closes the transport and the raft
+// stores, then drains the log (new appends are refused with
 // Unavailable, parked long polls are answered at once, appends in flight
 // complete), ends the sessions and their subscriptions, stops the log (its
 // segment actors sync and close their files) and finally stops the remote,
@@ -36,9 +49,11 @@
 // dereference nil, bad indexes panic, and any peer may address any actor
 // with any message. The guard, a gRPC stream interceptor on the remote's
 // server, drops every envelope that is malformed, whose type is not part of
-// the client protocol (messages/actorlog.proto, plus actor.Watch, Unwatch,
+// actorlog's messages (messages/*.proto, plus actor.Watch, Unwatch,
 // Terminated and DeadLetterResponse), or whose target is not the session
-// acceptor or one of its children on this node; it overwrites the identity
+// acceptor or one of its children, the raft actor, or a future on this
+// node (node-to-node traffic: forwards, joins and their replies; without
+// TLS every peer is trusted with it); it overwrites the identity
 // header of every envelope with the transport identity (none until mutual
 // TLS); and it recovers a panic in the stream handler. Garbage therefore
 // closes at most one stream, never the node.
@@ -54,7 +69,11 @@
 //
 // # HTTP API
 //
-// See httpAPI for the routes. Records go through a session of the node's
+// See httpAPI for the routes. GET /v1/status reports raft's state, leader,
+// term, commit and applied index and the log's bounds; GET /v1/servers the
+// raft configuration with the addresses from the member table. Reads are
+// served from the node's own log (a follower may be slightly behind) unless
+// consistent=true, which the leader serves after a raft barrier. Records go through a session of the node's
 // own, with the same validation as remote clients; errors are JSON bodies
 // {"error":{"code":"...","message":"..."}} with a 4xx status for anything
 // the client sent (413 for size limits, 416 for offsets outside the log)
