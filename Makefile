@@ -70,8 +70,8 @@ fuzz: ## run each fuzz target for FUZZTIME executions (default 50000x)
 bench-compare: build ## actorlog against NATS JetStream, side by side (not part of make test)
 	bash scripts/bench-compare.sh
 
-run: build ## start a local node on 127.0.0.1 with data in ./data
-	$(ACTORLOG) agent --id n1 --data-dir ./data/n1 --actor-addr 127.0.0.1:7400 --http-addr 127.0.0.1:7480
+run: build setup ## start a local 3-node cluster (and a Consul dev agent) on 127.0.0.1; Ctrl-C stops it
+	ACTORLOG=$(ACTORLOG) CONSUL=$(CONSUL) bash scripts/run-cluster.sh
 
 clean: ## remove build output (keeps bin/consul, which is slow to build)
 	rm -f $(ACTORLOG)
