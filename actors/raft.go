@@ -325,14 +325,33 @@ func (a *raftActor) join(ctx actor.Context, m *messages.JoinRequest) {
 
 // announceSelf applies this node's member entry when the table lacks it or
 // holds other addresses: a new leader makes sure every node can find it.
+//
+// A leader restarted on another raft port also corrects its own address in
+// the raft configuration, which followers use to reach it after a change of
+// leader.
 func (a *raftActor) announceSelf() {
-	if m, ok := a.cfg.FSM.Member(a.cfg.Self.GetId()); ok && proto.Equal(m, a.cfg.Self) {
+	r, self, timeout, log, stop := a.cfg.Raft, a.cfg.Self, a.cfg.RequestTimeout, a.log, a.stop
+	staleAddr := false
+	if f := r.GetConfiguration(); f.Error() == nil {
+		for _, s := range f.Configuration().Servers {
+			if string(s.ID) == self.GetId() && s.Suffrage == raft.Voter && string(s.Address) != self.GetRaftAddress() {
+				staleAddr = true
+			}
+		}
+	}
+	if m, ok := a.cfg.FSM.Member(self.GetId()); ok && proto.Equal(m, self) && !staleAddr {
 		return
 	}
-	r, self, timeout, log, stop := a.cfg.Raft, a.cfg.Self, a.cfg.RequestTimeout, a.log, a.stop
 	a.async(func() {
-		if err := applyMember(r, self, timeout, stop); err != nil && !errors.Is(err, raft.ErrRaftShutdown) && !errors.Is(err, errStopped) {
-			log.WithError(err).Warn("could not record this node in the member table")
+		var err error
+		if staleAddr {
+			err = await(r.AddVoter(raft.ServerID(self.GetId()), raft.ServerAddress(self.GetRaftAddress()), 0, timeout), stop)
+		}
+		if err == nil {
+			err = applyMember(r, self, timeout, stop)
+		}
+		if err != nil && !errors.Is(err, raft.ErrRaftShutdown) && !errors.Is(err, errStopped) {
+			log.WithError(err).Warn("could not record this node's addresses")
 		}
 	})
 }

@@ -163,6 +163,9 @@ func NewFSM(cfg FSMConfig) (*FSM, error) {
 	} else if !os.IsNotExist(err) {
 		return nil, fmt.Errorf("consensus: read FSM state: %w", err)
 	}
+	if err := f.readMembers(); err != nil {
+		return nil, err
+	}
 	low, next, err := cfg.Log.Bounds()
 	if err != nil {
 		return nil, fmt.Errorf("consensus: FSM: log bounds: %w", err)
@@ -237,6 +240,7 @@ type pendingAppend struct {
 func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	out := make([]interface{}, len(logs))
 	var appends []pendingAppend
+	membersChanged := false
 	f.mu.Lock()
 	for i, l := range logs {
 		if l.Type != raft.LogCommand || l.Index <= f.stateIndex {
@@ -254,6 +258,9 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 		}
 		switch c := cmd.GetCommand().(type) {
 		case *messages.RaftCommand_Member:
+			if old, ok := f.members[c.Member.GetId()]; !ok || !proto.Equal(old, c.Member) {
+				membersChanged = true
+			}
 			f.members[c.Member.GetId()] = c.Member
 		case *messages.RaftCommand_Produce:
 			res, recs := f.produceLocked(l.Index, cmd.GetTimestampUnixNano(), c.Produce)
@@ -266,7 +273,47 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	}
 	f.mu.Unlock()
 	f.appendAll(appends)
+	if membersChanged {
+		f.writeMembers()
+	}
 	return out
+}
+
+// membersPath is the member table's own file beside the state file. It is
+// rewritten whenever the table changes, so a node restarted on new ports
+// knows where its peers are before raft has replayed anything.
+func (f *FSM) membersPath() string { return f.cfg.StatePath + ".members" }
+
+// writeMembers persists the member table; a failure is logged, as the
+// table is also in every snapshot.
+func (f *FSM) writeMembers() {
+	b, err := proto.Marshal(&messages.FSMState{Members: f.Members()})
+	if err == nil {
+		err = writeFileAtomic(f.membersPath(), b)
+	}
+	if err != nil {
+		f.log.WithError(err).Warn("could not write the member table")
+	}
+}
+
+func (f *FSM) readMembers() error {
+	if err := removeStaleTemp(f.membersPath()); err != nil {
+		return err
+	}
+	b, err := os.ReadFile(f.membersPath())
+	if os.IsNotExist(err) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("consensus: read the member table: %w", err)
+	}
+	st := &messages.FSMState{}
+	if err := proto.Unmarshal(b, st); err != nil {
+		return fmt.Errorf("%w: member table %s: %v", ErrCorrupt, f.membersPath(), err)
+	}
+	for _, m := range st.GetMembers() {
+		f.members[m.GetId()] = m
+	}
+	return nil
 }
 
 // produceLocked assigns offsets to a produce entry, or answers it from the

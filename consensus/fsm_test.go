@@ -184,6 +184,9 @@ var _ = Describe("FSM", func() {
 
 		// raft replays from the start after a restart (no snapshot yet).
 		f = restart()
+		By("knowing the members before anything is replayed")
+		_, ok := f.Member("n1")
+		Expect(ok).To(BeTrue())
 		again := f.ApplyBatch(append(entries, produceEntry(5, "p", 3, "e")))
 		for i := range first {
 			if first[i] != nil {

@@ -123,6 +123,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if err := f.writeState(st); err != nil {
 		return err
 	}
+	f.writeMembers()
 	f.log.WithFields(logrus.Fields{"index": st.GetAppliedIndex(), "low": st.GetLowOffset(), "next": next}).Info("restored a snapshot")
 	return nil
 }

@@ -98,7 +98,11 @@ func newWireClient(n *Node) *wireClient {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	Expect(err).NotTo(HaveOccurred())
 	c := &wireClient{node: n.ActorAddr(), addr: ln.Addr().String(), calls: map[string]chan any{}, pushes: make(chan any, 1024)}
-	c.srv = grpc.NewServer(grpc.MaxRecvMsgSize(64 << 20))
+	// WaitForHandlers: close then returns only once the handlers of the
+	// node's connections to this listener are done, so none of them still
+	// logs through gRPC's global logger when the next node's remote.Start
+	// replaces it.
+	c.srv = grpc.NewServer(grpc.MaxRecvMsgSize(64<<20), grpc.WaitForHandlers(true))
 	remote.RegisterRemotingServer(c.srv, &wireInbox{c: c})
 	go func() { _ = c.srv.Serve(ln) }()
 	c.conn, err = grpc.NewClient(c.node, grpc.WithTransportCredentials(insecure.NewCredentials()),

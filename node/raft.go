@@ -218,16 +218,8 @@ func (n *Node) startJoin() {
 				log.Debug("this node is a voter at its current addresses")
 				return
 			}
-			targets := n.cfg.Join
-			if _, id := n.raft.LeaderWithID(); id != "" && string(id) != n.cfg.ID {
-				if m, ok := n.fsm.Member(string(id)); ok {
-					targets = append([]string{m.GetActorAddress()}, n.cfg.Join...)
-				}
-			}
+			targets := n.joinTargets()
 			for _, addr := range targets {
-				if addr == n.actorAddr {
-					continue
-				}
 				res, err := n.sys.Root.RequestFuture(actor.NewPID(addr, actors.RaftName),
 					&messages.JoinRequest{Member: n.self()}, n.cfg.RequestTimeout).Result()
 				if _, ok := res.(*messages.JoinResponse); ok && err == nil {
@@ -257,6 +249,34 @@ func (n *Node) startJoin() {
 			wait = min(2*wait, 5*time.Second)
 		}
 	}()
+}
+
+// joinTargets are the actor addresses to ask: the leader's first when it
+// is known, then --join, then every other member the table knows (a node
+// restarted on new ports finds its peers there).
+func (n *Node) joinTargets() []string {
+	var out []string
+	seen := map[string]bool{n.actorAddr: true, "": true}
+	add := func(a string) {
+		if !seen[a] {
+			seen[a] = true
+			out = append(out, a)
+		}
+	}
+	if _, id := n.raft.LeaderWithID(); id != "" && string(id) != n.cfg.ID {
+		if m, ok := n.fsm.Member(string(id)); ok {
+			add(m.GetActorAddress())
+		}
+	}
+	for _, a := range n.cfg.Join {
+		add(a)
+	}
+	for _, m := range n.fsm.Members() {
+		if m.GetId() != n.cfg.ID {
+			add(m.GetActorAddress())
+		}
+	}
+	return out
 }
 
 // memberCurrent reports whether the member table holds this node's
