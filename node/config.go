@@ -114,6 +114,21 @@ type Config struct {
 	GRPCMaxMessageBytes     int
 	EndpointWriterBatchSize int
 	RemoteMaxRetryCount     int
+	// ConsulAddr is the local Consul agent's HTTP API ("host:port"). When
+	// set, the node registers there as service "actorlog" and runs the
+	// membership actor (health check, reconcile on the leader). Empty
+	// turns discovery off: the node then relies on Bootstrap and Join.
+	ConsulAddr string
+	// BootstrapExpect, when positive, makes a node without raft state
+	// wait until that many nodes pass in Consul; then the one with the
+	// lowest id among the first BootstrapExpect (by id) bootstraps raft
+	// with all of them and the others are added by it. Requires
+	// ConsulAddr; ignored when the node has raft state.
+	BootstrapExpect int
+	// ReconcileGrace is how long the leader keeps a voter that Consul
+	// reports critical before removing it. Default
+	// actors.DefaultReconcileGrace.
+	ReconcileGrace time.Duration
 	// FaultInjection enables POST /debug/fault/segment-crash, which makes
 	// the active segment actor panic. Off by default: it exists for specs
 	// that prove crash recovery and must never be on in production.
@@ -143,6 +158,7 @@ func DefaultConfig() Config {
 		GRPCMaxMessageBytes:     DefaultGRPCMaxMessageBytes,
 		EndpointWriterBatchSize: DefaultEndpointWriterBatchSize,
 		RemoteMaxRetryCount:     DefaultRemoteMaxRetryCount,
+		ReconcileGrace:          actors.DefaultReconcileGrace,
 	}
 }
 
@@ -197,6 +213,9 @@ func (c Config) withDefaults() Config {
 	if c.EndpointWriterBatchSize == 0 {
 		c.EndpointWriterBatchSize = d.EndpointWriterBatchSize
 	}
+	if c.ReconcileGrace == 0 {
+		c.ReconcileGrace = actors.DefaultReconcileGrace
+	}
 	if c.RemoteMaxRetryCount == 0 {
 		c.RemoteMaxRetryCount = d.RemoteMaxRetryCount
 	}
@@ -230,6 +249,11 @@ func (c Config) Validate() error {
 			return bad(a.field, "%q is not host:port: %v", a.addr, err)
 		}
 	}
+	if c.ConsulAddr != "" {
+		if _, _, err := net.SplitHostPort(c.ConsulAddr); err != nil {
+			return bad("ConsulAddr", "%q is not host:port: %v", c.ConsulAddr, err)
+		}
+	}
 	if c.AdvertisedActorAddr != "" {
 		if _, _, err := net.SplitHostPort(c.AdvertisedActorAddr); err != nil {
 			return bad("AdvertisedActorAddr", "%q is not host:port: %v", c.AdvertisedActorAddr, err)
@@ -250,6 +274,14 @@ func (c Config) Validate() error {
 		return bad("GRPCMaxMessageBytes", "negative (%d)", c.GRPCMaxMessageBytes)
 	case c.EndpointWriterBatchSize < 0:
 		return bad("EndpointWriterBatchSize", "negative (%d)", c.EndpointWriterBatchSize)
+	case c.BootstrapExpect < 0:
+		return bad("BootstrapExpect", "negative (%d)", c.BootstrapExpect)
+	case c.BootstrapExpect > 0 && c.ConsulAddr == "":
+		return bad("BootstrapExpect", "needs ConsulAddr: the nodes find each other in Consul")
+	case c.BootstrapExpect > 0 && c.Bootstrap:
+		return bad("BootstrapExpect", "conflicts with Bootstrap")
+	case c.ReconcileGrace < 0:
+		return bad("ReconcileGrace", "negative (%s)", c.ReconcileGrace)
 	case c.RemoteMaxRetryCount < 0:
 		return bad("RemoteMaxRetryCount", "negative (%d)", c.RemoteMaxRetryCount)
 	case d.MaxRecordBytes > d.MaxBatchBytes:

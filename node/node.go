@@ -16,6 +16,7 @@ import (
 
 	"actorlog/actors"
 	"actorlog/consensus"
+	"actorlog/discovery"
 	"actorlog/messages"
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/remote"
@@ -43,6 +44,9 @@ type Node struct {
 	guard    *guard
 	logPID   *actor.PID
 	sessions *actor.PID
+
+	reg        *discovery.Registrar
+	membership *actor.PID
 
 	rp       raftParts
 	raft     *raft.Raft
@@ -164,6 +168,11 @@ func (n *Node) start(ctx context.Context) (err error) {
 	n.sessions, err = n.sys.Root.SpawnNamed(actors.NewSessionsProps(sessCfg).Configure(actor.WithGuardian(n.sup)), actors.SessionsName)
 	if err != nil {
 		return fmt.Errorf("%w: spawn the session acceptor: %v", ErrStart, err)
+	}
+
+	// Discovery before HTTP serves, which reports its state.
+	if err := n.startDiscovery(); err != nil {
+		return err
 	}
 
 	n.httpAPI = newHTTPAPI(n)
@@ -436,6 +445,13 @@ func (n *Node) teardown() error {
 	step := n.cfg.RequestTimeout
 	root := func() *actor.RootContext { return n.sys.Root }
 
+	// 0. Leave Consul, so that clients go elsewhere and the leader
+	//    removes this node from raft.
+	if n.sys != nil {
+		if err := n.stopDiscovery(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	// 1. Stop accepting HTTP; handlers in flight may still finish.
 	httpDone := make(chan struct{})
 	if n.httpSrv != nil {

@@ -19,10 +19,12 @@ import (
 const stopTimeout = 30 * time.Second
 
 type agentOptions struct {
-	cfg       node.Config
-	sync      string
-	logFormat string
-	logLevel  *string
+	cfg        node.Config
+	consul     bool
+	consulAddr string
+	sync       string
+	logFormat  string
+	logLevel   *string
 }
 
 func newAgentCommand(logLevel *string) *cobra.Command {
@@ -51,6 +53,20 @@ as a voter. With neither it waits until some member adds it. A node that has
 raft state ignores --bootstrap and rejoins the cluster it records. The raft log
 is always fsynced before an entry commits; --sync governs the record log.
 
+Discovery through Consul is on when --consul-addr or --bootstrap-expect is
+given (or --consul=true, for the default agent address 127.0.0.1:8500), and off
+otherwise; --consul=false turns it off whatever else is set. With discovery the
+node registers as service "actorlog" (ID = --id, address = the actor endpoint,
+meta raft_addr, http_addr, node_id) with a TTL check that a membership actor
+keeps passing while the node is healthy (critical when it is not), and
+deregisters on a graceful stop. The raft leader adds every passing member as a
+voter, removes a member that deregistered, and removes one that stayed critical
+for --reconcile-grace; it never removes itself, nor anything while fewer than
+a majority of the voters pass. --bootstrap-expect N makes nodes with no raft
+state wait until N nodes pass in Consul; then the lowest id among the first N
+bootstraps raft with all N, and the others are added by it. GET /v1/status
+reports "consul": off, starting, registered or unavailable.
+
 Every record is handed to the operating system before it is acknowledged, so
 an acknowledged record survives kill -9 of the agent whatever --sync says.
 --sync decides what survives a power loss: "always" fsyncs before
@@ -64,9 +80,18 @@ actor panic so its supervisor restarts it. Never enable it in production.`,
 		Example: `  actorlog agent --id n1 --data-dir ./data/n1 --bootstrap
   actorlog agent --id n2 --data-dir ./data/n2 --actor-addr 127.0.0.1:7401 --http-addr 127.0.0.1:7481 --raft-addr 127.0.0.1:7471 --join 127.0.0.1:7400
   actorlog agent --id n1 --data-dir /var/lib/actorlog --actor-addr 0.0.0.0:7400 --http-addr 0.0.0.0:7480
+  actorlog agent --id n1 --data-dir ./data/n1 --consul-addr 127.0.0.1:8500 --bootstrap-expect 3
   actorlog agent --id t1 --data-dir /tmp/t1 --actor-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 --sync always`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			flags := cmd.Flags()
+			on := flags.Changed("consul-addr") || o.cfg.BootstrapExpect > 0
+			if flags.Changed("consul") {
+				on = o.consul
+			}
+			if on {
+				o.cfg.ConsulAddr = o.consulAddr
+			}
 			return o.run(cmd.Context(), cmd.OutOrStdout())
 		},
 	}
@@ -78,6 +103,10 @@ actor panic so its supervisor restarts it. Never enable it in production.`,
 	f.StringVar(&o.cfg.RaftAddr, "raft-addr", def.RaftAddr, "host:port of the raft transport (port 0: the kernel picks, and the bound port is advertised)")
 	f.BoolVar(&o.cfg.Bootstrap, "bootstrap", false, "bootstrap a new single-voter cluster when the node has no raft state (ignored when it has)")
 	f.StringSliceVar(&o.cfg.Join, "join", nil, "actor addresses (host:port[,host:port...]) of existing members to ask for being added as a voter")
+	f.BoolVar(&o.consul, "consul", false, "register in Consul and reconcile raft with it (on by default when --consul-addr or --bootstrap-expect is given; --consul=false turns it off)")
+	f.StringVar(&o.consulAddr, "consul-addr", "127.0.0.1:8500", "host:port of the local Consul agent's HTTP API")
+	f.IntVar(&o.cfg.BootstrapExpect, "bootstrap-expect", 0, "with no raft state, wait until this many nodes pass in Consul, then the lowest id among them bootstraps raft with all (0: off)")
+	f.DurationVar(&o.cfg.ReconcileGrace, "reconcile-grace", def.ReconcileGrace, "how long the raft leader keeps a voter that Consul reports critical before removing it")
 	f.Uint64Var(&o.cfg.Raft.SnapshotThreshold, "raft-snapshot-threshold", def.Raft.SnapshotThreshold, "raft entries since the last snapshot that make raft take a new one")
 	f.DurationVar(&o.cfg.Raft.SnapshotInterval, "raft-snapshot-interval", def.Raft.SnapshotInterval, "how often raft checks --raft-snapshot-threshold")
 	f.Uint64Var(&o.cfg.Raft.TrailingLogs, "raft-trailing-logs", def.Raft.TrailingLogs, "raft entries kept after a snapshot, so a follower that lags less catches up without one")
