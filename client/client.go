@@ -119,6 +119,9 @@ func (s *sessionSlot) release() { <-s.lock }
 // down is reported here rather than on the first request. ctx bounds that
 // first session only.
 func New(ctx context.Context, cfg Config) (*Client, error) {
+	if err := cfg.lookupConsul(ctx); err != nil {
+		return nil, err
+	}
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err

@@ -74,6 +74,14 @@ type Config struct {
 	// leader and spreads reads over the other members; it moves to another
 	// node on failure, and to the leader a node names in a NotLeader reply.
 	Servers []string
+	// Consul is the HTTP API ("host:port") of a Consul agent that knows
+	// the nodes. When set, New looks up the passing instances of
+	// ConsulService there and tries them before Servers (which may then be
+	// empty); the members and the leader are learnt from them as usual.
+	Consul string
+	// ConsulService is the service name the nodes register. Default
+	// "actorlog".
+	ConsulService string
 	// ListenAddr is the client's own remote listener (host:port). Nodes
 	// dial replies and subscription pushes back to it, so its host must be
 	// an address the nodes can reach. Empty means: the local address this
@@ -195,6 +203,9 @@ func (c Config) Validate() error {
 		return &InvalidRequestError{Field: field, Reason: fmt.Sprintf(format, args...)}
 	}
 	if len(c.Servers) == 0 {
+		if c.Consul != "" {
+			return bad("Consul", "no passing actorlog node is registered at %s", c.Consul)
+		}
 		return bad("Servers", "at least one server address is required")
 	}
 	for i, s := range c.Servers {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -37,16 +36,15 @@ const (
 // registers the ones it uses.
 type benchOptions struct {
 	clientFlags
-	consulAddr string
-	records    int
-	size       int
-	batch      int
-	inFlight   int
-	from       uint64
-	prefill    bool
-	consume    bool // bench without a subcommand: read the records back
-	json       bool
-	progress   bool
+	records  int
+	size     int
+	batch    int
+	inFlight int
+	from     uint64
+	prefill  bool
+	consume  bool // bench without a subcommand: read the records back
+	json     bool
+	progress bool
 }
 
 const benchLong = `bench measures throughput and request latency against running nodes.
@@ -202,8 +200,6 @@ func (o *benchOptions) registerCommon(cmd *cobra.Command, batch, inFlight int, b
 	f.IntVar(&o.inFlight, "inflight", inFlight, inFlightUsage)
 	f.IntVar(&o.inFlight, "in-flight", inFlight, "the same as --inflight")
 	_ = f.MarkHidden("in-flight")
-	f.StringVar(&o.consulAddr, "consul-addr", "",
-		"find the nodes through the Consul agent at this host:port instead of --servers (not supported yet)")
 	f.BoolVar(&o.json, "json", false, "print the result as one JSON object on stdout instead of text")
 	f.BoolVar(&o.progress, "progress", false, "print progress to stderr once a second even when stderr is not a terminal")
 }
@@ -218,10 +214,6 @@ func (o *benchOptions) validate() error {
 		return &usageError{fmt.Errorf("--batch must be at least 1, got %d", o.batch)}
 	case o.inFlight < 1:
 		return &usageError{fmt.Errorf("--inflight must be at least 1, got %d", o.inFlight)}
-	case o.consulAddr != "":
-		// Ignoring the flag would benchmark whatever --servers defaults
-		// to, which is worse than refusing.
-		return &usageError{errors.New("--consul-addr: discovery through Consul is not supported by the client yet; name the nodes with --servers")}
 	}
 	return nil
 }
@@ -237,13 +229,16 @@ func (o *benchOptions) connectBench(ctx context.Context) (*client.Client, error)
 		return nil, err
 	}
 	cfg := client.DefaultConfig()
-	cfg.Servers = trimServers(o.servers)
+	cfg.Servers = o.serverList()
+	cfg.Consul = o.consulAddr
 	cfg.Timeout = o.timeout
 	cfg.AttemptTimeout = min(cfg.AttemptTimeout, o.timeout)
 	cfg.MaxInFlight = max(cfg.MaxInFlight, o.inFlight, benchDefaultInFlight)
 	cfg.Logger = log
-	if err := cfg.Validate(); err != nil {
-		return nil, &usageError{fmt.Errorf("--servers: %w", err)}
+	if cfg.Consul == "" {
+		if err := cfg.Validate(); err != nil {
+			return nil, &usageError{fmt.Errorf("--servers: %w", err)}
+		}
 	}
 	cctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()

@@ -12,15 +12,18 @@ import (
 
 // clientFlags are the flags every client command shares.
 type clientFlags struct {
-	servers  []string
-	timeout  time.Duration
-	logLevel *string
+	servers    []string
+	consulAddr string
+	timeout    time.Duration
+	logLevel   *string
 }
 
 func (f *clientFlags) register(cmd *cobra.Command, logLevel *string) {
 	f.logLevel = logLevel
 	cmd.Flags().StringSliceVar(&f.servers, "servers", []string{client.DefaultServer},
 		"actor addresses (host:port) of nodes, comma separated; the client fails over between them")
+	cmd.Flags().StringVar(&f.consulAddr, "consul-addr", "",
+		"find the nodes through the Consul agent at this host:port (their passing \"actorlog\" instances); --servers, when given too, is the fallback")
 	cmd.Flags().DurationVar(&f.timeout, "timeout", 10*time.Second,
 		"deadline of each request, retries included; a node that stays unreachable this long is an error")
 }
@@ -35,17 +38,15 @@ func (f *clientFlags) connect(ctx context.Context) (*client.Client, error) {
 		return nil, err
 	}
 	cfg := client.DefaultConfig()
-	cfg.Servers = nil
-	for _, s := range f.servers {
-		if s = strings.TrimSpace(s); s != "" {
-			cfg.Servers = append(cfg.Servers, s)
-		}
-	}
+	cfg.Servers = f.serverList()
+	cfg.Consul = f.consulAddr
 	cfg.Timeout = f.timeout
 	cfg.AttemptTimeout = min(cfg.AttemptTimeout, f.timeout)
 	cfg.Logger = log
-	if err := cfg.Validate(); err != nil {
-		return nil, &usageError{fmt.Errorf("--servers: %w", err)}
+	if cfg.Consul == "" {
+		if err := cfg.Validate(); err != nil {
+			return nil, &usageError{fmt.Errorf("--servers: %w", err)}
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
@@ -59,4 +60,19 @@ func (f *clientFlags) connect(ctx context.Context) (*client.Client, error) {
 // opContext bounds one operation by --timeout.
 func (f *clientFlags) opContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, f.timeout)
+}
+
+// serverList is --servers without blanks. With --consul-addr, the default
+// --servers is dropped: the nodes come from Consul then.
+func (f *clientFlags) serverList() []string {
+	var out []string
+	for _, s := range f.servers {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	if f.consulAddr != "" && len(out) == 1 && out[0] == client.DefaultServer {
+		return nil
+	}
+	return out
 }

@@ -21,11 +21,13 @@ func newServersCommand(logLevel *string) *cobra.Command {
 server: its id, actor (client) address, HTTP address, raft address, whether it
 is the leader, and its health.
 
-Health is what discovery (Consul) reports. A node that runs without discovery
-reports none; then servers probes the node's GET /healthz itself and prints
-"passing" or "critical".`,
+With --consul-addr the nodes are found through Consul, and HEALTH is the
+status of each node's registration there (passing, warning, critical). A node
+Consul does not know, or any node without --consul-addr, is probed through its
+GET /healthz instead, which prints "passing" or "critical".`,
 		Example: `  actorlog servers
-  actorlog servers --servers 10.0.0.1:7400 --timeout 2s`,
+  actorlog servers --servers 10.0.0.1:7400 --timeout 2s
+  actorlog servers --consul-addr 127.0.0.1:8500`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -39,6 +41,15 @@ reports none; then servers probes the node's GET /healthz itself and prints
 			servers, err := c.Servers(opCtx)
 			if err != nil {
 				return fmt.Errorf("servers: %w", err)
+			}
+			if o.consulAddr != "" {
+				// Consul's view of each node; a node it does not know
+				// is probed below like one run without discovery.
+				if health, err := client.ConsulHealth(opCtx, o.consulAddr, ""); err == nil {
+					for i := range servers {
+						servers[i].Health = health[servers[i].ID]
+					}
+				}
 			}
 			return printServers(opCtx, cmd.OutOrStdout(), servers)
 		},
