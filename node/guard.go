@@ -62,7 +62,11 @@ type guard struct {
 
 	dropped   atomic.Uint64
 	recovered atomic.Uint64
-	lastWarn  atomic.Int64 // unix nanos of the last drop warning (rate limit)
+	// produces and consumes count the client requests that reached this
+	// node (GET /v1/status): they show how clients spread their load.
+	produces atomic.Uint64
+	consumes atomic.Uint64
+	lastWarn atomic.Int64 // unix nanos of the last drop warning (rate limit)
 }
 
 // clientSystemMessages are the protoactor messages a client legitimately
@@ -129,6 +133,12 @@ func (g *guard) filter(b *remote.MessageBatch, identity string) {
 			continue
 		}
 		stampIdentity(e, identity)
+		switch b.TypeNames[e.TypeId] {
+		case produceTypeName:
+			g.produces.Add(1)
+		case consumeTypeName:
+			g.consumes.Add(1)
+		}
 		kept = append(kept, e)
 	}
 	clear(b.Envelopes[len(kept):])
@@ -170,6 +180,12 @@ func (g *guard) refuse(b *remote.MessageBatch, e *remote.MessageEnvelope, local 
 	}
 	return ""
 }
+
+// The type names of the client requests the guard counts.
+var (
+	produceTypeName = string((&messages.ProduceRequest{}).ProtoReflect().Descriptor().FullName())
+	consumeTypeName = string((&messages.ConsumeRequest{}).ProtoReflect().Descriptor().FullName())
+)
 
 // futurePrefix starts the id of every protoactor future, where replies to
 // this node's own requests (forwards, joins) arrive.

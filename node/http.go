@@ -29,7 +29,7 @@ import (
 //	                   -> {"records":[{"offset":N,"value":"<base64>","timestamp":"RFC3339Nano"}],
 //	                       "next_offset":N, "low_offset":L, "end_offset":E}
 //	GET  /v1/records?consistent=true   the same, served by the leader after a raft barrier
-//	GET  /v1/status    -> {"id","state","leader_id","term","commit_index","applied_index","low_offset","next_offset","consul"}
+//	GET  /v1/status    -> {"id","state","leader_id","term","commit_index","applied_index","low_offset","next_offset","consul","produce_requests","consume_requests"}
 //	GET  /v1/servers   -> [{"id","actor_address","raft_address","http_address","is_leader"}]
 //	GET  /healthz      -> 200 {"status":"ok"} or 503 {"status":"unhealthy","reason":"..."}
 //	POST /debug/fault/segment-crash?mode=now|after-append   (only with FaultInjection)
@@ -423,6 +423,10 @@ type statusJSON struct {
 	// Consul is the node's registration: off, starting, registered or
 	// unavailable.
 	Consul string `json:"consul"`
+	// Produces and Consumes count the produce and consume requests that
+	// clients sent this node over the actor remote since it started.
+	Produces uint64 `json:"produce_requests"`
+	Consumes uint64 `json:"consume_requests"`
 }
 
 func (h *httpAPI) status(w http.ResponseWriter) {
@@ -430,7 +434,8 @@ func (h *httpAPI) status(w http.ResponseWriter) {
 	_, leader := n.raft.LeaderWithID()
 	term, _ := strconv.ParseUint(n.raft.Stats()["term"], 10, 64)
 	out := statusJSON{ID: n.cfg.ID, State: n.raft.State().String(), LeaderID: string(leader), Term: term,
-		CommitIndex: n.raft.CommitIndex(), AppliedIndex: n.raft.AppliedIndex(), Consul: n.ConsulState()}
+		CommitIndex: n.raft.CommitIndex(), AppliedIndex: n.raft.AppliedIndex(), Consul: n.ConsulState(),
+		Produces: n.guard.produces.Load(), Consumes: n.guard.consumes.Load()}
 	res, err := n.sys.Root.RequestFuture(n.logPID, &messages.LogStatusRequest{}, n.cfg.RequestTimeout).Result()
 	if err != nil {
 		h.askFailed(w, err)

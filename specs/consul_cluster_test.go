@@ -125,4 +125,36 @@ var _ = Describe("A cluster discovered through Consul", Ordered, func() {
 		Expect(res.Records).NotTo(BeEmpty())
 		Expect(string(res.Records[0].Value)).To(Equal(fmt.Sprintf("boot-%06d", 0)))
 	})
+
+	It("sends one client's produces to the leader and spreads its consumes over the followers", func() {
+		c := viaConsul()
+		cluster.waitSettled()
+		leader, followers := cluster.leader(), cluster.followers()
+		Expect(followers).To(HaveLen(2))
+		before := map[string]requestCounts{}
+		for _, nd := range cluster.nodes {
+			before[nd.id] = nd.requestCounts()
+		}
+		const n = 40
+		for i := range n {
+			produce(c, fmt.Sprintf("balance-%d", i), 1)
+		}
+		for range n {
+			res, err := c.Consume(context.Background(), 0, client.ConsumeOptions{MaxRecords: 1})
+			Expect(err).NotTo(HaveOccurred())
+			Expect(res.Records).To(HaveLen(1))
+		}
+		delta := func(nd *clusterNode) requestCounts {
+			now := nd.requestCounts()
+			return requestCounts{Produces: now.Produces - before[nd.id].Produces, Consumes: now.Consumes - before[nd.id].Consumes}
+		}
+		Expect(delta(leader).Produces).To(BeNumerically(">=", n))
+		Expect(delta(leader).Consumes).To(BeZero())
+		for _, f := range followers {
+			d := delta(f)
+			Expect(d.Produces).To(BeZero(), f.id)
+			Expect(d.Consumes).To(BeNumerically(">=", n/4), f.id)
+		}
+		cluster.sameLogEverywhere(next)
+	})
 })

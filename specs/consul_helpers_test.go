@@ -120,3 +120,16 @@ func without(nodes []*clusterNode, gone *clusterNode) []*clusterNode {
 	}
 	return out
 }
+
+// requestCounts are the client requests a node has taken (GET /v1/status).
+type requestCounts struct {
+	Produces uint64 `json:"produce_requests"`
+	Consumes uint64 `json:"consume_requests"`
+}
+
+func (nd *clusterNode) requestCounts() requestCounts {
+	GinkgoHelper()
+	var rc requestCounts
+	Expect(nd.getJSON("/v1/status", &rc)).To(Succeed())
+	return rc
+}
