@@ -1,7 +1,7 @@
 // Package actors holds every actor of an actorlog node: the segment actors
 // and the log actor that supervises them, the session acceptor and the
 // per-client sessions with their subscriptions, the raft peer actor, the
-// root supervisor, and (as the cluster grows) the membership actor.
+// root supervisor, and the membership actor.
 //
 // Actors talk to each other only through the protobuf messages of package
 // messages (client protocol in actorlog.proto, internal commands in
@@ -20,9 +20,29 @@
 //	│                           spawned when a read needs it and stopped
 //	│                           after SegmentIdleTimeout without requests
 //	├── raft                    NewRaftProps: produces into raft entries, forwarding
-//	└── sessions                NewSessionsProps: the well-known acceptor
-//	    └── sessions/session-<random>     one per client
-//	        └── .../sub-<n>               one per subscription
+//	├── sessions                NewSessionsProps: the well-known acceptor
+//	│   └── sessions/session-<random>     one per client
+//	│       └── .../sub-<n>               one per subscription
+//	└── membership              NewMembershipProps (only with Consul): the node's
+//	                            TTL check, --bootstrap-expect, and on the leader
+//	                            the reconcile of raft with Consul's members
+//
+// # Membership
+//
+// The membership actor owns the node's discovery.Registrar and a
+// discovery.Watcher of every registered instance. A goroutine of it pushes
+// the node's health (passing, or critical with the reason) to the TTL check
+// when it changes. With BootstrapExpect and no raft state it waits until
+// that many members pass, and the lowest id among the first of them (by
+// id) bootstraps raft with all of them, after asking each whether it has a
+// cluster already. On the leader it reconciles (planReconcile, on each
+// Consul change and every ReconcileInterval): a passing member that is not
+// a voter at its published address, or whose member entry differs, is
+// added through the raft actor's JoinRequest; a voter missing from Consul
+// for LeaveDelay, or not passing for Grace, is removed with
+// raft.RemoveServer, one per round, never the leader, and never while
+// fewer than a majority of the voters pass. Stopping it deregisters the
+// node.
 //
 // # Produce
 //

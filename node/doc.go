@@ -18,8 +18,9 @@
 // single-voter cluster; with neither Bootstrap nor Join and no state it
 // logs that it waits to be added. Then it binds the HTTP listener, starts the protoactor remote on ActorAddr (port
 // 0 lets the kernel choose; ActorAddr and HTTPAddr report the bound
-// addresses), spawns the raft actor and the session acceptor and serves
-// HTTP. A node that is the only voter of its configuration waits (up to
+// addresses), spawns the raft actor and the session acceptor, with
+// ConsulAddr registers in Consul and spawns the membership actor (see
+// package actors; BootstrapExpect bootstraps there), and serves HTTP. A node that is the only voter of its configuration waits (up to
 // RequestTimeout) until it leads, so a bootstrapped node takes writes when
 // Start returns. With Join (or raft state) a goroutine then asks the
 // members, and the leader once known, with backoff, to add the node as a
@@ -28,7 +29,9 @@
 // step undoes the earlier ones and returns an error; protoactor's panic when
 // it cannot listen comes back as ErrStart.
 //
-// Stop stops accepting HTTP, stops joining, hands leadership to another
+// Stop first stops the membership actor, which deregisters the node from
+// Consul (the leader then removes it from raft), then stops accepting HTTP,
+// stops joining, hands leadership to another
 // voter when there is one, shuts raft down (produces in flight are answered
 // Unavailable) and stops the raft actor, closes the transport and the raft
 // stores, then drains the log (new appends are refused with
