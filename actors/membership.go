@@ -147,6 +147,10 @@ func (a *membershipActor) Receive(ctx actor.Context) {
 		a.goWatch()
 		a.goTicks()
 		a.goHealth()
+	case *actor.Restarting:
+		// A fresh instance takes over the Registrar and the Watcher.
+		close(a.stop)
+		a.wg.Wait()
 	case *actor.Stopping:
 		close(a.stop)
 		a.wg.Wait()

@@ -54,9 +54,13 @@ var _ = Describe("make run (scripts/run-cluster.sh)", func() {
 		produce := cli(strings.NewReader("hello\nworld\n"), "produce", "--consul-addr", consul.Addr())
 		Eventually(produce, 30*time.Second).Should(gexec.Exit(0))
 		Expect(lines(produce.Out.Contents())).To(Equal([]string{"0", "1"}))
-		consume := cli(nil, "consume", "--from", "0", "--consul-addr", consul.Addr())
-		Eventually(consume, 30*time.Second).Should(gexec.Exit(0))
-		Expect(lines(consume.Out.Contents())).To(Equal([]string{"hello", "world"}))
+		// A follower may serve the read before it has applied the
+		// records; a later read sees them.
+		Eventually(func() []string {
+			consume := cli(nil, "consume", "--from", "0", "--consul-addr", consul.Addr())
+			Eventually(consume, 30*time.Second).Should(gexec.Exit(0))
+			return lines(consume.Out.Contents())
+		}, 30*time.Second, 200*time.Millisecond).Should(Equal([]string{"hello", "world"}))
 		servers := cli(nil, "servers", "--consul-addr", consul.Addr())
 		Eventually(servers, 30*time.Second).Should(gexec.Exit(0))
 		rows := lines(servers.Out.Contents())
