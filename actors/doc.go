@@ -31,15 +31,16 @@
 //
 // The membership actor owns the node's discovery.Registrar and a
 // discovery.Watcher of every registered instance. A goroutine of it pushes
-// the node's health (passing, or critical with the reason) to the TTL check
-// when it changes. With BootstrapExpect and no raft state it waits until
+// the node's health to the TTL check when it changes: critical with the
+// reason when the node cannot serve, warning when it is in a cluster but has
+// known no raft leader for LeaderlessWarning, else passing. With BootstrapExpect and no raft state it waits until
 // that many members pass, and the lowest id among the first of them (by
 // id) bootstraps raft with all of them, after asking each whether it has a
 // cluster already. On the leader it reconciles (planReconcile, on each
 // Consul change and every ReconcileInterval): a passing member that is not
 // a voter at its published address, or whose member entry differs, is
 // added through the raft actor's JoinRequest; a voter missing from Consul
-// for LeaveDelay, or not passing for Grace, is removed with
+// for LeaveDelay, or critical for Grace, is removed with
 // raft.RemoveServer, one per round, never the leader, and never while
 // fewer than a majority of the voters pass. Stopping it deregisters the
 // node.

@@ -211,15 +211,37 @@ func (a *membershipActor) goTicks() {
 	}()
 }
 
+// LeaderlessWarning is how long a node that is in a cluster may know no
+// raft leader before it reports warning: an election takes a second or
+// two, a partition or a lost quorum longer. Its reads may then be stale
+// and its writes fail, so clients looking for passing nodes go elsewhere.
+const LeaderlessWarning = 5 * time.Second
+
+// healthStatus is the TTL status of a node: critical when it cannot serve
+// (healthErr), warning when it has known no raft leader for longer than
+// LeaderlessWarning, else passing.
+func healthStatus(healthErr error, leaderless time.Duration) (discovery.Status, string) {
+	switch {
+	case healthErr != nil:
+		return discovery.StatusCritical, healthErr.Error()
+	case leaderless > LeaderlessWarning:
+		return discovery.StatusWarning, "no raft leader known for " + leaderless.Round(time.Second).String()
+	}
+	return discovery.StatusPassing, "serving"
+}
+
 // goHealth pushes the node's health to its TTL check whenever it changes.
 // Healthy asks the log actor and may take a while, so it runs here rather
 // than on the actor.
 func (a *membershipActor) goHealth() {
-	stop, every, reg, healthy, log := a.stop, a.cfg.HealthInterval, a.cfg.Registrar, a.cfg.Healthy, a.log
+	stop, every, reg, healthy, log, r := a.stop, a.cfg.HealthInterval, a.cfg.Registrar, a.cfg.Healthy, a.log, a.cfg.Raft
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
 		last := discovery.StatusPassing
+		// lastLeader is when the node last knew a raft leader, or was in
+		// no cluster yet (waiting to bootstrap or to be added is healthy).
+		lastLeader := time.Now()
 		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
@@ -228,12 +250,18 @@ func (a *membershipActor) goHealth() {
 				return
 			case <-t.C:
 			}
-			status, note := discovery.StatusPassing, "serving"
+			var healthErr error
 			if healthy != nil {
-				if err := healthy(); err != nil {
-					status, note = discovery.StatusCritical, err.Error()
-				}
+				healthErr = healthy()
 			}
+			inCluster := false
+			if f := r.GetConfiguration(); f.Error() == nil {
+				inCluster = len(f.Configuration().Servers) > 0
+			}
+			if _, id := r.LeaderWithID(); id != "" || !inCluster {
+				lastLeader = time.Now()
+			}
+			status, note := healthStatus(healthErr, time.Since(lastLeader))
 			if status == last {
 				continue
 			}
@@ -377,6 +405,12 @@ func overdue(m map[string]time.Time, id string, now time.Time, d time.Duration) 
 	return now.Sub(t) >= d
 }
 
+// alive reports whether a member with this status is kept as a voter:
+// passing, or warning (it runs and reports, but knows no leader).
+func alive(s discovery.Status) bool {
+	return s == discovery.StatusPassing || s == discovery.StatusWarning
+}
+
 // reconcilePlan is what one round changes in the raft configuration.
 type reconcilePlan struct {
 	add    []*messages.Member
@@ -390,11 +424,12 @@ type reconcilePlan struct {
 //     or whose member entry differs from what it published, is (re)added;
 //   - a voter that is no longer registered (it left) is removed once it
 //     has been missing for leaveDelay;
-//   - a voter that is registered but not passing is removed once it has
-//     been so for grace; st tracks since when (it is updated);
+//   - a voter that is registered but critical (or in maintenance) is
+//     removed once it has been so for grace; st tracks since when (it is
+//     updated); a warning voter is alive and kept;
 //   - the leader (self) is never removed, at most one voter is removed per
 //     round, and nothing is removed unless a majority of the current voters
-//     pass in Consul: a Consul agent that restarted and forgot everyone
+//     pass (or warn) in Consul: a Consul agent that restarted and forgot everyone
 //     must not empty the cluster.
 func planReconcile(selfID string, members []discovery.Member, servers []raft.Server,
 	member func(string) (*messages.Member, bool), st since, now time.Time, grace, leaveDelay time.Duration,
@@ -412,7 +447,7 @@ func planReconcile(selfID string, members []discovery.Member, servers []raft.Ser
 		}
 		voters++
 		voterAt[string(s.ID)] = string(s.Address)
-		if m, ok := byID[string(s.ID)]; ok && m.Status == discovery.StatusPassing {
+		if m, ok := byID[string(s.ID)]; ok && alive(m.Status) {
 			passingVoters++
 		}
 	}
@@ -445,7 +480,7 @@ func planReconcile(selfID string, members []discovery.Member, servers []raft.Ser
 		case !registered:
 			delete(st.critical, id)
 			due = overdue(st.missing, id, now, leaveDelay)
-		case m.Status == discovery.StatusPassing:
+		case alive(m.Status):
 			delete(st.critical, id)
 			delete(st.missing, id)
 		default:

@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"errors"
 	"time"
 
 	"actorlog/discovery"
@@ -79,5 +80,25 @@ var _ = Describe("The membership reconcile plan", func() {
 		ms := []discovery.Member{member("a", "passing"), member("b", "passing"), member("c", "passing")}
 		planReconcile("a", ms, five, known, st, t0, grace, leave)
 		Expect(planReconcile("a", ms, five, known, st, t0.Add(leave), grace, leave).remove).To(HaveLen(1))
+	})
+
+	It("keeps a voter that warns, and counts it towards the majority that allows removals", func() {
+		ms := []discovery.Member{member("a", "passing"), member("b", "warning")}
+		Expect(planReconcile("a", ms, three, known, st, t0, grace, leave).remove).To(BeEmpty())
+		p := planReconcile("a", ms, three, known, st, t0.Add(time.Hour), grace, leave)
+		Expect(p.remove).To(Equal([]string{"c"}))
+		Expect(p.add).To(BeEmpty(), "a warning member is not added")
+	})
+})
+
+var _ = Describe("The health a node reports to Consul", func() {
+	It("is critical when the node cannot serve, warning without a raft leader for a while, else passing", func() {
+		st, note := healthStatus(errors.New("disk full"), 0)
+		Expect(st).To(Equal(discovery.StatusCritical))
+		Expect(note).To(Equal("disk full"))
+		st, _ = healthStatus(nil, LeaderlessWarning+time.Second)
+		Expect(st).To(Equal(discovery.StatusWarning))
+		st, _ = healthStatus(nil, LeaderlessWarning/2)
+		Expect(st).To(Equal(discovery.StatusPassing))
 	})
 })

@@ -157,4 +157,23 @@ var _ = Describe("A cluster discovered through Consul", Ordered, func() {
 		}
 		cluster.sameLogEverywhere(next)
 	})
+
+	It("reports warning in Consul while a node knows no raft leader, and passing again once quorum is back", func() {
+		survivor := cluster.leader()
+		down := without(cluster.nodes, survivor)
+		for _, nd := range down {
+			nd.kill9()
+		}
+		Eventually(func() (discovery.Status, error) {
+			ms, err := consulMembers(consul.Addr())
+			return ms[survivor.id].Status, err
+		}, 30*time.Second).Should(Equal(discovery.StatusWarning))
+		for _, nd := range down {
+			nd.start()
+		}
+		Eventually(consulStatuses(consul.Addr()), 30*time.Second).Should(Equal(allPassing(cluster.nodes...)))
+		cluster.waitSettled()
+		produce(viaConsul(), "after-quorum-back", 10)
+		cluster.sameLogEverywhere(next)
+	})
 })

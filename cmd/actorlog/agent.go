@@ -58,10 +58,11 @@ given (or --consul=true, for the default agent address 127.0.0.1:8500), and off
 otherwise; --consul=false turns it off whatever else is set. With discovery the
 node registers as service "actorlog" (ID = --id, address = the actor endpoint,
 meta raft_addr, http_addr, node_id) with a TTL check that a membership actor
-keeps passing while the node is healthy (critical when it is not), and
+keeps passing while the node is healthy (critical when it cannot serve,
+warning when it has known no raft leader for 5 s), and
 deregisters on a graceful stop. The raft leader adds every passing member as a
-voter, removes a member that deregistered, and removes one that stayed critical
-for --reconcile-grace; it never removes itself, nor anything while fewer than
+voter, removes a member that deregistered (after 10 s), and one that stayed
+critical for --reconcile-grace; it never removes itself, nor anything while fewer than
 a majority of the voters pass. --bootstrap-expect N makes nodes with no raft
 state wait until N nodes pass in Consul; then the lowest id among the first N
 bootstraps raft with all N, and the others are added by it. GET /v1/status
