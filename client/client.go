@@ -519,6 +519,7 @@ func (c *Client) refreshOnce(ctx context.Context) bool {
 			c.dropSession(s)
 		}
 	}
+	c.rediscover(ctx)
 	return false
 }
 

@@ -78,6 +78,7 @@ type Config struct {
 	// the nodes. When set, New looks up the passing instances of
 	// ConsulService there and tries them before Servers (which may then be
 	// empty); the members and the leader are learnt from them as usual.
+	// When no node the client knows answers, it looks them up again.
 	Consul string
 	// ConsulService is the service name the nodes register. Default
 	// "actorlog".

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"actorlog/discovery"
 )
@@ -44,4 +45,29 @@ func ConsulHealth(ctx context.Context, consulAddr, service string) (map[string]s
 		out[m.ID] = string(m.Status)
 	}
 	return out, nil
+}
+
+// rediscover asks Consul (with Config.Consul) for the passing nodes after
+// no known node answered, and adds the ones the client does not know, so
+// that a client whose nodes have all gone finds the ones that took their
+// place. The next refresh tries them.
+func (c *Client) rediscover(ctx context.Context) {
+	if c.cfg.Consul == "" || ctx.Err() != nil {
+		return
+	}
+	lctx, cancel := context.WithTimeout(ctx, min(c.cfg.AttemptTimeout, 2*time.Second))
+	defer cancel()
+	addrs, err := discovery.LookupActorAddrs(lctx, c.cfg.Consul, c.cfg.ConsulService)
+	if err != nil {
+		c.log.WithError(err).Debug("looking the nodes up in Consul")
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, a := range addrs {
+		if !slices.Contains(c.servers, a) {
+			c.servers = append(c.servers, a)
+			c.dead[a] = true // not contacted yet: see New
+		}
+	}
 }
