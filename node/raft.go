@@ -100,6 +100,10 @@ func (n *Node) startRaft() error {
 		}
 	case len(cfg.Join) > 0:
 		rlog.WithField("join", cfg.Join).Info("no raft state; asking the members to add this node")
+	case cfg.BootstrapExpect > 0:
+		rlog.WithField("bootstrap_expect", cfg.BootstrapExpect).Info("no raft state; waiting for the expected nodes in Consul before bootstrapping")
+	case cfg.ConsulAddr != "":
+		rlog.Info("no raft state; registered in Consul and waiting for the leader to add this node")
 	default:
 		rlog.Info("no raft state and neither --bootstrap nor --join: waiting to be added to a cluster")
 	}
