@@ -2,6 +2,7 @@ package actors
 
 import (
 	"io"
+	"sync/atomic"
 	"time"
 
 	"actorlog/messages"
@@ -261,6 +262,10 @@ type SessionConfig struct {
 	// Logger receives the sessions' logs. Nil discards them.
 	Logger *logrus.Entry
 
+	// Counters, when set, counts the requests the sessions pass on. The
+	// node exports it as metrics.
+	Counters *SessionCounters
+
 	MaxRecordBytes   uint32
 	MaxBatchBytes    uint32
 	MaxBatchRecords  uint32
@@ -343,4 +348,13 @@ func discardLogger() *logrus.Entry {
 	l := logrus.New()
 	l.SetOutput(io.Discard)
 	return logrus.NewEntry(l)
+}
+
+// SessionCounters counts the requests that sessions accept, over every
+// transport. Its fields are atomics, so reading them needs no message to
+// the sessions.
+type SessionCounters struct {
+	ProduceRequests atomic.Uint64
+	ProduceRecords  atomic.Uint64
+	ConsumeRequests atomic.Uint64
 }

@@ -183,8 +183,15 @@ func (s *session) Receive(ctx actor.Context) {
 			ctx.Respond(bad)
 			return
 		}
+		if c := s.spec.cfg.Counters; c != nil {
+			c.ProduceRequests.Add(1)
+			c.ProduceRecords.Add(uint64(len(m.GetRecords())))
+		}
 		ctx.RequestWithCustomSender(s.spec.cfg.Produce, m, ctx.Sender())
 	case *messages.ConsumeRequest:
+		if c := s.spec.cfg.Counters; c != nil {
+			c.ConsumeRequests.Add(1)
+		}
 		if m.GetConsistent() && s.spec.cfg.Raft != nil {
 			ctx.RequestWithCustomSender(s.spec.cfg.Raft, m, ctx.Sender())
 			return

@@ -3,6 +3,7 @@ package actors
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -41,6 +42,7 @@ type Supervisor struct {
 
 	mu       sync.Mutex
 	failures map[string][]time.Time
+	restarts map[string]uint64 // by actor name, since the node started
 	err      error
 }
 
@@ -57,7 +59,7 @@ func NewSupervisor(log *logrus.Entry, maxRestarts int, window time.Duration) *Su
 	if window <= 0 {
 		window = DefaultActorRestartWindow
 	}
-	return &Supervisor{log: log, maxRestarts: maxRestarts, window: window, failures: make(map[string][]time.Time)}
+	return &Supervisor{log: log, maxRestarts: maxRestarts, window: window, failures: make(map[string][]time.Time), restarts: make(map[string]uint64)}
 }
 
 // Err returns the first failure that made the node unhealthy, or nil.
@@ -65,6 +67,14 @@ func (s *Supervisor) Err() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.err
+}
+
+// Restarts returns how often each top-level actor, by name, has been
+// restarted after a crash since the supervisor was made.
+func (s *Supervisor) Restarts() map[string]uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.restarts)
 }
 
 func (s *Supervisor) setErr(err error) {
@@ -96,6 +106,7 @@ func (s *Supervisor) HandleFailure(_ *actor.ActorSystem, supervisor actor.Superv
 		return
 	}
 	log.Warn("actor crashed; restarting it")
+	s.restarts[id]++
 	supervisor.RestartChildren(child)
 }
 

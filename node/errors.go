@@ -13,6 +13,9 @@ var (
 	// ErrUnhealthy is returned by Healthy when the node cannot serve: its
 	// storage failed, an actor failed for good, or its actors do not answer.
 	ErrUnhealthy = errors.New("node: unhealthy")
+	// ErrNotReady is returned by Ready when the node is healthy but not
+	// (yet) in a raft cluster with a known leader.
+	ErrNotReady = errors.New("node: not ready")
 	// ErrStopped is returned by Healthy once the node has stopped.
 	ErrStopped = errors.New("node: stopped")
 )

@@ -32,6 +32,9 @@ import (
 //	GET  /v1/status    -> {"id","state","leader_id","term","commit_index","applied_index","low_offset","next_offset","consul","produce_requests","consume_requests"}
 //	GET  /v1/servers   -> [{"id","actor_address","raft_address","http_address","is_leader"}]
 //	GET  /healthz      -> 200 {"status":"ok"} or 503 {"status":"unhealthy","reason":"..."}
+//	GET  /readyz       -> 200 {"status":"ready"} once the node is in a raft cluster that has a
+//	                      leader and its log serves, else 503 {"status":"not_ready","reason":"..."}
+//	GET  /metrics      -> Prometheus text exposition of the node's registry
 //	POST /debug/fault/segment-crash?mode=now|after-append   (only with FaultInjection)
 //
 // next_offset is where to read next (one past the last record returned);
@@ -130,9 +133,13 @@ func (h *httpAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/v1/records":
 		switch r.Method {
 		case http.MethodPost:
+			start := time.Now()
 			h.produce(w, r)
+			h.n.metrics.produceSeconds.Observe(time.Since(start).Seconds())
 		case http.MethodGet:
+			start := time.Now()
 			h.consume(w, r)
+			h.n.metrics.consumeSeconds.Observe(time.Since(start).Seconds())
 		default:
 			h.methodNotAllowed(w, "GET, POST")
 		}
@@ -154,6 +161,14 @@ func (h *httpAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		h.health(w)
+	case "/readyz":
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			h.methodNotAllowed(w, "GET, HEAD")
+			return
+		}
+		h.ready(w)
+	case "/metrics":
+		h.n.metrics.handler.ServeHTTP(w, r)
 	case "/debug/fault/segment-crash":
 		if !h.n.cfg.FaultInjection {
 			writeError(w, http.StatusNotFound, apiError{Code: codeNotFound, Message: "no such endpoint"})
@@ -373,6 +388,14 @@ func (h *httpAPI) health(w http.ResponseWriter) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "node": h.n.cfg.ID})
+}
+
+func (h *httpAPI) ready(w http.ResponseWriter) {
+	if err := h.n.Ready(); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not_ready", "node": h.n.cfg.ID, "reason": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready", "node": h.n.cfg.ID})
 }
 
 func (h *httpAPI) fault(w http.ResponseWriter, r *http.Request) {

@@ -59,6 +59,7 @@ type Node struct {
 	httpSrv *http.Server
 	httpWG  sync.WaitGroup
 	httpAPI *httpAPI
+	metrics *metrics
 
 	actorAddr string
 	httpAddr  string
@@ -109,6 +110,7 @@ func (n *Node) start(ctx context.Context) (err error) {
 		actor.WithDeadLetterRequestLogging(false),
 	)
 	n.sup = actors.NewSupervisor(n.log, 0, 0)
+	n.metrics = newMetrics(n)
 
 	// The log first: nothing is accepted before the data is recovered.
 	logCfg := actors.LogConfig{
@@ -155,6 +157,7 @@ func (n *Node) start(ctx context.Context) (err error) {
 		Produce:        n.rp.pid,
 		Raft:           n.rp.pid,
 		Logger:         n.log,
+		Counters:       &n.metrics.sessions,
 		MaxRecordBytes: cfg.MaxRecordBytes,
 		MaxBatchBytes:  cfg.MaxBatchBytes,
 		IdleTimeout:    cfg.SessionIdleTimeout,
@@ -414,6 +417,33 @@ func (n *Node) Healthy() error {
 		return fmt.Errorf("%w: shutting down", ErrUnhealthy)
 	case !st.GetHealthy():
 		return fmt.Errorf("%w: %s", ErrUnhealthy, st.GetReason())
+	}
+	return nil
+}
+
+// Ready returns nil when the node is healthy (see Healthy), is a member
+// of a raft cluster and knows its leader; otherwise an error wrapping
+// ErrNotReady (or Healthy's error) that says why not.
+func (n *Node) Ready() error {
+	if err := n.Healthy(); err != nil {
+		return err
+	}
+	f := n.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return fmt.Errorf("%w: read the raft configuration: %v", ErrNotReady, err)
+	}
+	member := false
+	for _, s := range f.Configuration().Servers {
+		if s.ID == raft.ServerID(n.cfg.ID) {
+			member = true
+			break
+		}
+	}
+	if !member {
+		return fmt.Errorf("%w: not a member of a raft cluster yet (no --bootstrap, no --join, or waiting to be added)", ErrNotReady)
+	}
+	if addr, _ := n.raft.LeaderWithID(); addr == "" {
+		return fmt.Errorf("%w: no raft leader known", ErrNotReady)
 	}
 	return nil
 }
