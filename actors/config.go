@@ -357,4 +357,6 @@ type SessionCounters struct {
 	ProduceRequests atomic.Uint64
 	ProduceRecords  atomic.Uint64
 	ConsumeRequests atomic.Uint64
+	// Subscriptions is the number of subscription actors running now.
+	Subscriptions atomic.Int64
 }

@@ -328,8 +328,15 @@ type subscription struct {
 func (s *subscription) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
+		if c := s.spec.cfg.Counters; c != nil {
+			c.Subscriptions.Add(1)
+		}
 		ctx.Watch(s.spec.subscriber)
 		ctx.Request(s.spec.cfg.Log, &messages.CheckOffset{Offset: s.spec.offset})
+	case *actor.Restarting, *actor.Stopped:
+		if c := s.spec.cfg.Counters; c != nil {
+			c.Subscriptions.Add(-1)
+		}
 	case *actor.Stopping:
 		if s.retry != nil {
 			s.retry.Stop()

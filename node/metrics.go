@@ -62,6 +62,8 @@ var (
 		"Actor restarts after a crash, by actor kind (segment, or a top-level actor's name).", []string{"actor"}, nil)
 	descSessions = prometheus.NewDesc(metricsNamespace+"_sessions",
 		"Client sessions open on the node.", nil, nil)
+	descSubscriptions = prometheus.NewDesc(metricsNamespace+"_subscriptions",
+		"Subscriptions running on the node.", nil, nil)
 	descConsul = prometheus.NewDesc(metricsNamespace+"_consul_registration",
 		"1 for the node's Consul registration state, 0 for the others.", []string{"state"}, nil)
 )
@@ -95,7 +97,7 @@ type collector struct {
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descProduceRequests, descProduceRecords, descConsumeRequests, descRemoteRequests,
 		descRaftState, descRaftTerm, descRaftCommit, descRaftApplied, descRaftLeader,
-		descSegments, descLogBytes, descLogNextOffset, descRestarts, descSessions, descConsul} {
+		descSegments, descLogBytes, descLogNextOffset, descRestarts, descSessions, descSubscriptions, descConsul} {
 		ch <- d
 	}
 }
@@ -117,6 +119,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descProduceRequests, s.ProduceRequests.Load())
 	counter(descProduceRecords, s.ProduceRecords.Load())
 	counter(descConsumeRequests, s.ConsumeRequests.Load())
+	gauge(descSubscriptions, float64(s.Subscriptions.Load()))
 	if n.guard != nil {
 		counter(descRemoteRequests, n.guard.produces.Load(), "produce")
 		counter(descRemoteRequests, n.guard.consumes.Load(), "consume")

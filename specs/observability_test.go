@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"actorlog/client"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 )
@@ -86,6 +87,14 @@ var _ = Describe("Metrics on /metrics", func() {
 		Expect(node.metric("actorlog_produce_records_total")).To(BeNumerically(">=", before+2))
 		Expect(node.metric(`actorlog_remote_requests_total{kind="produce"}`)).To(BeNumerically(">=", 1))
 		Expect(node.metric("actorlog_sessions")).To(BeNumerically(">=", 1))
+
+		By("subscribing, then closing the subscription")
+		Expect(node.metric("actorlog_subscriptions")).To(BeEquivalentTo(0))
+		sub, err := c.Subscribe(ctx, 0, client.SubscribeOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		Eventually(node.metricOf("actorlog_subscriptions"), 10*time.Second).Should(BeEquivalentTo(1))
+		Expect(sub.Close()).To(Succeed())
+		Eventually(node.metricOf("actorlog_subscriptions"), 10*time.Second).Should(BeEquivalentTo(0))
 	})
 
 	It("count a segment actor's restart after a crash", func() {
