@@ -13,6 +13,7 @@ import (
 	"actorlog/client"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gbytes"
 )
 
 // metric scrapes the agent's /metrics and returns the value of one series,
@@ -126,5 +127,14 @@ var _ = Describe("Readiness on /readyz", func() {
 			status, _ := httpJSON(http.MethodGet, node.url("/readyz"), nil)
 			return status
 		}, 30*time.Second).Should(Equal(http.StatusOK))
+	})
+})
+
+var _ = Describe("The agent's logs", func() {
+	It("are JSON when standard error is not a terminal, and text with --log-format text", func() {
+		j := startAgent("log1", GinkgoT().TempDir())
+		Eventually(j.session.Err, 10*time.Second).Should(gbytes.Say(`\{.*"msg":"node started".*\}`))
+		t := startAgent("log2", GinkgoT().TempDir(), "--log-format", "text")
+		Eventually(t.session.Err, 10*time.Second).Should(gbytes.Say(`level=info msg="node started"`))
 	})
 })

@@ -124,7 +124,8 @@ actor panic so its supervisor restarts it. Never enable it in production.`,
 	f.DurationVar(&o.cfg.MaxWait, "max-wait", def.MaxWait, "longest long poll a consume request may ask for")
 	f.DurationVar(&o.cfg.SessionIdleTimeout, "session-idle-timeout", def.SessionIdleTimeout, "end a client's session after this long without a request or a subscription")
 	f.BoolVar(&o.cfg.FaultInjection, "enable-fault-injection", false, "TESTS ONLY: serve POST /debug/fault/segment-crash (off by default)")
-	f.StringVar(&o.logFormat, "log-format", "text", "log format on stderr: text or json")
+	f.StringVar(&o.logFormat, "log-format", "", `log format on stderr: text or json
+(default text when stderr is a terminal, json otherwise)`)
 	return cmd
 }
 
@@ -133,7 +134,14 @@ func (o *agentOptions) run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	switch o.logFormat {
+	format := o.logFormat
+	if format == "" {
+		format = "json"
+		if stderrIsTerminal() {
+			format = "text"
+		}
+	}
+	switch format {
 	case "text":
 	case "json":
 		log.SetFormatter(&logrus.JSONFormatter{})
@@ -179,4 +187,11 @@ func (o *agentOptions) run(ctx context.Context, out io.Writer) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// stderrIsTerminal reports whether standard error is a terminal (a
+// character device), where people rather than collectors read the logs.
+func stderrIsTerminal() bool {
+	fi, err := os.Stderr.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
