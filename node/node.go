@@ -18,6 +18,7 @@ import (
 	"actorlog/consensus"
 	"actorlog/discovery"
 	"actorlog/messages"
+	"actorlog/segmentstore"
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/remote"
 	"github.com/hashicorp/raft"
@@ -37,7 +38,7 @@ type Node struct {
 	cfg Config
 	log *logrus.Entry
 
-	lock     *dirLock
+	lock     *segmentstore.DirLock
 	sys      *actor.ActorSystem
 	rem      *remote.Remote
 	sup      *actors.Supervisor
@@ -536,7 +537,7 @@ func (n *Node) teardown() error {
 		n.sys.Shutdown()
 	}
 	if n.lock != nil {
-		if err := n.lock.unlock(); err != nil {
+		if err := n.lock.Unlock(); err != nil {
 			errs = append(errs, fmt.Errorf("unlock the data directory: %w", err))
 		}
 	}

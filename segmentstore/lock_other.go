@@ -4,9 +4,11 @@ package segmentstore
 
 const lockFileName = "LOCK"
 
-// dirLock is a no-op where flock is not available.
-type dirLock struct{}
+// DirLock is a no-op where flock is not available.
+type DirLock struct{}
 
-func lockDir(string) (*dirLock, error) { return &dirLock{}, nil }
+// LockDir does nothing where flock is not available.
+func LockDir(string) (*DirLock, error) { return &DirLock{}, nil }
 
-func (*dirLock) unlock() error { return nil }
+// Unlock does nothing where flock is not available.
+func (*DirLock) Unlock() error { return nil }

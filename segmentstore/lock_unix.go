@@ -10,14 +10,18 @@ import (
 	"syscall"
 )
 
-// lockFileName is the file a Log holds an exclusive flock on. The lock is
-// per open file, so it also stops a second Log on the same directory in
-// the same process.
+// lockFileName is the file a Log (or any LockDir caller) holds an
+// exclusive flock on. The lock is per open file, so it also stops a second
+// holder of the same directory in the same process.
 const lockFileName = "LOCK"
 
-type dirLock struct{ f *os.File }
+// DirLock is an exclusive lock on a directory, held until Unlock.
+type DirLock struct{ f *os.File }
 
-func lockDir(dir string) (*dirLock, error) {
+// LockDir takes an exclusive, non-blocking lock on dir, so that two
+// processes (or two owners in one process) never write one directory. A
+// directory held by someone else gives an error matching ErrLocked.
+func LockDir(dir string) (*DirLock, error) {
 	f, err := os.OpenFile(filepath.Join(dir, lockFileName), os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("segmentstore: lock %s: %w", dir, err)
@@ -29,8 +33,8 @@ func lockDir(dir string) (*dirLock, error) {
 		}
 		return nil, fmt.Errorf("segmentstore: lock %s: %w", dir, err)
 	}
-	return &dirLock{f: f}, nil
+	return &DirLock{f: f}, nil
 }
 
-// unlock releases the lock; closing the file drops the flock.
-func (l *dirLock) unlock() error { return l.f.Close() }
+// Unlock releases the lock; closing the file drops the flock.
+func (l *DirLock) Unlock() error { return l.f.Close() }

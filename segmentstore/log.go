@@ -30,7 +30,7 @@ type Log struct {
 	segs    []*Segment // sorted by base offset, contiguous; never empty while open
 	closed  bool
 
-	lock   *dirLock
+	lock   *DirLock
 	syncer *syncer
 }
 
@@ -56,7 +56,7 @@ func Open(dir string, c Config) (*Log, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("segmentstore: create %s: %w", dir, err)
 	}
-	lk, err := lockDir(dir)
+	lk, err := LockDir(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -65,7 +65,7 @@ func Open(dir string, c Config) (*Log, error) {
 		for _, s := range l.segs {
 			_ = s.Close()
 		}
-		_ = lk.unlock()
+		_ = lk.Unlock()
 		return nil, err
 	}
 	if c.Sync == SyncInterval {
@@ -518,7 +518,7 @@ func (l *Log) Close() error {
 			err = cerr
 		}
 	}
-	if uerr := l.lock.unlock(); err == nil {
+	if uerr := l.lock.Unlock(); err == nil {
 		err = uerr
 	}
 	return err
