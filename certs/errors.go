@@ -1,0 +1,52 @@
+package certs
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. Test with errors.Is; the typed errors below match them.
+var (
+	// ErrTLSConfig means the TLS files cannot make a working
+	// configuration: one is missing, unreadable or malformed, or only
+	// some of them were given.
+	ErrTLSConfig = errors.New("certs: bad TLS configuration")
+	// ErrPeerCertificate means a peer's certificate was refused: it is
+	// missing, not signed by the configured CA, or not a node certificate
+	// where one is required.
+	ErrPeerCertificate = errors.New("certs: peer certificate refused")
+	// ErrExists is returned by WriteFiles when a file it would write is
+	// already there and overwriting was not asked for.
+	ErrExists = errors.New("certs: file exists")
+)
+
+// ConfigError names the file (or flag) of a TLS configuration that is bad,
+// and why. It matches ErrTLSConfig.
+type ConfigError struct {
+	File   string // the path, or the missing flag
+	Reason string
+}
+
+func (e *ConfigError) Error() string {
+	return fmt.Sprintf("certs: bad TLS configuration: %s: %s", e.File, e.Reason)
+}
+
+// Is makes errors.Is(err, ErrTLSConfig) true.
+func (e *ConfigError) Is(target error) bool { return target == ErrTLSConfig }
+
+// PeerError says why a peer's certificate was refused. It matches
+// ErrPeerCertificate.
+type PeerError struct {
+	Identity string // the certificate's Common Name, "" when none was sent
+	Reason   string
+}
+
+func (e *PeerError) Error() string {
+	if e.Identity == "" {
+		return "certs: peer certificate refused: " + e.Reason
+	}
+	return fmt.Sprintf("certs: peer certificate %q refused: %s", e.Identity, e.Reason)
+}
+
+// Is makes errors.Is(err, ErrPeerCertificate) true.
+func (e *PeerError) Is(target error) bool { return target == ErrPeerCertificate }
