@@ -1,0 +1,20 @@
+// Package authz decides which identity may do what.
+//
+// An identity is the Common Name of a verified client certificate (see
+// package certs). A policy file maps identities to actions, one grant a
+// line, in casbin's CSV policy format:
+//
+//	p, root, produce
+//	p, root, consume
+//	p, root, admin
+//	p, *, consume        # every authenticated identity may read
+//
+// The actions are ActionProduce (append records), ActionConsume (read and
+// subscribe) and ActionAdmin (list the servers, membership, status and
+// debug endpoints); "*" stands for every identity or every action.
+// Anything not granted is denied. The model (subject, action, with those
+// wildcards) is fixed in code, so a policy file holds grants only.
+//
+// The package only decides; callers refuse the request and reply
+// Unauthorized. It knows nothing of TLS, actors or HTTP.
+package authz
