@@ -15,6 +15,9 @@ var (
 	// missing, not signed by the configured CA, or not a node certificate
 	// where one is required.
 	ErrPeerCertificate = errors.New("certs: peer certificate refused")
+	// ErrHandshake is matched by *HandshakeError: a TLS handshake with a
+	// peer failed for a reason that retrying will not cure.
+	ErrHandshake = errors.New("certs: TLS handshake failed")
 	// ErrExists is returned by WriteFiles when a file it would write is
 	// already there and overwriting was not asked for.
 	ErrExists = errors.New("certs: file exists")
@@ -50,3 +53,20 @@ func (e *PeerError) Error() string {
 
 // Is makes errors.Is(err, ErrPeerCertificate) true.
 func (e *PeerError) Is(target error) bool { return target == ErrPeerCertificate }
+
+// HandshakeError says why a TLS handshake with Addr failed, in words an
+// operator can act on. It matches ErrHandshake.
+type HandshakeError struct {
+	Addr   string
+	Reason string
+	Err    error // the underlying error
+}
+
+func (e *HandshakeError) Error() string {
+	return fmt.Sprintf("certs: TLS handshake with %s failed: %s", e.Addr, e.Reason)
+}
+
+// Is makes errors.Is(err, ErrHandshake) true.
+func (e *HandshakeError) Is(target error) bool { return target == ErrHandshake }
+
+func (e *HandshakeError) Unwrap() error { return e.Err }
