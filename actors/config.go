@@ -24,6 +24,9 @@ const (
 	// The node's transport guard overwrites it in every incoming envelope,
 	// so a client cannot choose its own identity.
 	IdentityHeader = "actorlog-identity"
+	// NodeHeader is "true" on an envelope whose sender presented a node
+	// certificate; the guard sets or removes it like IdentityHeader.
+	NodeHeader = "actorlog-node"
 )
 
 // Defaults of LogConfig.
@@ -265,6 +268,10 @@ type SessionConfig struct {
 	// Counters, when set, counts the requests the sessions pass on. The
 	// node exports it as metrics.
 	Counters *SessionCounters
+	// Authorizer, when set, decides what the identity of a remote session
+	// may do (see Authorizer). Nil turns authorisation off: the node runs
+	// without TLS, so there is no identity to check.
+	Authorizer Authorizer
 
 	MaxRecordBytes   uint32
 	MaxBatchBytes    uint32
@@ -277,6 +284,20 @@ type SessionConfig struct {
 	PollWait         time.Duration
 	RetryBackoff     time.Duration
 }
+
+// Authorizer decides whether an identity may perform an action ("produce",
+// "consume" or "admin"), returning an error when it may not. The node
+// passes a policy (package authz); actors only need this one method.
+type Authorizer interface {
+	Authorize(identity, action string) error
+}
+
+// The actions sessions authorise.
+const (
+	ActionProduce = "produce"
+	ActionConsume = "consume"
+	ActionAdmin   = "admin"
+)
 
 func (c SessionConfig) withDefaults() SessionConfig {
 	if c.Produce == nil {

@@ -93,8 +93,10 @@ func (a *acceptor) open(ctx actor.Context, m *messages.OpenSession) {
 		clientAddr: client.GetAddress(),
 		clientName: m.GetClientName(),
 		identity:   header(ctx, IdentityHeader),
+		node:       header(ctx, NodeHeader) == "true",
 		// Sessions opened from inside the node (the HTTP API) belong to
-		// node code, which closes them; only remote ones time out.
+		// node code, which closes them (and authorises its own callers);
+		// only remote ones time out.
 		idle: client.GetAddress() != ctx.Self().GetAddress(),
 	}
 	pid, err := ctx.SpawnNamed(newSessionProps(spec), name)
@@ -130,7 +132,8 @@ type sessionSpec struct {
 	clientAddr string
 	clientName string
 	identity   string
-	idle       bool
+	node       bool // the identity is a node certificate's
+	idle       bool // a remote session (see open)
 }
 
 func newSessionProps(spec sessionSpec) *actor.Props {
@@ -179,6 +182,9 @@ func (s *session) Receive(ctx actor.Context) {
 		s.armIdle(ctx)
 
 	case *messages.ProduceRequest:
+		if !s.authorize(ctx, ActionProduce) {
+			return
+		}
 		if bad := ValidateProduce(m, s.limits()); bad != nil {
 			ctx.Respond(bad)
 			return
@@ -189,6 +195,9 @@ func (s *session) Receive(ctx actor.Context) {
 		}
 		ctx.RequestWithCustomSender(s.spec.cfg.Produce, m, ctx.Sender())
 	case *messages.ConsumeRequest:
+		if !s.authorize(ctx, ActionConsume) {
+			return
+		}
 		if c := s.spec.cfg.Counters; c != nil {
 			c.ConsumeRequests.Add(1)
 		}
@@ -198,6 +207,9 @@ func (s *session) Receive(ctx actor.Context) {
 		}
 		ctx.RequestWithCustomSender(s.spec.cfg.Log, m, ctx.Sender())
 	case *messages.Subscribe:
+		if !s.authorize(ctx, ActionConsume) {
+			return
+		}
 		s.subscribe(ctx, m)
 	case *messages.Credit:
 		if pid, ok := s.subs[m.GetSubscriptionId()]; ok {
@@ -216,6 +228,11 @@ func (s *session) Receive(ctx actor.Context) {
 			ctx.Respond(&messages.SubscriptionEnded{SubscriptionId: m.GetSubscriptionId(), Reason: "no such subscription"})
 		}
 	case *messages.ServersRequest:
+		// Clients route by the member list (produces to the leader,
+		// reads to followers), so any granted action lets them read it.
+		if !s.authorize(ctx, ActionAdmin, ActionProduce, ActionConsume) {
+			return
+		}
 		if s.spec.cfg.Raft != nil {
 			ctx.RequestWithCustomSender(s.spec.cfg.Raft, m, ctx.Sender())
 			return
@@ -245,6 +262,32 @@ func (s *session) Receive(ctx actor.Context) {
 	default:
 		refuse(ctx, m)
 	}
+}
+
+// authorize reports whether the session's identity may perform one of
+// actions, and otherwise answers Unauthorized naming the first. It passes
+// everything when authorisation is off, for sessions opened inside the node
+// (the HTTP API authorises its own callers), and for node identities. The
+// identity is the one the session was opened with; a request stamped with
+// another identity (someone else's session) is refused.
+func (s *session) authorize(ctx actor.Context, actions ...string) bool {
+	a := s.spec.cfg.Authorizer
+	if a == nil || !s.spec.idle {
+		return true
+	}
+	if header(ctx, IdentityHeader) == s.spec.identity {
+		if s.spec.node && header(ctx, NodeHeader) == "true" {
+			return true
+		}
+		for _, act := range actions {
+			if a.Authorize(s.spec.identity, act) == nil {
+				return true
+			}
+		}
+	}
+	s.log.WithFields(logrus.Fields{"identity": header(ctx, IdentityHeader), "action": actions[0]}).Debug("request refused: unauthorized")
+	ctx.Respond(&messages.Unauthorized{Identity: header(ctx, IdentityHeader), Action: actions[0]})
+	return false
 }
 
 // armIdle runs the idle timeout only while there is no subscription: a
