@@ -1,12 +1,15 @@
 package node
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"os"
 	"time"
 
 	"actorlog/actors"
+	"actorlog/certs"
 	"actorlog/consensus"
 	"actorlog/segmentstore"
 	"github.com/sirupsen/logrus"
@@ -133,6 +136,20 @@ type Config struct {
 	// the active segment actor panic. Off by default: it exists for specs
 	// that prove crash recovery and must never be on in production.
 	FaultInjection bool
+	// TLS, when set, turns mutual TLS on for every channel of the node:
+	// the actor remote (served and dialled, clients' dial-back listeners
+	// included), the raft transport and the HTTP API. Build it with
+	// certs.Load from the node certificate (certs.NodeOU), its key and the
+	// CA; peers are verified by that CA, not by host name. Plaintext peers
+	// and certificates of another CA are refused. Nil: plaintext, and no
+	// authorisation.
+	TLS *tls.Config
+	// ACLPolicy is the authorisation policy file (package authz) mapping
+	// client identities to the actions produce, consume and admin. It
+	// needs TLS, which provides the identities. With TLS and no policy,
+	// every client identity is denied (node certificates are always
+	// allowed), and the node warns at start.
+	ACLPolicy string
 	// Logger receives every log line of the node, protoactor's included.
 	// Nil logs to stderr at info level.
 	Logger *logrus.Logger
@@ -287,6 +304,12 @@ func (c Config) Validate() error {
 	case d.MaxRecordBytes > d.MaxBatchBytes:
 		return bad("MaxRecordBytes", "%d exceeds MaxBatchBytes %d", d.MaxRecordBytes, d.MaxBatchBytes)
 	}
+	if c.TLS != nil && !hasNodeCertificate(c.TLS) {
+		return bad("TLS", "the node's certificate is not a node certificate (subject OU %q, as 'actorlog certs' makes them): other nodes would refuse it", certs.NodeOU)
+	}
+	if c.ACLPolicy != "" && c.TLS == nil {
+		return bad("ACLPolicy", "needs TLS: identities come from client certificates (set --tls-cert, --tls-key and --tls-ca)")
+	}
 	for i, j := range c.Join {
 		if _, _, err := net.SplitHostPort(j); err != nil {
 			return bad(fmt.Sprintf("Join[%d]", i), "%q is not host:port: %v", j, err)
@@ -311,4 +334,20 @@ func (c Config) Validate() error {
 		return bad("GRPCMaxMessageBytes", "%d is below EndpointWriterBatchSize x the largest reply (%d)", d.GRPCMaxMessageBytes, need)
 	}
 	return nil
+}
+
+// hasNodeCertificate reports whether the configuration presents a node
+// certificate.
+func hasNodeCertificate(cfg *tls.Config) bool {
+	if len(cfg.Certificates) == 0 || len(cfg.Certificates[0].Certificate) == 0 {
+		return false
+	}
+	leaf := cfg.Certificates[0].Leaf
+	if leaf == nil {
+		var err error
+		if leaf, err = x509.ParseCertificate(cfg.Certificates[0].Certificate[0]); err != nil {
+			return false
+		}
+	}
+	return certs.IsNode(leaf)
 }

@@ -9,11 +9,14 @@ import (
 	"time"
 
 	"actorlog/actors"
+	"actorlog/certs"
 	"actorlog/messages"
 	"github.com/asynkron/protoactor-go/remote"
 	"github.com/sirupsen/logrus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
@@ -41,19 +44,30 @@ import (
 //
 // Node-to-node traffic (produces and consistent reads forwarded to the
 // leader, joins, and the replies to this node's futures) uses the internal
-// messages of messages/internal.proto and the raft actor. Without TLS
-// there is no identity to tell a peer node from a client, so every peer
-// that reaches the port is trusted with them: the log, the segments and
-// protoactor's own actors stay unreachable, but a client could send the
-// raft actor a join. Restricting node-to-node messages to node identities
-// comes with mutual TLS.
+// messages of messages/internal.proto and the raft actor.
+//
+// With mutual TLS (tls set) the identity is the Common Name of the peer's
+// verified certificate, and only peers with a node certificate
+// (certs.IsNode) may send internal messages or address the raft actor and
+// futures; a client certificate reaches the session acceptor and its
+// children with the client message types only. The guard also stamps
+// actors.NodeHeader, so sessions know a node identity without trusting the
+// message.
+//
+// Without TLS there is no identity to tell a peer node from a client, so
+// every peer that reaches the port is trusted with node-to-node messages:
+// the log, the segments and protoactor's own actors stay unreachable, but
+// a client could send the raft actor a join.
 type guard struct {
 	log       *logrus.Entry
 	localAddr func() string
-	// identity returns the verified identity of a stream's peer, "" when
-	// the transport has none (plaintext).
-	identity func(ctx context.Context) string
-	allowed  map[string]bool
+	// tls is set when the remote requires mutual TLS: peers then have an
+	// identity, and only node identities pass node-to-node traffic.
+	tls bool
+	// allowed are the message types any peer may send; clientAllowed the
+	// ones a non-node identity may send under TLS.
+	allowed       map[string]bool
+	clientAllowed map[string]bool
 
 	// ready is closed when the first stream reaches the interceptor: the
 	// server is serving.
@@ -75,15 +89,19 @@ type guard struct {
 var clientSystemMessages = []string{"actor.Watch", "actor.Unwatch", "actor.Terminated", "actor.DeadLetterResponse"}
 
 func newGuard(log *logrus.Entry, localAddr func() string) *guard {
-	g := &guard{log: log, localAddr: localAddr, identity: func(context.Context) string { return "" }, allowed: map[string]bool{}, ready: make(chan struct{})}
+	g := &guard{log: log, localAddr: localAddr, allowed: map[string]bool{}, clientAllowed: map[string]bool{}, ready: make(chan struct{})}
 	for _, f := range []protoreflect.FileDescriptor{messages.File_actorlog_proto, messages.File_internal_proto} {
 		msgs := f.Messages()
 		for i := 0; i < msgs.Len(); i++ {
 			g.allowed[string(msgs.Get(i).FullName())] = true
+			if f == messages.File_actorlog_proto {
+				g.clientAllowed[string(msgs.Get(i).FullName())] = true
+			}
 		}
 	}
 	for _, n := range clientSystemMessages {
 		g.allowed[n] = true
+		g.clientAllowed[n] = true
 	}
 	return g
 }
@@ -99,14 +117,34 @@ func (g *guard) interceptor() grpc.StreamServerInterceptor {
 				err = status.Errorf(codes.InvalidArgument, "actorlog: malformed message: %v", r)
 			}
 		}()
-		return handler(srv, &guardedStream{ServerStream: ss, g: g, identity: g.identity(ss.Context())})
+		id, node := g.peer(ss.Context())
+		return handler(srv, &guardedStream{ServerStream: ss, g: g, identity: id, node: node})
 	}
+}
+
+// peer returns the verified identity of a stream's peer and whether it is
+// a node: ("", true) without TLS, where every peer is trusted as before.
+func (g *guard) peer(ctx context.Context) (identity string, node bool) {
+	if !g.tls {
+		return "", true
+	}
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		return "", false
+	}
+	info, ok := p.AuthInfo.(credentials.TLSInfo)
+	if !ok || len(info.State.PeerCertificates) == 0 {
+		return "", false
+	}
+	leaf := info.State.PeerCertificates[0]
+	return certs.Identity(leaf), certs.IsNode(leaf)
 }
 
 type guardedStream struct {
 	grpc.ServerStream
 	g        *guard
 	identity string
+	node     bool
 }
 
 func (s *guardedStream) RecvMsg(m any) error {
@@ -115,7 +153,7 @@ func (s *guardedStream) RecvMsg(m any) error {
 	}
 	if rm, ok := m.(*remote.RemoteMessage); ok {
 		if b := rm.GetMessageBatch(); b != nil {
-			s.g.filter(b, s.identity)
+			s.g.filter(b, s.identity, s.node)
 		}
 	}
 	return nil
@@ -123,16 +161,16 @@ func (s *guardedStream) RecvMsg(m any) error {
 
 // filter removes the envelopes that may not pass and stamps the identity on
 // the others, in place.
-func (g *guard) filter(b *remote.MessageBatch, identity string) {
+func (g *guard) filter(b *remote.MessageBatch, identity string, node bool) {
 	local := g.localAddr()
 	kept := b.Envelopes[:0]
 	var dropped []string
 	for _, e := range b.Envelopes {
-		if why := g.refuse(b, e, local); why != "" {
+		if why := g.refuse(b, e, local, node); why != "" {
 			dropped = append(dropped, why)
 			continue
 		}
-		stampIdentity(e, identity)
+		stampIdentity(e, identity, g.tls && node)
 		switch b.TypeNames[e.TypeId] {
 		case produceTypeName:
 			g.produces.Add(1)
@@ -150,7 +188,7 @@ func (g *guard) filter(b *remote.MessageBatch, identity string) {
 }
 
 // refuse returns why e may not pass, or "".
-func (g *guard) refuse(b *remote.MessageBatch, e *remote.MessageEnvelope, local string) string {
+func (g *guard) refuse(b *remote.MessageBatch, e *remote.MessageEnvelope, local string, node bool) string {
 	if e == nil {
 		return "empty envelope"
 	}
@@ -162,6 +200,8 @@ func (g *guard) refuse(b *remote.MessageBatch, e *remote.MessageEnvelope, local 
 	}
 	if name := b.TypeNames[e.TypeId]; !g.allowed[name] {
 		return "type " + truncate(name) + " not accepted"
+	} else if !node && !g.clientAllowed[name] {
+		return "type " + truncate(name) + " is for nodes only"
 	}
 	if e.Target < 0 || int(e.Target) >= len(b.Targets) || b.Targets[e.Target] == nil {
 		return "target index out of range"
@@ -174,11 +214,14 @@ func (g *guard) refuse(b *remote.MessageBatch, e *remote.MessageEnvelope, local 
 		// protoactor would relay it to another address.
 		return "target address " + truncate(t.GetAddress()) + " is not this node"
 	}
-	if id := t.GetId(); id != actors.SessionsName && !strings.HasPrefix(id, actors.SessionsName+"/") &&
-		id != actors.RaftName && !strings.HasPrefix(id, futurePrefix) {
-		return "target " + truncate(id) + " is internal"
+	id := t.GetId()
+	if id == actors.SessionsName || strings.HasPrefix(id, actors.SessionsName+"/") {
+		return ""
 	}
-	return ""
+	if node && (id == actors.RaftName || strings.HasPrefix(id, futurePrefix)) {
+		return ""
+	}
+	return "target " + truncate(id) + " is internal"
 }
 
 // The type names of the client requests the guard counts.
@@ -191,21 +234,29 @@ var (
 // this node's own requests (forwards, joins) arrive.
 const futurePrefix = "future$"
 
-func stampIdentity(e *remote.MessageEnvelope, identity string) {
+// stampIdentity overwrites the identity headers: the peer's identity
+// (removed when there is none) and the node mark (removed unless node).
+func stampIdentity(e *remote.MessageEnvelope, identity string, node bool) {
 	if e.MessageHeader == nil {
-		if identity == "" {
+		if identity == "" && !node {
 			return
 		}
 		e.MessageHeader = &remote.MessageHeader{}
 	}
-	if identity == "" {
-		delete(e.MessageHeader.HeaderData, actors.IdentityHeader)
-		return
-	}
 	if e.MessageHeader.HeaderData == nil {
 		e.MessageHeader.HeaderData = map[string]string{}
 	}
-	e.MessageHeader.HeaderData[actors.IdentityHeader] = identity
+	h := e.MessageHeader.HeaderData
+	if identity == "" {
+		delete(h, actors.IdentityHeader)
+	} else {
+		h[actors.IdentityHeader] = identity
+	}
+	if node {
+		h[actors.NodeHeader] = "true"
+	} else {
+		delete(h, actors.NodeHeader)
+	}
 }
 
 // warn logs dropped envelopes at most once a second: garbage traffic must

@@ -60,6 +60,9 @@ const (
 	codeTimeout          = "timeout"
 	codeNotLeader        = "not_leader"
 	codeUnauthorized     = "unauthorized"
+	// codeCertificateRequired: a TLS node got a request without a client
+	// certificate on an endpoint that needs an identity.
+	codeCertificateRequired = "certificate_required"
 )
 
 func newHTTPAPI(n *Node) *httpAPI { return &httpAPI{n: n} }
@@ -129,6 +132,9 @@ func writeError(w http.ResponseWriter, status int, e apiError) {
 }
 
 func (h *httpAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !h.authorize(w, r) {
+		return
+	}
 	switch r.URL.Path {
 	case "/v1/records":
 		switch r.Method {

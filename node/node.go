@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"actorlog/actors"
+	"actorlog/authz"
 	"actorlog/consensus"
 	"actorlog/discovery"
 	"actorlog/messages"
@@ -25,6 +26,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 )
 
@@ -61,6 +63,9 @@ type Node struct {
 	httpWG  sync.WaitGroup
 	httpAPI *httpAPI
 	metrics *metrics
+	// authz decides what client identities may do; nil without TLS
+	// (authorisation off).
+	authz *authz.Authorizer
 
 	actorAddr string
 	httpAddr  string
@@ -101,6 +106,10 @@ func (n *Node) start(ctx context.Context) (err error) {
 		return fmt.Errorf("%w: create %s: %v", ErrStart, logDir, err)
 	}
 	if n.lock, err = lockDir(cfg.DataDir); err != nil {
+		return err
+	}
+
+	if n.authz, err = n.loadAuthorizer(); err != nil {
 		return err
 	}
 
@@ -159,6 +168,7 @@ func (n *Node) start(ctx context.Context) (err error) {
 		Raft:           n.rp.pid,
 		Logger:         n.log,
 		Counters:       &n.metrics.sessions,
+		Authorizer:     n.sessionAuthorizer(),
 		MaxRecordBytes: cfg.MaxRecordBytes,
 		MaxBatchBytes:  cfg.MaxBatchBytes,
 		IdleTimeout:    cfg.SessionIdleTimeout,
@@ -195,7 +205,12 @@ func (n *Node) start(ctx context.Context) (err error) {
 	n.httpWG.Add(1)
 	go func() {
 		defer n.httpWG.Done()
-		if err := n.httpSrv.Serve(n.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		serve := func() error { return n.httpSrv.Serve(n.httpLn) }
+		if cfg.TLS != nil {
+			n.httpSrv.TLSConfig = httpTLS(cfg.TLS)
+			serve = func() error { return n.httpSrv.ServeTLS(n.httpLn, "", "") }
+		}
+		if err := serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.log.WithError(err).Error("HTTP server failed")
 		}
 	}()
@@ -256,9 +271,20 @@ func (n *Node) startRemote() (err error) {
 	}
 	n.guard = newGuard(n.log.WithField("component", "guard"), n.sys.Address)
 	max := n.cfg.GRPCMaxMessageBytes
+	// Without TLS the remote speaks plaintext HTTP/2. With it, the server
+	// requires a certificate of the CA from every peer (nodes, clients),
+	// and the node dials other nodes and clients' listeners with its own.
+	var serverCreds grpc.ServerOption = grpc.EmptyServerOption{}
+	dialCreds := grpc.WithTransportCredentials(insecure.NewCredentials())
+	if n.cfg.TLS != nil {
+		n.guard.tls = true
+		serverCreds = grpc.Creds(newRefusingCreds(n.cfg.TLS, n.log.WithField("component", "remote")))
+		dialCreds = grpc.WithTransportCredentials(credentials.NewTLS(n.cfg.TLS))
+	}
 	opts := []remote.ConfigOption{
 		remote.WithEndpointWriterBatchSize(n.cfg.EndpointWriterBatchSize),
 		remote.WithServerOptions(
+			serverCreds,
 			grpc.MaxRecvMsgSize(max),
 			grpc.MaxSendMsgSize(max),
 			grpc.ChainStreamInterceptor(n.guard.interceptor()),
@@ -267,7 +293,7 @@ func (n *Node) startRemote() (err error) {
 			grpc.WaitForHandlers(true),
 		),
 		remote.WithDialOptions(
-			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			dialCreds,
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(max), grpc.MaxCallSendMsgSize(max)),
 			// A client that went away must not hold a connection attempt
 			// (and the replies queued behind it) for gRPC's default 20 s.
@@ -324,10 +350,18 @@ func (n *Node) startRemote() (err error) {
 func (n *Node) probeRemote() error {
 	addr := n.actorAddr
 	tr := &http.Transport{Protocols: new(http.Protocols)}
-	tr.Protocols.SetUnencryptedHTTP2(true)
+	scheme := "http://"
+	if n.cfg.TLS != nil {
+		// The node's own certificate is a node's: the guard lets it in.
+		tr.TLSClientConfig = n.cfg.TLS.Clone()
+		tr.Protocols.SetHTTP2(true)
+		scheme = "https://"
+	} else {
+		tr.Protocols.SetUnencryptedHTTP2(true)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	body, bodyW := io.Pipe()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/remote.Remoting/Receive", body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, scheme+addr+"/remote.Remoting/Receive", body)
 	if err != nil {
 		cancel()
 		return fmt.Errorf("%w: probe the actor remote at %s: %v", ErrStart, addr, err)

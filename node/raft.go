@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"actorlog/actors"
+	"actorlog/certs"
 	"actorlog/consensus"
 	"actorlog/messages"
 	"github.com/asynkron/protoactor-go/actor"
@@ -74,7 +76,13 @@ func (n *Node) startRaft() error {
 		return fmt.Errorf("%w: inspect raft state: %v", ErrStart, err)
 	}
 	n.hadState = hasState
-	trans, err := consensus.NewTCPTransport(cfg.RaftAddr, nil, consensus.TransportConfig{Logger: rlog})
+	// Raft speaks only to nodes: with TLS, both sides require a node
+	// certificate of the CA.
+	var raftTLS *tls.Config
+	if cfg.TLS != nil {
+		raftTLS = certs.RequireNode(cfg.TLS)
+	}
+	trans, err := consensus.NewTCPTransport(cfg.RaftAddr, nil, consensus.TransportConfig{Logger: rlog, TLS: raftTLS})
 	if err != nil {
 		return fmt.Errorf("%w: raft transport on %s: %v", ErrStart, cfg.RaftAddr, err)
 	}
@@ -224,6 +232,10 @@ func (n *Node) startJoin() {
 			}
 			targets := n.joinTargets()
 			for _, addr := range targets {
+				if err := n.joinPreflight(ctx, addr); err != nil {
+					log.WithError(err).WithField("via", addr).Warn("cannot join through this member: the TLS handshake fails")
+					continue
+				}
 				res, err := n.sys.Root.RequestFuture(actor.NewPID(addr, actors.RaftName),
 					&messages.JoinRequest{Member: n.self()}, n.cfg.RequestTimeout).Result()
 				if _, ok := res.(*messages.JoinResponse); ok && err == nil {
