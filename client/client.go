@@ -588,6 +588,9 @@ func (c *Client) reachable(ctx context.Context, server string, timeout time.Dura
 		return fmt.Errorf("%w: %v", errUnreachable, err)
 	}
 	_ = conn.Close()
+	if err := c.checkTLS(ctx, server, timeout); err != nil {
+		return err
+	}
 	c.mu.Lock()
 	delete(c.dead, server)
 	c.mu.Unlock()

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
 	"time"
@@ -92,6 +93,13 @@ type Config struct {
 	// AdvertisedAddr is the address nodes should dial back, when it differs
 	// from the listener's (NAT, containers). Empty means the listener's.
 	AdvertisedAddr string
+	// TLS, when set, speaks mutual TLS to the nodes and on the client's
+	// own listener (which nodes dial back with their certificates). Build
+	// it with certs.Load from a client certificate, its key and the CA
+	// that signed the nodes; the certificate's Common Name is the identity
+	// the nodes authorise. Nil: plaintext, which a node with TLS refuses
+	// (New then fails with ErrTLSRequired).
+	TLS *tls.Config
 	// Name identifies the client in the node's logs and metrics only.
 	Name string
 

@@ -22,6 +22,15 @@ var (
 	// ErrUnauthorized is matched by *UnauthorizedError: the transport
 	// identity may not perform the action. It is never retried.
 	ErrUnauthorized = errors.New("client: unauthorized")
+	// ErrTLSRequired means a node speaks TLS and the client has no TLS
+	// configuration (Config.TLS, or --tls-cert, --tls-key and --tls-ca).
+	// It is never retried.
+	ErrTLSRequired = errors.New("client: the node requires mutual TLS; configure a client certificate, its key and the CA")
+	// ErrTLSHandshake means the TLS handshake with a node failed: the node
+	// speaks plaintext, refuses the client's certificate (another CA), or
+	// presents one the client does not trust. The error wraps a
+	// *certs.HandshakeError that says which. It is never retried.
+	ErrTLSHandshake = errors.New("client: TLS handshake with the node failed")
 	// ErrSubscriptionEnded is returned by Subscription.Next once the
 	// subscription was closed by its owner.
 	ErrSubscriptionEnded = errors.New("client: subscription ended")

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"crypto/tls"
 	"sync"
 
 	"github.com/sirupsen/logrus"
@@ -24,6 +25,7 @@ type transportKey struct {
 	maxMessageBytes    int
 	writerBatch        int
 	logger             *logrus.Logger
+	tls                *tls.Config
 }
 
 type sharedTransport struct {
@@ -45,6 +47,7 @@ func acquireTransport(cfg Config, logger *logrus.Logger, log *logrus.Entry) (t *
 		maxMessageBytes: cfg.MaxMessageBytes,
 		writerBatch:     cfg.EndpointWriterBatchSize,
 		logger:          logger,
+		tls:             cfg.TLS,
 	}
 	shared.mu.Lock()
 	defer shared.mu.Unlock()

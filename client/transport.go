@@ -17,6 +17,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -120,9 +121,18 @@ func newTransport(cfg Config, log *logrus.Entry) (t *transport, err error) {
 		actor.WithDeadLetterRequestLogging(false),
 	)
 
+	// With TLS the listener requires the CA's certificate from the nodes
+	// that dial replies back, and the client dials nodes with its own.
+	var serverCreds grpc.ServerOption = grpc.EmptyServerOption{}
+	dialCreds := grpc.WithTransportCredentials(insecure.NewCredentials())
+	if cfg.TLS != nil {
+		serverCreds = grpc.Creds(credentials.NewTLS(cfg.TLS))
+		dialCreds = grpc.WithTransportCredentials(credentials.NewTLS(cfg.TLS))
+	}
 	opts := []remote.ConfigOption{
 		remote.WithEndpointWriterBatchSize(cfg.EndpointWriterBatchSize),
 		remote.WithServerOptions(
+			serverCreds,
 			// Close relies on Stop waiting for the stream handlers.
 			grpc.WaitForHandlers(true),
 			grpc.MaxRecvMsgSize(cfg.MaxMessageBytes),
@@ -130,7 +140,7 @@ func newTransport(cfg Config, log *logrus.Entry) (t *transport, err error) {
 			grpc.ChainStreamInterceptor(recoverStream(log)),
 		),
 		remote.WithDialOptions(
-			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			dialCreds,
 			grpc.WithDefaultCallOptions(
 				grpc.MaxCallRecvMsgSize(cfg.MaxMessageBytes),
 				grpc.MaxCallSendMsgSize(cfg.MaxMessageBytes),
