@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"actorlog/certs"
 	"actorlog/node"
 	"actorlog/segmentstore"
 	"github.com/sirupsen/logrus"
@@ -24,6 +25,7 @@ type agentOptions struct {
 	consulAddr string
 	sync       string
 	logFormat  string
+	tls        certs.Files
 	logLevel   *string
 }
 
@@ -75,6 +77,22 @@ acknowledging; "interval" (the default) fsyncs every --sync-interval, so a
 power loss may take the records of the last interval; "none" leaves it to the
 operating system.
 
+Mutual TLS is on when --tls-cert, --tls-key and --tls-ca are given (all three,
+or none). It covers the actor remote (clients, other nodes, and the
+connections the node dials back to clients), the raft transport and the HTTP
+API. The certificate must be a node certificate (subject OU "node", as
+'actorlog certs' makes them); peers must present a certificate of the same CA,
+and plaintext peers are refused (the node logs why). Over HTTP, /healthz,
+/readyz and /metrics answer without a client certificate; every other endpoint
+needs one.
+
+With TLS, --acl-policy names the authorisation policy: lines
+"p, <identity or *>, <produce|consume|admin|*>", where the identity is a client
+certificate's Common Name. Anything not granted is refused with Unauthorized
+(HTTP 403). With TLS and no policy every client identity is refused (node
+certificates are always allowed) and the node warns at start. WITHOUT TLS
+THERE IS NO AUTHORISATION: anyone who reaches the ports may do anything.
+
 --enable-fault-injection is off by default and is for tests only: it adds
 POST /debug/fault/segment-crash to the HTTP API, which makes the active segment
 actor panic so its supervisor restarts it. Never enable it in production.`,
@@ -82,7 +100,8 @@ actor panic so its supervisor restarts it. Never enable it in production.`,
   actorlog agent --id n2 --data-dir ./data/n2 --actor-addr 127.0.0.1:7401 --http-addr 127.0.0.1:7481 --raft-addr 127.0.0.1:7471 --join 127.0.0.1:7400
   actorlog agent --id n1 --data-dir /var/lib/actorlog --actor-addr 0.0.0.0:7400 --http-addr 0.0.0.0:7480
   actorlog agent --id n1 --data-dir ./data/n1 --consul-addr 127.0.0.1:8500 --bootstrap-expect 3
-  actorlog agent --id t1 --data-dir /tmp/t1 --actor-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 --sync always`,
+  actorlog agent --id t1 --data-dir /tmp/t1 --actor-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 --sync always
+  actorlog agent --id n1 --data-dir ./data/n1 --bootstrap --tls-cert certs-dev/n1.pem --tls-key certs-dev/n1-key.pem --tls-ca certs-dev/ca.pem --acl-policy certs-dev/policy.csv`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			flags := cmd.Flags()
@@ -123,6 +142,9 @@ actor panic so its supervisor restarts it. Never enable it in production.`,
 	f.DurationVar(&o.cfg.RequestTimeout, "request-timeout", def.RequestTimeout, "deadline of a request inside the node")
 	f.DurationVar(&o.cfg.MaxWait, "max-wait", def.MaxWait, "longest long poll a consume request may ask for")
 	f.DurationVar(&o.cfg.SessionIdleTimeout, "session-idle-timeout", def.SessionIdleTimeout, "end a client's session after this long without a request or a subscription")
+	registerTLSFlags(cmd, &o.tls, "node (a node certificate)")
+	f.StringVar(&o.cfg.ACLPolicy, "acl-policy", "", `authorisation policy file (needs TLS): lines "p, <identity or *>, <produce|consume|admin|*>";
+with TLS and no policy, every client identity is refused`)
 	f.BoolVar(&o.cfg.FaultInjection, "enable-fault-injection", false, "TESTS ONLY: serve POST /debug/fault/segment-crash (off by default)")
 	f.StringVar(&o.logFormat, "log-format", "", `log format on stderr: text or json
 (default text when stderr is a terminal, json otherwise)`)
@@ -153,6 +175,9 @@ func (o *agentOptions) run(ctx context.Context, out io.Writer) error {
 		return &usageError{fmt.Errorf("--sync: %w", err)}
 	}
 	cfg := o.cfg
+	if cfg.TLS, err = tlsConfig(o.tls); err != nil {
+		return err
+	}
 	cfg.Storage.Sync = sync
 	cfg.Logger = log
 	if cfg.DataDir == "" {

@@ -228,7 +228,12 @@ func (o *benchOptions) connectBench(ctx context.Context) (*client.Client, error)
 	if err != nil {
 		return nil, err
 	}
+	tlsCfg, err := tlsConfig(o.tls)
+	if err != nil {
+		return nil, err
+	}
 	cfg := client.DefaultConfig()
+	cfg.TLS = tlsCfg
 	cfg.Servers = o.serverList()
 	cfg.Consul = o.consulAddr
 	cfg.Timeout = o.timeout

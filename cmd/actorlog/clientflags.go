@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"strings"
 	"time"
 
+	"actorlog/certs"
 	"actorlog/client"
 	"github.com/spf13/cobra"
 )
@@ -15,6 +17,7 @@ type clientFlags struct {
 	servers    []string
 	consulAddr string
 	timeout    time.Duration
+	tls        certs.Files
 	logLevel   *string
 }
 
@@ -26,6 +29,29 @@ func (f *clientFlags) register(cmd *cobra.Command, logLevel *string) {
 		"find the nodes through the Consul agent at this host:port (their passing \"actorlog\" instances); --servers, when given too, is the fallback")
 	cmd.Flags().DurationVar(&f.timeout, "timeout", 10*time.Second,
 		"deadline of each request, retries included; a node that stays unreachable this long is an error")
+	registerTLSFlags(cmd, &f.tls, "client")
+}
+
+// registerTLSFlags adds --tls-cert, --tls-key and --tls-ca. who is "client"
+// or "node", for the help text.
+func registerTLSFlags(cmd *cobra.Command, files *certs.Files, who string) {
+	cmd.Flags().StringVar(&files.Cert, "tls-cert", "",
+		"PEM certificate of this "+who+" (its Common Name is the identity nodes authorise); with --tls-key and --tls-ca turns mutual TLS on (make certs writes a development set)")
+	cmd.Flags().StringVar(&files.Key, "tls-key", "", "PEM private key of --tls-cert")
+	cmd.Flags().StringVar(&files.CA, "tls-ca", "", "PEM certificate of the CA that signs every node and client; peers of another CA are refused")
+}
+
+// tlsConfig loads the TLS flags: nil when none is set, a usage error when
+// only some are.
+func tlsConfig(files certs.Files) (*tls.Config, error) {
+	if !files.Enabled() {
+		return nil, nil
+	}
+	cfg, err := certs.Load(files)
+	if err != nil {
+		return nil, &usageError{err}
+	}
+	return cfg, nil
 }
 
 // connect starts a client with the flags' settings.
@@ -37,7 +63,12 @@ func (f *clientFlags) connect(ctx context.Context) (*client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	tlsCfg, err := tlsConfig(f.tls)
+	if err != nil {
+		return nil, err
+	}
 	cfg := client.DefaultConfig()
+	cfg.TLS = tlsCfg
 	cfg.Servers = f.serverList()
 	cfg.Consul = f.consulAddr
 	cfg.Timeout = f.timeout

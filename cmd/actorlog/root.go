@@ -37,6 +37,7 @@ from any shell, or the HTTP JSON API of the node.`,
 		newConsumeCommand(&logLevel),
 		newServersCommand(&logLevel),
 		newBenchCommand(&logLevel),
+		newCertsCommand(),
 	)
 	return root
 }
