@@ -17,8 +17,12 @@ TEST_FLAGS   ?= -race -count=1 -timeout 25m
 # spurious "context deadline exceeded" (golang/go#75804).
 FUZZTIME     ?= 50000x
 BENCHTIME    ?= 2s
+# Development certificates of `make certs` and `make run TLS=1`.
+CERTS_DIR    ?= $(CURDIR)/certs-dev
+# TLS=1 makes `make run` start the cluster with mutual TLS and authorisation.
+TLS          ?=
 
-.PHONY: help setup consul protoc build proto proto-check vet test bench bench-compare fuzz run clean
+.PHONY: help setup consul protoc build proto proto-check vet test bench bench-compare fuzz run certs clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -70,8 +74,11 @@ fuzz: ## run each fuzz target for FUZZTIME executions (default 50000x)
 bench-compare: build ## actorlog against NATS JetStream, side by side (not part of make test)
 	bash scripts/bench-compare.sh
 
-run: build setup ## start a local 3-node cluster (and a Consul dev agent) on 127.0.0.1; Ctrl-C stops it
-	ACTORLOG=$(ACTORLOG) CONSUL=$(CONSUL) bash scripts/run-cluster.sh
+run: build setup ## start a local 3-node cluster (and a Consul dev agent) on 127.0.0.1; TLS=1 for mutual TLS; Ctrl-C stops it
+	ACTORLOG=$(ACTORLOG) CONSUL=$(CONSUL) TLS=$(TLS) CERTS_DIR=$(CERTS_DIR) bash scripts/run-cluster.sh
+
+certs: build ## write a development CA, certificates for n1..n3, root and nobody, and policy.csv into certs-dev/ (existing ones are kept)
+	$(ACTORLOG) certs --dir $(CERTS_DIR)
 
 clean: ## remove build output (keeps bin/consul, which is slow to build)
 	rm -f $(ACTORLOG)

@@ -9,6 +9,12 @@
 #
 #   NODES=3 scripts/run-cluster.sh
 #
+# TLS=1 turns mutual TLS and authorisation on: certificates for the nodes and
+# for the clients "root" (may do everything) and "nobody" (may do nothing),
+# and the policy, come from `actorlog certs` in $CERTS_DIR (default
+# ./certs-dev; existing files are kept), and the script prints the client
+# flags to use.
+#
 # Ports: node n1 takes the defaults every command uses (actors 7400, HTTP
 # 7480, raft 7470), n2 the next ones (7401, 7481, 7471), and so on. Override
 # the base ports with ACTOR_BASE, HTTP_BASE and RAFT_BASE; a base of 0 lets
@@ -26,6 +32,19 @@ raft_base=${RAFT_BASE:-7470}
 data=${DATA_DIR:-$repo/data}
 actorlog=${ACTORLOG:-$repo/bin/actorlog}
 consul=${CONSUL:-$repo/bin/consul}
+tls=${TLS:-}
+certs_dir=${CERTS_DIR:-$repo/certs-dev}
+# client_tls: the flags of a client command (root's certificate with TLS).
+client_tls=()
+curl_tls=()
+scheme=http
+if [ -n "$tls" ] && [ "$tls" != 0 ]; then
+  node_names=$(seq -s, -f 'n%g' 1 "$nodes")
+  "$actorlog" certs --dir "$certs_dir" --node "$node_names" >/dev/null
+  client_tls=(--tls-cert "$certs_dir/root.pem" --tls-key "$certs_dir/root-key.pem" --tls-ca "$certs_dir/ca.pem")
+  curl_tls=(--cacert "$certs_dir/ca.pem" --cert "$certs_dir/root.pem" --key "$certs_dir/root-key.pem")
+  scheme=https
+fi
 
 pids=()
 consul_pid=
@@ -68,7 +87,12 @@ start_node() {
   local i=$1; shift
   mkdir -p "$data/n$i"
   rm -f "$data/n$i/agent.out"
-  "$actorlog" agent --id "n$i" --data-dir "$data/n$i" \
+  local node_tls=()
+  if [ "$scheme" = https ]; then
+    node_tls=(--tls-cert "$certs_dir/n$i.pem" --tls-key "$certs_dir/n$i-key.pem" --tls-ca "$certs_dir/ca.pem"
+      --acl-policy "$certs_dir/policy.csv")
+  fi
+  "$actorlog" agent --id "n$i" --data-dir "$data/n$i" "${node_tls[@]}" \
     --actor-addr "127.0.0.1:$(port "$actor_base" "$i")" \
     --http-addr "127.0.0.1:$(port "$http_base" "$i")" \
     --raft-addr "127.0.0.1:$(port "$raft_base" "$i")" \
@@ -91,14 +115,27 @@ done
 n1_actor=$(grep -o 'actor=[^ ]*' "$data/n1/agent.out" | cut -d= -f2)
 n1_http=$(grep -o 'http=[^ ]*' "$data/n1/agent.out" | cut -d= -f2)
 for _ in $(seq 1 300); do
-  sv=$(curl -fsS --max-time 1 "$n1_http/v1/servers" 2>/dev/null || true)
+  sv=$(curl -fsS --max-time 1 "${curl_tls[@]}" "$scheme://$n1_http/v1/servers" 2>/dev/null || true)
   n=$(grep -o '"actor_address":"[^"]' <<<"$sv" | wc -l || true)
   [ "$n" -ge "$nodes" ] && grep -q '"is_leader":true' <<<"$sv" && break
   sleep 0.1
 done
 
 echo
-"$actorlog" servers --consul-addr "$consul_addr" || true
+"$actorlog" servers --consul-addr "$consul_addr" "${client_tls[@]}" || true
+if [ "$scheme" = https ]; then
+  flags="${client_tls[*]}"
+  cat <<MSG
+
+Mutual TLS is on: every command needs a client certificate of the CA in
+$certs_dir. "root" may produce, consume and administer; "nobody" may do
+nothing ($certs_dir/policy.csv). Add these flags to every command below:
+
+  $flags
+
+and to curl: ${curl_tls[*]} (https://; /healthz, /readyz and /metrics need no certificate).
+MSG
+fi
 cat <<MSG
 
 actorlog is running: $nodes nodes on 127.0.0.1 (logs in $data/n*/agent.log),
@@ -110,7 +147,7 @@ registered in Consul at $consul_addr. The commands find every member from
   bin/actorlog consume --from 0 --consul-addr $consul_addr
   bin/actorlog consume --from 0 --follow --servers $n1_actor
   bin/actorlog servers --consul-addr $consul_addr
-  curl -s $n1_http/v1/status
+  curl -s ${curl_tls[*]} $scheme://$n1_http/v1/status
 
 Ctrl-C here stops the cluster.
 MSG

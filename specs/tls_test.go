@@ -10,8 +10,11 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"actorlog/certs"
@@ -252,5 +255,45 @@ var _ = Describe("Mutual TLS and authorisation", Ordered, func() {
 		By("the leader's membership stays unchanged")
 		Consistently(func() []string { return servers(n1) }, 3*time.Second, 300*time.Millisecond).Should(ConsistOf("n1", "n2"))
 		Expect(servers(n2)).To(ConsistOf("n1", "n2"))
+	})
+})
+
+var _ = Describe("make run TLS=1 (scripts/run-cluster.sh)", func() {
+	It("starts the cluster with mutual TLS and prints the client flags that work", func() {
+		consul := startConsul()
+		data := GinkgoT().TempDir()
+		certDir := filepath.Join(GinkgoT().TempDir(), "certs")
+		repo, err := filepath.Abs("..")
+		Expect(err).NotTo(HaveOccurred())
+		cmd := exec.Command("bash", filepath.Join(repo, "scripts", "run-cluster.sh"))
+		cmd.Dir = repo
+		cmd.Env = append(os.Environ(), "TLS=1", "CERTS_DIR="+certDir,
+			"DATA_DIR="+data, "ACTORLOG="+actorlogBin, "CONSUL_ADDR="+consul.Addr(),
+			"ACTOR_BASE=0", "HTTP_BASE=0", "RAFT_BASE=0")
+		run, err := gexec.Start(cmd, gexec.NewPrefixedWriter("[run] ", GinkgoWriter), gexec.NewPrefixedWriter("[run] ", GinkgoWriter))
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(func() {
+			for i := 1; i <= 3; i++ {
+				if raw, err := os.ReadFile(filepath.Join(data, "n"+strconv.Itoa(i), "pid")); err == nil {
+					if pid, err := strconv.Atoi(strings.TrimSpace(string(raw))); err == nil {
+						_ = syscall.Kill(pid, syscall.SIGKILL)
+					}
+				}
+			}
+			run.Kill().Wait(10 * time.Second)
+		})
+		Eventually(run.Out, 2*time.Minute).Should(gbytes.Say("cluster ready"))
+		set := certSet(certDir)
+		Expect(string(run.Out.Contents())).To(ContainSubstring(strings.Join(set.flags("root"), " ")))
+
+		plain := cli(strings.NewReader("x\n"), "produce", "--consul-addr", consul.Addr())
+		Eventually(plain, 30*time.Second).Should(gexec.Exit(1))
+		Expect(plain.Err).To(gbytes.Say("requires mutual TLS"))
+		produce := cli(strings.NewReader("hello\n"), append([]string{"produce", "--consul-addr", consul.Addr()}, set.flags("root")...)...)
+		Eventually(produce, 30*time.Second).Should(gexec.Exit(0))
+		Expect(lines(produce.Out.Contents())).To(Equal([]string{"0"}))
+
+		run.Signal(syscall.SIGINT)
+		Eventually(run, time.Minute).Should(gexec.Exit(0))
 	})
 })
