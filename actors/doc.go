@@ -109,7 +109,10 @@
 // OpenSession spawns a session and answers SessionOpened with its PID and
 // limits. A session keeps the transport identity found in the
 // IdentityHeader of the OpenSession envelope (the node's transport guard
-// writes that header; nobody else can). It ends on CloseSession, when
+// writes that header; nobody else can). With an Authorizer, a remote
+// session checks that identity before it produces (produce), reads or
+// subscribes (consume) or lists the servers (any action), and answers
+// Unauthorized otherwise; node identities (NodeHeader) pass. It ends on CloseSession, when
 // protoactor reports the client's endpoint terminated (the acceptor turns
 // the EndpointTerminatedEvent into a ClientEndpointTerminated message), or,
 // for a remote client with no subscription, after IdleTimeout without a

@@ -55,11 +55,19 @@
 // actorlog's messages (messages/*.proto, plus actor.Watch, Unwatch,
 // Terminated and DeadLetterResponse), or whose target is not the session
 // acceptor or one of its children, the raft actor, or a future on this
-// node (node-to-node traffic: forwards, joins and their replies; without
-// TLS every peer is trusted with it); it overwrites the identity
-// header of every envelope with the transport identity (none until mutual
-// TLS); and it recovers a panic in the stream handler. Garbage therefore
-// closes at most one stream, never the node.
+// node (node-to-node traffic: forwards, joins and their replies; with
+// mutual TLS only node certificates may send it, without TLS every peer is
+// trusted with it); it overwrites the identity header of every envelope
+// with the transport identity (the peer certificate's Common Name, none
+// without TLS); and it recovers a panic in the stream handler. Garbage
+// therefore closes at most one stream, never the node.
+//
+// With Config.TLS every channel speaks mutual TLS (see tls.go): the remote
+// (served and dialled), raft (node certificates only, both ways) and HTTP
+// (/healthz, /readyz and /metrics without a client certificate, the rest
+// with one). Config.ACLPolicy authorises client identities (package
+// authz) in the sessions and the HTTP API; without TLS there is no
+// identity and no authorisation.
 //
 // gRPC messages may be up to GRPCMaxMessageBytes (128 MiB by default), well
 // above the request limits (16 MiB per produce request, 4 MiB per consume
