@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -23,6 +24,7 @@ import (
 	"github.com/onsi/gomega/types"
 	"github.com/sirupsen/logrus"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/encoding/prototext"
 	"google.golang.org/protobuf/proto"
@@ -95,6 +97,13 @@ type wireClient struct {
 
 func newWireClient(n *Node) *wireClient {
 	GinkgoHelper()
+	return newWireClientTLS(n, nil)
+}
+
+// newWireClientTLS is newWireClient speaking mutual TLS with tlsCfg (nil:
+// plaintext), on its stream to the node and on its own listener.
+func newWireClientTLS(n *Node, tlsCfg *tls.Config) *wireClient {
+	GinkgoHelper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	Expect(err).NotTo(HaveOccurred())
 	c := &wireClient{node: n.ActorAddr(), addr: ln.Addr().String(), calls: map[string]chan any{}, pushes: make(chan any, 1024)}
@@ -102,10 +111,16 @@ func newWireClient(n *Node) *wireClient {
 	// node's connections to this listener are done, so none of them still
 	// logs through gRPC's global logger when the next node's remote.Start
 	// replaces it.
-	c.srv = grpc.NewServer(grpc.MaxRecvMsgSize(64<<20), grpc.WaitForHandlers(true))
+	srvOpts := []grpc.ServerOption{grpc.MaxRecvMsgSize(64 << 20), grpc.WaitForHandlers(true)}
+	creds := insecure.NewCredentials()
+	if tlsCfg != nil {
+		srvOpts = append(srvOpts, grpc.Creds(credentials.NewTLS(tlsCfg)))
+		creds = credentials.NewTLS(tlsCfg)
+	}
+	c.srv = grpc.NewServer(srvOpts...)
 	remote.RegisterRemotingServer(c.srv, &wireInbox{c: c})
 	go func() { _ = c.srv.Serve(ln) }()
-	c.conn, err = grpc.NewClient(c.node, grpc.WithTransportCredentials(insecure.NewCredentials()),
+	c.conn, err = grpc.NewClient(c.node, grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(64<<20)))
 	Expect(err).NotTo(HaveOccurred())
 	var ctx context.Context
