@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"actorlog/certs"
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/eventstream"
 	"github.com/asynkron/protoactor-go/remote"
@@ -121,12 +122,13 @@ func newTransport(cfg Config, log *logrus.Entry) (t *transport, err error) {
 		actor.WithDeadLetterRequestLogging(false),
 	)
 
-	// With TLS the listener requires the CA's certificate from the nodes
-	// that dial replies back, and the client dials nodes with its own.
+	// With TLS the listener requires a node certificate of the CA from
+	// whoever dials in (only nodes deliver replies and pushes), and the
+	// client dials nodes with its own certificate.
 	var serverCreds grpc.ServerOption = grpc.EmptyServerOption{}
 	dialCreds := grpc.WithTransportCredentials(insecure.NewCredentials())
 	if cfg.TLS != nil {
-		serverCreds = grpc.Creds(credentials.NewTLS(cfg.TLS))
+		serverCreds = grpc.Creds(credentials.NewTLS(certs.RequireNode(cfg.TLS)))
 		dialCreds = grpc.WithTransportCredentials(credentials.NewTLS(cfg.TLS))
 	}
 	opts := []remote.ConfigOption{

@@ -209,6 +209,9 @@ var _ = Describe("Mutual TLS and authorisation", Ordered, func() {
 		_, err = c.Consume(ctx, 0, client.ConsumeOptions{MaxRecords: 10})
 		Expect(errors.As(err, &ue)).To(BeTrue(), "%v", err)
 		Expect(ue.Action).To(Equal("consume"))
+		_, err = c.Subscribe(ctx, 0, client.SubscribeOptions{})
+		Expect(errors.As(err, &ue)).To(BeTrue(), "%v", err)
+		Expect(ue.Action).To(Equal("consume"))
 		Expect(c.Close()).To(Succeed())
 
 		By("nobody through the CLI and over HTTP")
@@ -239,6 +242,15 @@ var _ = Describe("Mutual TLS and authorisation", Ordered, func() {
 			g.Expect(res.Records).To(HaveLen(2))
 			g.Expect(res.Records[1].Value).To(Equal([]byte("b")))
 		}, 20*time.Second, 100*time.Millisecond).Should(Succeed())
+		By("root's subscription gets the records pushed over the TLS dial-back")
+		sub, err := c.Subscribe(ctx, 0, client.SubscribeOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		defer sub.Close()
+		for _, want := range []string{"a", "b"} {
+			rec, err := sub.Next(ctx)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(string(rec.Value)).To(Equal(want))
+		}
 		code, body, err = do(admin, http.MethodGet, "https://"+n2.httpAddr+"/v1/records?offset=0&consistent=true", nil)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(code).To(Equal(http.StatusOK), body)
