@@ -77,6 +77,12 @@ type MembershipConfig struct {
 	HealthInterval time.Duration
 	// RequestTimeout bounds each raft change and each request to a peer.
 	RequestTimeout time.Duration
+	// VerifyPeer, when set, must pass before the leader adds a member
+	// found in Consul as a voter. With mutual TLS the node checks that the
+	// member's raft address completes a handshake with a node certificate
+	// of its CA, so that a node of another CA that registers in the same
+	// Consul never becomes a voter that cannot be reached.
+	VerifyPeer func(m *messages.Member) error
 	// Logger receives the actor's logs. Nil discards them.
 	Logger *logrus.Entry
 }
@@ -304,9 +310,16 @@ func (a *membershipActor) step() {
 	}
 	a.busy = true
 	r, root, self, raftPID, timeout, log, stop := a.cfg.Raft, a.root, a.self, a.cfg.RaftActor, a.cfg.RequestTimeout, a.log, a.stop
+	verify := a.cfg.VerifyPeer
 	a.async(func() {
 		defer root.Send(self, changesDone{})
 		for _, m := range plan.add {
+			if verify != nil {
+				if err := verify(m); err != nil {
+					log.WithField("member", m.GetId()).WithError(err).Warn("not adding a member found in Consul: it fails the TLS check")
+					continue
+				}
+			}
 			res, err := root.RequestFuture(raftPID, &messages.JoinRequest{Member: m}, timeout).Result()
 			if _, ok := res.(*messages.JoinResponse); !ok || err != nil {
 				log.WithFields(logrus.Fields{"member": m.GetId(), "reply": res}).WithError(err).Info("could not add a member; will retry")

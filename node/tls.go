@@ -14,6 +14,7 @@ import (
 	"actorlog/actors"
 	"actorlog/authz"
 	"actorlog/certs"
+	"actorlog/messages"
 	"github.com/sirupsen/logrus"
 	"google.golang.org/grpc/credentials"
 )
@@ -152,4 +153,19 @@ func (n *Node) sessionAuthorizer() actors.Authorizer {
 		return nil
 	}
 	return n.authz
+}
+
+// verifyPeer checks, with TLS, that a member's raft address completes a
+// handshake with a node certificate of the CA; nil without TLS.
+func (n *Node) verifyPeer() func(m *messages.Member) error {
+	if n.cfg.TLS == nil {
+		return nil
+	}
+	raftTLS := certs.RequireNode(n.cfg.TLS)
+	timeout := n.cfg.RequestTimeout
+	return func(m *messages.Member) error {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		return certs.Check(ctx, m.GetRaftAddress(), raftTLS)
+	}
 }

@@ -309,3 +309,42 @@ var _ = Describe("make run TLS=1 (scripts/run-cluster.sh)", func() {
 		Eventually(run, time.Minute).Should(gexec.Exit(0))
 	})
 })
+
+var _ = Describe("A TLS cluster discovered through Consul", func() {
+	It("adds a node of its CA that registers, and never one of another CA", func() {
+		consul := startConsul()
+		tmp := GinkgoT().TempDir()
+		ours := makeCerts(filepath.Join(tmp, "ours"), "--nodes", "2")
+		other := makeCerts(filepath.Join(tmp, "other"), "--node", "n3")
+		admin := httpsClient(ours, ours, "root")
+		flags := func(set certSet, id string, more ...string) []string {
+			return append(append(set.flags(id), "--acl-policy", set.file("policy.csv"), "--consul-addr", consul.Addr()), more...)
+		}
+		members := func(a *agent) func() []string {
+			return func() []string {
+				code, body, err := do(admin, http.MethodGet, "https://"+a.httpAddr+"/v1/servers", nil)
+				if err != nil || code != http.StatusOK {
+					return nil
+				}
+				var list []struct {
+					ID string `json:"id"`
+				}
+				if json.Unmarshal([]byte(body), &list) != nil {
+					return nil
+				}
+				var ids []string
+				for _, s := range list {
+					ids = append(ids, s.ID)
+				}
+				return ids
+			}
+		}
+		n1 := startAgent("n1", filepath.Join(tmp, "n1"), flags(ours, "n1")...)
+		startAgent("n2", filepath.Join(tmp, "n2"), flags(ours, "n2", "--bootstrap=false")...)
+		Eventually(members(n1), time.Minute, 200*time.Millisecond).Should(ConsistOf("n1", "n2"))
+
+		startAgent("n3", filepath.Join(tmp, "n3"), flags(other, "n3", "--bootstrap=false")...)
+		Eventually(n1.session.Err, time.Minute).Should(gbytes.Say("not adding a member found in Consul: it fails the TLS check"))
+		Consistently(members(n1), 3*time.Second, 300*time.Millisecond).Should(ConsistOf("n1", "n2"))
+	})
+})
