@@ -16,6 +16,9 @@ var (
 	// ErrNotReady is returned by Ready when the node is healthy but not
 	// (yet) in a raft cluster with a known leader.
 	ErrNotReady = errors.New("node: not ready")
+	// ErrTLSRequired: a member this node tried to join speaks mutual TLS
+	// and this node runs without it.
+	ErrTLSRequired = errors.New("node: the peer requires mutual TLS")
 	// ErrStopped is returned by Healthy once the node has stopped.
 	ErrStopped = errors.New("node: stopped")
 )

@@ -233,7 +233,7 @@ func (n *Node) startJoin() {
 			targets := n.joinTargets()
 			for _, addr := range targets {
 				if err := n.joinPreflight(ctx, addr); err != nil {
-					log.WithError(err).WithField("via", addr).Warn("cannot join through this member: the TLS handshake fails")
+					log.WithError(err).WithField("via", addr).Warn("cannot join through this member: TLS does not match")
 					continue
 				}
 				res, err := n.sys.Root.RequestFuture(actor.NewPID(addr, actors.RaftName),

@@ -130,20 +130,24 @@ func (h *httpAPI) authorize(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-// joinPreflight tells why a TLS handshake with a member at addr fails, so a
-// node that cannot join (a certificate of another CA, a plaintext member)
-// says so instead of only timing out.
+// joinPreflight tells why a member at addr will not talk to this node, so
+// a node that cannot join (a certificate of another CA, a plaintext node
+// and a TLS member, or the reverse) says so instead of only timing out.
+// Other failures (the member is down) are left to the join attempt.
 func (n *Node) joinPreflight(ctx context.Context, addr string) error {
-	if n.cfg.TLS == nil {
-		return nil
-	}
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
 	defer cancel()
+	if n.cfg.TLS == nil {
+		if yes, err := certs.SpeaksTLS(ctx, addr); err == nil && yes {
+			return fmt.Errorf("%w: the member at %s requires mutual TLS and this node runs without --tls-cert, --tls-key and --tls-ca", ErrTLSRequired, addr)
+		}
+		return nil
+	}
 	err := certs.Check(ctx, addr, n.cfg.TLS)
 	if errors.Is(err, certs.ErrHandshake) {
 		return err
 	}
-	return nil // unreachable and the like: the join attempt reports it
+	return nil
 }
 
 // sessionAuthorizer is the sessions' view of the authorizer: nil (not a

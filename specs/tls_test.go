@@ -261,12 +261,17 @@ var _ = Describe("Mutual TLS and authorisation", Ordered, func() {
 		n3 := startAgent("n3", filepath.Join(GinkgoT().TempDir(), "n3"), append(other.flags("n3"), "--join", n1.actorAddr)...)
 
 		By("the refused node says why")
-		Eventually(n3.session.Err, 30*time.Second).Should(gbytes.Say("cannot join through this member: the TLS handshake fails"))
+		Eventually(n3.session.Err, 30*time.Second).Should(gbytes.Say("cannot join through this member: TLS does not match"))
 		Expect(string(n3.session.Err.Contents())).To(ContainSubstring("not signed by the configured CA"))
 
 		By("the leader's membership stays unchanged")
 		Consistently(func() []string { return servers(n1) }, 3*time.Second, 300*time.Millisecond).Should(ConsistOf("n1", "n2"))
 		Expect(servers(n2)).To(ConsistOf("n1", "n2"))
+
+		By("a plaintext node is refused too, and says why")
+		p := startAgent("p1", filepath.Join(GinkgoT().TempDir(), "p1"), "--join", n1.actorAddr)
+		Eventually(p.session.Err, 30*time.Second).Should(gbytes.Say("requires mutual TLS"))
+		Consistently(func() []string { return servers(n1) }, 2*time.Second, 300*time.Millisecond).Should(ConsistOf("n1", "n2"))
 	})
 })
 
