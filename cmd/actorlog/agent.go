@@ -142,7 +142,8 @@ actor panic so its supervisor restarts it. Never enable it in production.`,
 	f.DurationVar(&o.cfg.RequestTimeout, "request-timeout", def.RequestTimeout, "deadline of a request inside the node")
 	f.DurationVar(&o.cfg.MaxWait, "max-wait", def.MaxWait, "longest long poll a consume request may ask for")
 	f.DurationVar(&o.cfg.SessionIdleTimeout, "session-idle-timeout", def.SessionIdleTimeout, "end a client's session after this long without a request or a subscription")
-	registerTLSFlags(cmd, &o.tls, "node (a node certificate)")
+	registerTLSFlags(cmd, &o.tls,
+		"PEM node certificate (subject OU \"node\", as 'actorlog certs' makes). With --tls-key and --tls-ca it turns mutual TLS on for the remote, raft and HTTP")
 	f.StringVar(&o.cfg.ACLPolicy, "acl-policy", "", `authorisation policy file (needs TLS): lines "p, <identity or *>, <produce|consume|admin|*>";
 with TLS and no policy, every client identity is refused`)
 	f.BoolVar(&o.cfg.FaultInjection, "enable-fault-injection", false, "TESTS ONLY: serve POST /debug/fault/segment-crash (off by default)")

@@ -29,14 +29,14 @@ func (f *clientFlags) register(cmd *cobra.Command, logLevel *string) {
 		"find the nodes through the Consul agent at this host:port (their passing \"actorlog\" instances); --servers, when given too, is the fallback")
 	cmd.Flags().DurationVar(&f.timeout, "timeout", 10*time.Second,
 		"deadline of each request, retries included; a node that stays unreachable this long is an error")
-	registerTLSFlags(cmd, &f.tls, "client")
+	registerTLSFlags(cmd, &f.tls,
+		"PEM client certificate; its Common Name is the identity the nodes authorise. With --tls-key and --tls-ca it turns mutual TLS on ('make certs' writes a development set)")
 }
 
-// registerTLSFlags adds --tls-cert, --tls-key and --tls-ca. who is "client"
-// or "node", for the help text.
-func registerTLSFlags(cmd *cobra.Command, files *certs.Files, who string) {
-	cmd.Flags().StringVar(&files.Cert, "tls-cert", "",
-		"PEM certificate of this "+who+" (its Common Name is the identity nodes authorise); with --tls-key and --tls-ca turns mutual TLS on (make certs writes a development set)")
+// registerTLSFlags adds --tls-cert (described by certHelp), --tls-key and
+// --tls-ca.
+func registerTLSFlags(cmd *cobra.Command, files *certs.Files, certHelp string) {
+	cmd.Flags().StringVar(&files.Cert, "tls-cert", "", certHelp)
 	cmd.Flags().StringVar(&files.Key, "tls-key", "", "PEM private key of --tls-cert")
 	cmd.Flags().StringVar(&files.CA, "tls-ca", "", "PEM certificate of the CA that signs every node and client; peers of another CA are refused")
 }
