@@ -9,6 +9,7 @@ import (
 	"actorlog/segmentstore"
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/sirupsen/logrus"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Well-known names. Clients address the acceptor by name; the other names
@@ -109,6 +110,10 @@ type LogConfig struct {
 	MaxWait            time.Duration
 	DedupeProducers    int
 	DedupeWindow       int
+
+	// TracerProvider, when set, traces the segment appends of traced
+	// produce requests (span segment.append). Nil traces nothing.
+	TracerProvider trace.TracerProvider
 
 	// FaultInjection enables InjectSegmentFault. Off by default: it exists
 	// for specs that prove crash recovery, never for production.
@@ -272,6 +277,10 @@ type SessionConfig struct {
 	// may do (see Authorizer). Nil turns authorisation off: the node runs
 	// without TLS, so there is no identity to check.
 	Authorizer Authorizer
+	// TracerProvider, when set, traces the requests the sessions pass on
+	// (spans session.produce and session.consume, children of the
+	// client's span when the request carries one). Nil traces nothing.
+	TracerProvider trace.TracerProvider
 
 	MaxRecordBytes   uint32
 	MaxBatchBytes    uint32

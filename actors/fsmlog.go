@@ -1,11 +1,13 @@
 package actors
 
 import (
+	"context"
 	"fmt"
 	"time"
 
 	"actorlog/consensus"
 	"actorlog/messages"
+	"actorlog/tracing"
 	"github.com/asynkron/protoactor-go/actor"
 )
 
@@ -19,7 +21,7 @@ type FSMLog struct {
 	timeout time.Duration
 }
 
-var _ consensus.Log = (*FSMLog)(nil)
+var _ consensus.ContextLog = (*FSMLog)(nil)
 
 // NewFSMLog returns a consensus.Log that talks to the log actor at log.
 func NewFSMLog(sys *actor.ActorSystem, log *actor.PID, timeout time.Duration) *FSMLog {
@@ -27,7 +29,13 @@ func NewFSMLog(sys *actor.ActorSystem, log *actor.PID, timeout time.Duration) *F
 }
 
 func (l *FSMLog) ask(msg any) (any, error) {
-	res, err := l.root.RequestFuture(l.log, msg, l.timeout).Result()
+	return l.answer(msg, l.root.RequestFuture(l.log, msg, l.timeout))
+}
+
+// answer waits for the log's answer to msg and turns error replies into
+// errors.
+func (l *FSMLog) answer(msg any, f *actor.Future) (any, error) {
+	res, err := f.Result()
 	if err != nil {
 		return nil, fmt.Errorf("%w: the log did not answer %T: %v", ErrUnavailable, msg, err)
 	}
@@ -44,7 +52,25 @@ func (l *FSMLog) ask(msg any) (any, error) {
 
 // Append implements consensus.Log.
 func (l *FSMLog) Append(recs []*messages.Record) (uint64, error) {
-	res, err := l.ask(&messages.ProduceRequest{Records: recs})
+	return l.AppendContext(context.Background(), recs)
+}
+
+// AppendContext implements consensus.ContextLog: the trace context of ctx
+// goes to the log actor in the message header, and from there to the
+// segment that appends the records.
+func (l *FSMLog) AppendContext(ctx context.Context, recs []*messages.Record) (uint64, error) {
+	msg := &messages.ProduceRequest{Records: recs}
+	var (
+		res any
+		err error
+	)
+	if h := tracing.Headers(ctx); h != nil {
+		f := actor.NewFuture(l.root.ActorSystem(), l.timeout)
+		l.root.Send(l.log, &actor.MessageEnvelope{Header: h, Message: msg, Sender: f.PID()})
+		res, err = l.answer(msg, f)
+	} else {
+		res, err = l.ask(msg)
+	}
 	if err != nil {
 		return 0, err
 	}

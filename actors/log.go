@@ -10,6 +10,7 @@ import (
 
 	"actorlog/messages"
 	"actorlog/segmentstore"
+	"actorlog/tracing"
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/sirupsen/logrus"
 )
@@ -79,7 +80,8 @@ type produceReq struct {
 	req    *messages.ProduceRequest
 	bytes  int // value bytes
 	key    dedupeKey
-	dupes  []*actor.PID // retries of the same (producer, sequence) that arrived meanwhile
+	dupes  []*actor.PID      // retries of the same (producer, sequence) that arrived meanwhile
+	trace  map[string]string // the request's trace context; nil when untraced
 }
 
 type dedupeKey struct {
@@ -111,11 +113,14 @@ type deferred struct {
 // retention and parks long polls. See the package documentation for the
 // protocol.
 type logActor struct {
-	cfg   LogConfig
-	log   *logrus.Entry
-	epoch uint64
-	sys   *actor.ActorSystem
-	self  *actor.PID
+	cfg LogConfig
+	log *logrus.Entry
+	// traced: the segments trace the appends of traced requests, so the
+	// log passes their trace context on.
+	traced bool
+	epoch  uint64
+	sys    *actor.ActorSystem
+	self   *actor.PID
 	// ctx is the log actor's own context, kept to spawn segment actors
 	// from code that runs on the actor's goroutine outside Receive
 	// (HandleFailure, deferred work).
@@ -168,6 +173,7 @@ func newLogActor(cfg LogConfig) *logActor {
 	return &logActor{
 		cfg:        cfg,
 		log:        cfg.Logger.WithField("actor", LogName),
+		traced:     tracing.Enabled(cfg.TracerProvider),
 		epoch:      rand.Uint64(),
 		byID:       make(map[string]*segState),
 		inProgress: make(map[dedupeKey]*produceReq),
@@ -375,7 +381,7 @@ func (a *logActor) spawnActor(ctx actor.Context, s *segState) error {
 	base, sealed := s.base, s.sealed
 	storage := a.cfg.Storage
 	spec := segmentSpec{dir: a.cfg.Dir, base: base, cfg: storage, epoch: a.epoch, sealed: sealed,
-		log: a.cfg.Logger.WithField("actor", segmentName(base))}
+		log: a.cfg.Logger.WithField("actor", segmentName(base)), tr: newActorTracer(a.cfg.TracerProvider)}
 	pid, err := ctx.SpawnNamed(newSegmentProps(spec), segmentName(base))
 	if err != nil {
 		return fmt.Errorf("%w: spawn segment %d: %v", ErrStorageFailed, base, err)
@@ -616,6 +622,9 @@ func (a *logActor) produce(ctx actor.Context, from *actor.PID, m *messages.Produ
 		return
 	}
 	pr := &produceReq{sender: from, req: m}
+	if a.traced && ctx != nil { // nil: queued before the log was ready
+		pr.trace = headerMap(ctx)
+	}
 	for _, r := range m.GetRecords() {
 		pr.bytes += len(r.GetValue())
 	}
@@ -686,7 +695,7 @@ func (a *logActor) flush() {
 	op.batch = b
 	a.inflight = op
 	a.appends++
-	a.send(act.pid, &messages.SegmentAppend{
+	a.sendAppend(act.pid, b, &messages.SegmentAppend{
 		Epoch: a.epoch, RequestId: op.id, Records: b.records, TimestampUnixNano: time.Now().UnixNano(),
 	})
 }

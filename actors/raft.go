@@ -11,6 +11,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/hashicorp/raft"
 	"github.com/sirupsen/logrus"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -40,6 +41,10 @@ type RaftConfig struct {
 	Healthy func() error
 	// Logger receives the actor's logs. Nil discards them.
 	Logger *logrus.Entry
+	// TracerProvider, when set, traces produces (span raft.apply, or
+	// raft.forward on a follower) and carries their trace context into
+	// the raft entry. Nil traces nothing.
+	TracerProvider trace.TracerProvider
 }
 
 // NewRaftProps returns the props of the raft actor; spawn it with the name
@@ -55,7 +60,7 @@ func NewRaftProps(cfg RaftConfig) *actor.Props {
 		cfg.MaxEntryBytes = consensus.DefaultMaxEntryBytes
 	}
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &raftActor{cfg: cfg, log: cfg.Logger.WithField("actor", RaftName)}
+		return &raftActor{cfg: cfg, log: cfg.Logger.WithField("actor", RaftName), tr: newActorTracer(cfg.TracerProvider)}
 	})
 }
 
@@ -68,6 +73,7 @@ func NewRaftProps(cfg RaftConfig) *actor.Props {
 type raftActor struct {
 	cfg  RaftConfig
 	log  *logrus.Entry
+	tr   actorTracer
 	root *actor.RootContext
 	self *actor.PID
 
@@ -182,38 +188,51 @@ func (a *raftActor) leader(forwarded bool) (*messages.Member, any) {
 
 func (a *raftActor) produce(ctx actor.Context, m *messages.ProduceRequest, forwarded bool) {
 	sender := ctx.Sender()
+	tctx, span := a.startApply(ctx, m)
 	if a.cfg.Raft.State() != raft.Leader {
 		l, reply := a.leader(forwarded)
 		if reply != nil {
+			endReply(span, reply)
 			ctx.Respond(reply)
 			return
 		}
-		ctx.RequestWithCustomSender(actor.NewPID(l.GetActorAddress(), RaftName), &messages.ForwardedProduce{Request: m}, sender)
+		forwardSpan(span, l)
+		sendTraced(ctx, tctx, actor.NewPID(l.GetActorAddress(), RaftName), &messages.ForwardedProduce{Request: m}, sender)
+		endReply(span, nil)
 		return
 	}
 	if a.cfg.Healthy != nil {
 		if err := a.cfg.Healthy(); err != nil {
-			ctx.Respond(unavailable("storage failed: %v", err))
+			reply := unavailable("storage failed: %v", err)
+			endReply(span, reply)
+			ctx.Respond(reply)
 			return
 		}
 	}
 	data, err := proto.Marshal(&messages.RaftCommand{
 		Command:           &messages.RaftCommand_Produce{Produce: m},
 		TimestampUnixNano: time.Now().UnixNano(),
+		Trace:             sampledHeaders(tctx),
 	})
 	if err != nil {
-		ctx.Respond(&messages.InvalidRequest{Field: "records", Reason: fmt.Sprintf("cannot encode: %v", err)})
+		reply := &messages.InvalidRequest{Field: "records", Reason: fmt.Sprintf("cannot encode: %v", err)}
+		endReply(span, reply)
+		ctx.Respond(reply)
 		return
 	}
 	if len(data) > a.cfg.MaxEntryBytes {
-		ctx.Respond(&messages.InvalidRequest{Field: "records", Reason: fmt.Sprintf(
-			"the request encodes to %d bytes, above the %d bytes of one raft entry", len(data), a.cfg.MaxEntryBytes)})
+		reply := &messages.InvalidRequest{Field: "records", Reason: fmt.Sprintf(
+			"the request encodes to %d bytes, above the %d bytes of one raft entry", len(data), a.cfg.MaxEntryBytes)}
+		endReply(span, reply)
+		ctx.Respond(reply)
 		return
 	}
 	f := a.cfg.Raft.Apply(data, a.cfg.RequestTimeout)
-	root, stop := a.root, a.stop
+	root, stop, r := a.root, a.stop, a.cfg.Raft
 	a.async(func() {
-		root.Send(sender, produceReply(f, await(f, stop)))
+		reply := produceReply(f, await(f, stop))
+		endApply(span, r, f, reply)
+		root.Send(sender, reply)
 	})
 }
 

@@ -21,6 +21,7 @@ type segmentSpec struct {
 	epoch  uint64
 	sealed bool // open read-only: an older segment found at startup
 	log    *logrus.Entry
+	tr     actorTracer
 }
 
 // segmentName is the child name of the segment actor for base.
@@ -175,6 +176,7 @@ func (a *segmentActor) append(ctx actor.Context, m *messages.SegmentAppend) {
 		}
 		recs = append(recs, segmentstore.Record{Timestamp: t, Term: r.GetRaftIndex(), Value: r.GetValue()})
 	}
+	_, span := a.spec.tr.startChild(ctx, "segment.append")
 	first, err := a.seg.Append(recs)
 	if err == nil {
 		// Hand every append to the operating system before it is
@@ -210,6 +212,7 @@ func (a *segmentActor) append(ctx actor.Context, m *messages.SegmentAppend) {
 	reply.NextOffset = a.seg.NextOffset()
 	reply.SizeBytes = uint64(a.seg.Size())
 	reply.Full = a.seg.IsFull()
+	a.endAppendSpan(span, in, reply)
 	ctx.Send(ctx.Parent(), reply)
 }
 

@@ -152,6 +152,7 @@ type session struct {
 	subs    map[string]*actor.PID // by subscription id
 	nextSub uint64
 	closing bool // the client is gone; stop once the subscriptions have
+	tr      actorTracer
 }
 
 func (s *session) limits() Limits {
@@ -163,6 +164,7 @@ func (s *session) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		s.log = s.spec.cfg.Logger.WithFields(logrus.Fields{"actor": ctx.Self().GetId(), "client": s.spec.clientAddr})
+		s.tr = newActorTracer(s.spec.cfg.TracerProvider)
 		s.armIdle(ctx)
 	case *actor.ReceiveTimeout:
 		if len(s.subs) == 0 {
@@ -193,7 +195,7 @@ func (s *session) Receive(ctx actor.Context) {
 			c.ProduceRequests.Add(1)
 			c.ProduceRecords.Add(uint64(len(m.GetRecords())))
 		}
-		ctx.RequestWithCustomSender(s.spec.cfg.Produce, m, ctx.Sender())
+		s.forward(ctx, "session.produce", s.spec.cfg.Produce, m, m.GetRecords())
 	case *messages.ConsumeRequest:
 		if !s.authorize(ctx, ActionConsume) {
 			return
@@ -202,10 +204,10 @@ func (s *session) Receive(ctx actor.Context) {
 			c.ConsumeRequests.Add(1)
 		}
 		if m.GetConsistent() && s.spec.cfg.Raft != nil {
-			ctx.RequestWithCustomSender(s.spec.cfg.Raft, m, ctx.Sender())
+			s.forward(ctx, "session.consume", s.spec.cfg.Raft, m, nil)
 			return
 		}
-		ctx.RequestWithCustomSender(s.spec.cfg.Log, m, ctx.Sender())
+		s.forward(ctx, "session.consume", s.spec.cfg.Log, m, nil)
 	case *messages.Subscribe:
 		if !s.authorize(ctx, ActionConsume) {
 			return

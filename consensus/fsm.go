@@ -1,6 +1,7 @@
 package consensus
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"actorlog/messages"
 	"github.com/hashicorp/raft"
 	"github.com/sirupsen/logrus"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -66,6 +68,12 @@ type FSMConfig struct {
 	DedupeWindow    int
 	// Logger receives the FSM's logs. Nil discards them.
 	Logger *logrus.Entry
+	// TracerProvider, when set, traces the application of traced produce
+	// entries (span fsm.apply, whose context goes on to the log when it
+	// implements ContextLog). Nil traces nothing.
+	TracerProvider trace.TracerProvider
+	// NodeID names the node in the FSM's spans.
+	NodeID string
 }
 
 // ProduceResult is the response of an applied produce entry, returned
@@ -108,6 +116,7 @@ func (r *ProduceResult) Offsets() []uint64 {
 type FSM struct {
 	cfg  FSMConfig
 	log  *logrus.Entry
+	tr   fsmTracer
 	stop chan struct{}
 	once sync.Once
 
@@ -149,7 +158,7 @@ func NewFSM(cfg FSMConfig) (*FSM, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = discardEntry()
 	}
-	f := &FSM{cfg: cfg, log: cfg.Logger.WithField("component", "fsm"), stop: make(chan struct{}),
+	f := &FSM{cfg: cfg, log: cfg.Logger.WithField("component", "fsm"), tr: newFSMTracer(cfg), stop: make(chan struct{}),
 		producers: map[string]*producer{}, members: map[string]*messages.Member{}}
 	if err := removeStaleTemp(cfg.StatePath); err != nil {
 		return nil, err
@@ -240,6 +249,7 @@ type pendingAppend struct {
 func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	out := make([]interface{}, len(logs))
 	var appends []pendingAppend
+	var traced []tracedEntry // only when tracing is on
 	membersChanged := false
 	f.mu.Lock()
 	for i, l := range logs {
@@ -267,12 +277,17 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 			out[i] = res
 			if len(recs) > 0 {
 				appends = append(appends, pendingAppend{res, recs})
+				if f.tr.on && len(cmd.GetTrace()) > 0 {
+					traced = append(traced, tracedEntry{cmd.GetTrace(), l.Index, l.Term})
+				}
 			}
 		}
 		f.applied = l.Index
 	}
 	f.mu.Unlock()
-	f.appendAll(appends)
+	ctx, span := f.tr.start(traced, appends)
+	f.appendAll(ctx, appends)
+	endApplySpan(span, appends)
 	if membersChanged {
 		f.writeMembers()
 	}
@@ -386,7 +401,7 @@ func (f *FSM) rememberLocked(pid string, index uint64, b *messages.ProducedBatch
 // appendAll appends the records of the batch, retrying transient failures
 // until they succeed or the FSM is closed: a committed entry cannot be
 // skipped.
-func (f *FSM) appendAll(appends []pendingAppend) {
+func (f *FSM) appendAll(ctx context.Context, appends []pendingAppend) {
 	for len(appends) > 0 {
 		n, recs, bytes := 0, 0, 0
 		var batch []*messages.Record
@@ -401,7 +416,7 @@ func (f *FSM) appendAll(appends []pendingAppend) {
 			batch = append(batch, appends[n].recs...)
 			n, recs, bytes = n+1, recs+len(appends[n].recs), bytes+sz
 		}
-		first, err := f.appendRetry(batch)
+		first, err := f.appendRetry(ctx, batch)
 		if err != nil {
 			for _, a := range appends[:n] {
 				a.res.Err = err
@@ -421,10 +436,10 @@ func (f *FSM) appendAll(appends []pendingAppend) {
 	}
 }
 
-func (f *FSM) appendRetry(recs []*messages.Record) (uint64, error) {
+func (f *FSM) appendRetry(ctx context.Context, recs []*messages.Record) (uint64, error) {
 	wait := 5 * time.Millisecond
 	for {
-		first, err := f.cfg.Log.Append(recs)
+		first, err := f.appendOnce(ctx, recs)
 		if err == nil {
 			return first, nil
 		}

@@ -2,6 +2,7 @@ package consensus
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 
@@ -103,7 +104,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		} else if err != nil {
 			return fmt.Errorf("%w: snapshot records: %v", ErrCorrupt, err)
 		}
-		first, err := f.appendRetry(c.GetRecords())
+		first, err := f.appendRetry(context.Background(), c.GetRecords())
 		if err != nil {
 			return fmt.Errorf("consensus: restore: append: %w", err)
 		}

@@ -2114,8 +2114,13 @@ type RaftCommand struct {
 	// The leader's clock when it accepted the request; every replica stamps
 	// the records with it, so replicas stay byte-identical.
 	TimestampUnixNano int64 `protobuf:"varint,3,opt,name=timestamp_unix_nano,json=timestampUnixNano,proto3" json:"timestamp_unix_nano,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// The W3C trace context (traceparent, tracestate) of a traced produce,
+	// so that the state machine of every replica continues the request's
+	// trace. Empty, and absent from the entry, when the request is not
+	// traced.
+	Trace         map[string]string `protobuf:"bytes,4,rep,name=trace,proto3" json:"trace,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RaftCommand) Reset() {
@@ -2178,6 +2183,13 @@ func (x *RaftCommand) GetTimestampUnixNano() int64 {
 		return x.TimestampUnixNano
 	}
 	return 0
+}
+
+func (x *RaftCommand) GetTrace() map[string]string {
+	if x != nil {
+		return x.Trace
+	}
+	return nil
 }
 
 type isRaftCommand_Command interface {
@@ -2832,11 +2844,16 @@ const file_internal_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12#\n" +
 	"\ractor_address\x18\x02 \x01(\tR\factorAddress\x12!\n" +
 	"\fraft_address\x18\x03 \x01(\tR\vraftAddress\x12!\n" +
-	"\fhttp_address\x18\x04 \x01(\tR\vhttpAddress\"\xb0\x01\n" +
+	"\fhttp_address\x18\x04 \x01(\tR\vhttpAddress\"\xa5\x02\n" +
 	"\vRaftCommand\x127\n" +
 	"\aproduce\x18\x01 \x01(\v2\x1b.actorlog.v1.ProduceRequestH\x00R\aproduce\x12-\n" +
 	"\x06member\x18\x02 \x01(\v2\x13.actorlog.v1.MemberH\x00R\x06member\x12.\n" +
-	"\x13timestamp_unix_nano\x18\x03 \x01(\x03R\x11timestampUnixNanoB\t\n" +
+	"\x13timestamp_unix_nano\x18\x03 \x01(\x03R\x11timestampUnixNano\x129\n" +
+	"\x05trace\x18\x04 \x03(\v2#.actorlog.v1.RaftCommand.TraceEntryR\x05trace\x1a8\n" +
+	"\n" +
+	"TraceEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\t\n" +
 	"\acommand\"\x85\x01\n" +
 	"\rProducerState\x12\x1f\n" +
 	"\vproducer_id\x18\x01 \x01(\tR\n" +
@@ -2894,7 +2911,7 @@ func file_internal_proto_rawDescGZIP() []byte {
 }
 
 var file_internal_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_internal_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
+var file_internal_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
 var file_internal_proto_goTypes = []any{
 	(SegmentErrorCode)(0),            // 0: actorlog.v1.SegmentErrorCode
 	(FaultMode)(0),                   // 1: actorlog.v1.FaultMode
@@ -2943,32 +2960,34 @@ var file_internal_proto_goTypes = []any{
 	(*JoinRequest)(nil),              // 44: actorlog.v1.JoinRequest
 	(*JoinResponse)(nil),             // 45: actorlog.v1.JoinResponse
 	(*LeaderChanged)(nil),            // 46: actorlog.v1.LeaderChanged
-	(*Record)(nil),                   // 47: actorlog.v1.Record
-	(*ProduceRequest)(nil),           // 48: actorlog.v1.ProduceRequest
-	(*ConsumeRequest)(nil),           // 49: actorlog.v1.ConsumeRequest
+	nil,                              // 47: actorlog.v1.RaftCommand.TraceEntry
+	(*Record)(nil),                   // 48: actorlog.v1.Record
+	(*ProduceRequest)(nil),           // 49: actorlog.v1.ProduceRequest
+	(*ConsumeRequest)(nil),           // 50: actorlog.v1.ConsumeRequest
 }
 var file_internal_proto_depIdxs = []int32{
 	0,  // 0: actorlog.v1.SegmentError.code:type_name -> actorlog.v1.SegmentErrorCode
-	47, // 1: actorlog.v1.SegmentAppend.records:type_name -> actorlog.v1.Record
+	48, // 1: actorlog.v1.SegmentAppend.records:type_name -> actorlog.v1.Record
 	2,  // 2: actorlog.v1.SegmentAppended.error:type_name -> actorlog.v1.SegmentError
-	47, // 3: actorlog.v1.SegmentReadResult.records:type_name -> actorlog.v1.Record
+	48, // 3: actorlog.v1.SegmentReadResult.records:type_name -> actorlog.v1.Record
 	2,  // 4: actorlog.v1.SegmentReadResult.error:type_name -> actorlog.v1.SegmentError
 	1,  // 5: actorlog.v1.SegmentFault.mode:type_name -> actorlog.v1.FaultMode
 	1,  // 6: actorlog.v1.InjectSegmentFault.mode:type_name -> actorlog.v1.FaultMode
-	48, // 7: actorlog.v1.RaftCommand.produce:type_name -> actorlog.v1.ProduceRequest
+	49, // 7: actorlog.v1.RaftCommand.produce:type_name -> actorlog.v1.ProduceRequest
 	36, // 8: actorlog.v1.RaftCommand.member:type_name -> actorlog.v1.Member
-	39, // 9: actorlog.v1.ProducerState.batches:type_name -> actorlog.v1.ProducedBatch
-	38, // 10: actorlog.v1.FSMState.producers:type_name -> actorlog.v1.ProducerState
-	36, // 11: actorlog.v1.FSMState.members:type_name -> actorlog.v1.Member
-	47, // 12: actorlog.v1.SnapshotChunk.records:type_name -> actorlog.v1.Record
-	48, // 13: actorlog.v1.ForwardedProduce.request:type_name -> actorlog.v1.ProduceRequest
-	49, // 14: actorlog.v1.ForwardedConsume.request:type_name -> actorlog.v1.ConsumeRequest
-	36, // 15: actorlog.v1.JoinRequest.member:type_name -> actorlog.v1.Member
-	16, // [16:16] is the sub-list for method output_type
-	16, // [16:16] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	47, // 9: actorlog.v1.RaftCommand.trace:type_name -> actorlog.v1.RaftCommand.TraceEntry
+	39, // 10: actorlog.v1.ProducerState.batches:type_name -> actorlog.v1.ProducedBatch
+	38, // 11: actorlog.v1.FSMState.producers:type_name -> actorlog.v1.ProducerState
+	36, // 12: actorlog.v1.FSMState.members:type_name -> actorlog.v1.Member
+	48, // 13: actorlog.v1.SnapshotChunk.records:type_name -> actorlog.v1.Record
+	49, // 14: actorlog.v1.ForwardedProduce.request:type_name -> actorlog.v1.ProduceRequest
+	50, // 15: actorlog.v1.ForwardedConsume.request:type_name -> actorlog.v1.ConsumeRequest
+	36, // 16: actorlog.v1.JoinRequest.member:type_name -> actorlog.v1.Member
+	17, // [17:17] is the sub-list for method output_type
+	17, // [17:17] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_internal_proto_init() }
@@ -2987,7 +3006,7 @@ func file_internal_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internal_proto_rawDesc), len(file_internal_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   45,
+			NumMessages:   46,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
