@@ -28,6 +28,7 @@ type Client struct {
 	log       *logrus.Entry
 	tr        *transport // shared with other Clients: see shared.go
 	releaseTr func()
+	tel       *telemetry
 
 	// closeCtx ends when Close starts; every operation and background
 	// goroutine watches it.
@@ -131,6 +132,10 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		logger = discardLogger()
 	}
 	log := logger.WithField("component", "client")
+	tel, err := newTelemetry(cfg)
+	if err != nil {
+		return nil, err
+	}
 	tr, release, err := acquireTransport(cfg, logger, log)
 	if err != nil {
 		return nil, err
@@ -138,6 +143,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	c := &Client{
 		cfg:       cfg,
 		log:       log,
+		tel:       tel,
 		tr:        tr,
 		releaseTr: release,
 		lanes:     make(chan *lane, cfg.MaxInFlight),

@@ -6,7 +6,9 @@ import (
 	"net"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Defaults of Config. A zero field in a Config passed to New is replaced by
@@ -134,6 +136,15 @@ type Config struct {
 	// logger that discards everything: a library writes nothing unless
 	// asked to.
 	Logger *logrus.Logger
+
+	// TracerProvider, when set, traces every Produce and Consume call
+	// (spans actorlog.produce and actorlog.consume) and sends the trace
+	// context to the node with each request. Nil traces nothing and sends
+	// no trace headers. See the tracing package.
+	TracerProvider trace.TracerProvider
+	// Registerer, when set, gets the RequestDurationMetric histogram.
+	// Clients sharing one registry share the histogram. Nil records none.
+	Registerer prometheus.Registerer
 }
 
 // DefaultConfig returns a Config with every default filled in, talking to

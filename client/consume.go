@@ -69,6 +69,18 @@ type ConsumeResult struct {
 // offset that exists is never reported out of range because one follower
 // lags.
 func (c *Client) Consume(ctx context.Context, offset uint64, opts ConsumeOptions) (*ConsumeResult, error) {
+	ctx, o := c.tel.begin(ctx, opConsume)
+	res, err := c.consume(ctx, offset, opts)
+	if o.recording() {
+		c.tel.end(o, err, consumeAttrs(offset, res)...)
+	} else {
+		c.tel.end(o, err)
+	}
+	return res, err
+}
+
+// consume is Consume without its span and timing.
+func (c *Client) consume(ctx context.Context, offset uint64, opts ConsumeOptions) (*ConsumeResult, error) {
 	ctx, cancel := c.opContext(ctx)
 	defer cancel()
 

@@ -97,6 +97,18 @@ func (c *Client) Produce(ctx context.Context, values ...[]byte) ([]uint64, error
 	if len(values) == 0 {
 		return nil, nil
 	}
+	ctx, o := c.tel.begin(ctx, opProduce)
+	offsets, err := c.produce(ctx, values)
+	if o.recording() {
+		c.tel.end(o, err, produceAttrs(values, offsets)...)
+	} else {
+		c.tel.end(o, err)
+	}
+	return offsets, err
+}
+
+// produce is Produce without its span and timing.
+func (c *Client) produce(ctx context.Context, values [][]byte) ([]uint64, error) {
 	ctx, cancel := c.opContext(ctx)
 	defer cancel()
 

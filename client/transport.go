@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"actorlog/certs"
+	"actorlog/tracing"
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/eventstream"
 	"github.com/asynkron/protoactor-go/remote"
@@ -239,7 +240,12 @@ func (t *transport) request(ctx context.Context, target *actor.PID, msg proto.Me
 	t.mu.Lock()
 	t.pending[id] = c
 	t.mu.Unlock()
-	t.sys.Root.RequestWithCustomSender(target, msg, pid)
+	if h := tracing.Headers(ctx); h != nil {
+		// The request's trace context travels in the message header.
+		t.sys.Root.Send(target, &actor.MessageEnvelope{Header: h, Message: msg, Sender: pid})
+	} else {
+		t.sys.Root.RequestWithCustomSender(target, msg, pid)
+	}
 	t.closeMu.RUnlock()
 
 	defer func() {
