@@ -12,7 +12,9 @@ import (
 	"actorlog/certs"
 	"actorlog/consensus"
 	"actorlog/segmentstore"
+	"actorlog/tracing"
 	"github.com/sirupsen/logrus"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Defaults of Config.
@@ -153,6 +155,14 @@ type Config struct {
 	// Logger receives every log line of the node, protoactor's included.
 	// Nil logs to stderr at info level.
 	Logger *logrus.Logger
+	// Tracing selects the node's span exporter; the zero value turns
+	// tracing off. The node owns the provider it builds from it and
+	// flushes it on Stop. Ignored when TracerProvider is set.
+	Tracing tracing.Config
+	// TracerProvider, when set, is the provider the node traces with
+	// instead of one built from Tracing; its owner flushes and shuts it
+	// down (after Stop).
+	TracerProvider trace.TracerProvider
 }
 
 // DefaultConfig returns a Config with every default filled in. DataDir is
@@ -259,6 +269,9 @@ func (c Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		return bad("DataDir", "required")
+	}
+	if err := c.Tracing.Validate(); err != nil {
+		return bad("Tracing", "%v", err)
 	}
 	d := c.withDefaults()
 	for _, a := range []struct{ field, addr string }{{"ActorAddr", d.ActorAddr}, {"HTTPAddr", d.HTTPAddr}, {"RaftAddr", d.RaftAddr}} {

@@ -24,6 +24,7 @@ import (
 	"github.com/asynkron/protoactor-go/remote"
 	"github.com/hashicorp/raft"
 	"github.com/sirupsen/logrus"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials"
@@ -66,6 +67,9 @@ type Node struct {
 	// authz decides what client identities may do; nil without TLS
 	// (authorisation off).
 	authz *authz.Authorizer
+
+	tp         trace.TracerProvider
+	tpShutdown func(context.Context) error // nil: the provider is not the node's
 
 	actorAddr string
 	httpAddr  string
@@ -121,6 +125,9 @@ func (n *Node) start(ctx context.Context) (err error) {
 	)
 	n.sup = actors.NewSupervisor(n.log, 0, 0)
 	n.metrics = newMetrics(n)
+	if err := n.startTracing(); err != nil {
+		return err
+	}
 
 	// The log first: nothing is accepted before the data is recovered.
 	logCfg := actors.LogConfig{
@@ -131,6 +138,7 @@ func (n *Node) start(ctx context.Context) (err error) {
 		RestartWindow:      cfg.SegmentRestartWindow,
 		MaxWait:            cfg.MaxWait,
 		FaultInjection:     cfg.FaultInjection,
+		TracerProvider:     n.tp,
 	}
 	if err := logCfg.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalidConfig, err)
@@ -169,6 +177,7 @@ func (n *Node) start(ctx context.Context) (err error) {
 		Logger:         n.log,
 		Counters:       &n.metrics.sessions,
 		Authorizer:     n.sessionAuthorizer(),
+		TracerProvider: n.tp,
 		MaxRecordBytes: cfg.MaxRecordBytes,
 		MaxBatchBytes:  cfg.MaxBatchBytes,
 		IdleTimeout:    cfg.SessionIdleTimeout,
@@ -569,6 +578,10 @@ func (n *Node) teardown() error {
 	n.closeProbe()
 	if n.sys != nil {
 		n.sys.Shutdown()
+	}
+	// 7. Export the spans still buffered.
+	if err := n.stopTracing(step); err != nil {
+		errs = append(errs, err)
 	}
 	if n.lock != nil {
 		if err := n.lock.Unlock(); err != nil {

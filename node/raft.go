@@ -41,6 +41,9 @@ func (n *Node) startRaft() error {
 		Log:       actors.NewFSMLog(n.sys, n.logPID, cfg.RequestTimeout),
 		StatePath: consensus.StatePath(cfg.DataDir),
 		Logger:    n.log,
+
+		TracerProvider: n.tp,
+		NodeID:         cfg.ID,
 	})
 	if err != nil {
 		return fmt.Errorf("%w: open the FSM: %v", ErrStart, err)
@@ -169,7 +172,7 @@ func (n *Node) spawnRaftActor() error {
 	props := actors.NewRaftProps(actors.RaftConfig{
 		Raft: n.raft, FSM: n.fsm, Log: n.logPID, Self: n.self(),
 		MaxEntryBytes: n.maxEntry, RequestTimeout: n.cfg.RequestTimeout, Logger: n.log,
-		Healthy: n.sup.Err,
+		Healthy: n.sup.Err, TracerProvider: n.tp,
 	})
 	pid, err := n.sys.Root.SpawnNamed(props.Configure(actor.WithGuardian(n.sup)), actors.RaftName)
 	if err != nil {

@@ -27,6 +27,7 @@ type agentOptions struct {
 	logFormat  string
 	tls        certs.Files
 	logLevel   *string
+	trace      traceFlags
 }
 
 func newAgentCommand(logLevel *string) *cobra.Command {
@@ -93,6 +94,12 @@ certificate's Common Name. Anything not granted is refused with Unauthorized
 certificates are always allowed) and the node warns at start. WITHOUT TLS
 THERE IS NO AUTHORISATION: anyone who reaches the ports may do anything.
 
+Tracing (OpenTelemetry) is off by default. --trace-exporter otlp sends spans
+to a collector over OTLP/HTTP at --trace-otlp-endpoint; --trace-exporter stdout
+writes them as JSON to standard output, after the ready line (for development).
+A request that arrives with a trace context follows its caller's sampling
+decision; others are sampled at --trace-sample-ratio.
+
 --enable-fault-injection is off by default and is for tests only: it adds
 POST /debug/fault/segment-crash to the HTTP API, which makes the active segment
 actor panic so its supervisor restarts it. Never enable it in production.`,
@@ -101,7 +108,8 @@ actor panic so its supervisor restarts it. Never enable it in production.`,
   actorlog agent --id n1 --data-dir /var/lib/actorlog --actor-addr 0.0.0.0:7400 --http-addr 0.0.0.0:7480
   actorlog agent --id n1 --data-dir ./data/n1 --consul-addr 127.0.0.1:8500 --bootstrap-expect 3
   actorlog agent --id t1 --data-dir /tmp/t1 --actor-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 --sync always
-  actorlog agent --id n1 --data-dir ./data/n1 --bootstrap --tls-cert certs-dev/n1.pem --tls-key certs-dev/n1-key.pem --tls-ca certs-dev/ca.pem --acl-policy certs-dev/policy.csv`,
+  actorlog agent --id n1 --data-dir ./data/n1 --bootstrap --tls-cert certs-dev/n1.pem --tls-key certs-dev/n1-key.pem --tls-ca certs-dev/ca.pem --acl-policy certs-dev/policy.csv
+  actorlog agent --id n1 --data-dir ./data/n1 --bootstrap --trace-exporter otlp --trace-otlp-endpoint localhost:4318`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			flags := cmd.Flags()
@@ -149,6 +157,7 @@ with TLS and no policy, every client identity is refused`)
 	f.BoolVar(&o.cfg.FaultInjection, "enable-fault-injection", false, "TESTS ONLY: serve POST /debug/fault/segment-crash (off by default)")
 	f.StringVar(&o.logFormat, "log-format", "", `log format on stderr: text or json
 (default text when stderr is a terminal, json otherwise)`)
+	o.trace.register(f)
 	return cmd
 }
 
@@ -181,6 +190,9 @@ func (o *agentOptions) run(ctx context.Context, out io.Writer) error {
 	}
 	cfg.Storage.Sync = sync
 	cfg.Logger = log
+	if cfg.Tracing, err = o.trace.config(); err != nil {
+		return err
+	}
 	if cfg.DataDir == "" {
 		return &usageError{errors.New("--data-dir is required")}
 	}
