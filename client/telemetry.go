@@ -118,13 +118,20 @@ func (t *telemetry) end(o op, err error, attrs ...attribute.KeyValue) {
 }
 
 func outcomeOf(err error) string {
+	if err == nil {
+		return outcomeOK
+	}
+	return failedOutcome(err)
+}
+
+// failedOutcome is apart from outcomeOf so that the targets of errors.As,
+// which escape to the heap, are allocated only for a failure.
+func failedOutcome(err error) string {
 	var (
 		inv *InvalidRequestError
 		oor *OffsetOutOfRangeError
 	)
 	switch {
-	case err == nil:
-		return outcomeOK
 	case errors.As(err, &inv):
 		return outcomeInvalid
 	case errors.As(err, &oor):
