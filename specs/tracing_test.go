@@ -7,12 +7,17 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
+	"regexp"
+	"strings"
 	"sync"
 	"time"
 
 	"actorlog/client"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gbytes"
+	"github.com/onsi/gomega/gexec"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	coltrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
@@ -189,5 +194,30 @@ var _ = Describe("Tracing across a cluster", Ordered, func() {
 		Expect(spans[f.id+"/raft.forward"].parent).To(Equal(spans[f.id+"/session.produce"].id))
 		Expect(spans[f.id+"/raft.forward"].attrs["actorlog.leader"]).To(Equal(leader))
 		Expect(spans[leader+"/raft.apply"].parent).To(Equal(spans[f.id+"/raft.forward"].id))
+	})
+})
+
+var _ = Describe("Tracing to standard output", func() {
+	It("prints the agent's spans after its ready line, and the CLI's on stderr, in one trace", func() {
+		a := startAgent("so1", GinkgoT().TempDir(), "--trace-exporter", "stdout")
+		cmd := exec.Command(actorlogBin, "produce", "--servers", a.actorAddr, "--trace-exporter", "stdout")
+		cmd.Stdin = strings.NewReader("hello\n")
+		errOut := gbytes.NewBuffer()
+		session, err := gexec.Start(cmd, nil, io.MultiWriter(errOut, GinkgoWriter))
+		Expect(err).NotTo(HaveOccurred())
+		Eventually(session, 30*time.Second).Should(gexec.Exit(0))
+		Expect(string(session.Out.Contents())).To(Equal("0\n"), "the offsets alone on stdout")
+
+		traceID := regexp.MustCompile(`"Name":"actorlog\.produce","SpanContext":\{"TraceID":"([0-9a-f]{32})"`).FindSubmatch(errOut.Contents())
+		Expect(traceID).NotTo(BeNil(), "CLI stderr: %s", errOut.Contents())
+
+		// The agent exports in batches; a graceful stop flushes them.
+		a.session.Interrupt()
+		Eventually(a.session, 30*time.Second).Should(gexec.Exit(0))
+		out := strings.SplitN(string(a.session.Out.Contents()), "\n", 2)
+		Expect(out[0]).To(MatchRegexp(readyLine.String()))
+		for _, name := range []string{"session.produce", "raft.apply", "fsm.apply", "segment.append"} {
+			Expect(out[1]).To(MatchRegexp(`"Name":"%s","SpanContext":\{"TraceID":"%s"`, regexp.QuoteMeta(name), traceID[1]))
+		}
 	})
 })

@@ -87,6 +87,7 @@ request and one request at a time: --batch and --inflight shape the produce.`,
 		},
 	}
 	o.register(cmd, logLevel)
+	o.trace.register(cmd.Flags())
 	o.registerCommon(cmd, benchDefaultBatch, benchDefaultInFlight,
 		"records per produce request",
 		"produce requests outstanding at once")
@@ -120,7 +121,7 @@ pipelined throughput. Latency is per request, not per record.`,
 			if err != nil {
 				return err
 			}
-			defer c.Close()
+			defer o.closeClient(c)
 			res, err := o.runProduce(ctx, c, cmd.ErrOrStderr(), "produce")
 			if err != nil {
 				return err
@@ -129,6 +130,7 @@ pipelined throughput. Latency is per request, not per record.`,
 		},
 	}
 	o.register(cmd, logLevel)
+	o.trace.register(cmd.Flags())
 	o.registerCommon(cmd, benchDefaultBatch, benchDefaultInFlight,
 		"records per produce request",
 		"produce requests outstanding at once")
@@ -163,7 +165,7 @@ In a cluster the reads go to the followers, as the client spreads them.`,
 			if err != nil {
 				return err
 			}
-			defer c.Close()
+			defer o.closeClient(c)
 			from := o.from
 			if o.prefill {
 				pre := *o
@@ -182,6 +184,7 @@ In a cluster the reads go to the followers, as the client spreads them.`,
 		},
 	}
 	o.register(cmd, logLevel)
+	o.trace.register(cmd.Flags())
 	o.registerCommon(cmd, benchConsumeBatch, 1,
 		"records asked for by one consume request",
 		"readers at once, each reading its own part of the range")
@@ -240,6 +243,9 @@ func (o *benchOptions) connectBench(ctx context.Context) (*client.Client, error)
 	cfg.AttemptTimeout = min(cfg.AttemptTimeout, o.timeout)
 	cfg.MaxInFlight = max(cfg.MaxInFlight, o.inFlight, benchDefaultInFlight)
 	cfg.Logger = log
+	if err := o.setupTracing(&cfg); err != nil {
+		return nil, err
+	}
 	if cfg.Consul == "" {
 		if err := cfg.Validate(); err != nil {
 			return nil, &usageError{fmt.Errorf("--servers: %w", err)}
@@ -263,7 +269,7 @@ func (o *benchOptions) runBoth(ctx context.Context, out, errOut io.Writer) error
 	if err != nil {
 		return err
 	}
-	defer c.Close()
+	defer o.closeClient(c)
 	prod, err := o.runProduce(ctx, c, errOut, "produce")
 	if err != nil {
 		return err

@@ -19,6 +19,8 @@ type clientFlags struct {
 	timeout    time.Duration
 	tls        certs.Files
 	logLevel   *string
+	trace      traceFlags                  // registered by the commands that trace
+	flushTrace func(context.Context) error // set by connect when tracing is on
 }
 
 func (f *clientFlags) register(cmd *cobra.Command, logLevel *string) {
@@ -74,6 +76,9 @@ func (f *clientFlags) connect(ctx context.Context) (*client.Client, error) {
 	cfg.Timeout = f.timeout
 	cfg.AttemptTimeout = min(cfg.AttemptTimeout, f.timeout)
 	cfg.Logger = log
+	if err := f.setupTracing(&cfg); err != nil {
+		return nil, err
+	}
 	if cfg.Consul == "" {
 		if err := cfg.Validate(); err != nil {
 			return nil, &usageError{fmt.Errorf("--servers: %w", err)}

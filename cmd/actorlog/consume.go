@@ -58,6 +58,7 @@ leadership, so every record acknowledged before the read is seen.`,
 		},
 	}
 	o.register(cmd, logLevel)
+	o.trace.register(cmd.Flags())
 	f := cmd.Flags()
 	f.Uint64Var(&o.from, "from", 0, "offset of the first record to print")
 	f.Uint64Var(&o.count, "count", 0, "stop after this many records (0: no limit)")
@@ -82,7 +83,7 @@ func (o *consumeOptions) run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer c.Close()
+	defer o.closeClient(c)
 
 	w := bufio.NewWriterSize(out, 64<<10)
 	enc := json.NewEncoder(w)

@@ -43,6 +43,7 @@ was acknowledged, and no line after the first unacknowledged one is printed
 		},
 	}
 	o.register(cmd, logLevel)
+	o.trace.register(cmd.Flags())
 	cmd.Flags().IntVar(&o.batch, "batch", 100, "records per produce request")
 	cmd.Flags().IntVar(&o.inFlight, "in-flight", 4, "produce requests outstanding at once")
 	cmd.Flags().BoolVarP(&o.quiet, "quiet", "q", false, "print no summary on standard error")
@@ -69,7 +70,7 @@ func (o *produceOptions) run(ctx context.Context, in io.Reader, out, errOut io.W
 	if err != nil {
 		return err
 	}
-	defer c.Close()
+	defer o.closeClient(c)
 
 	start := time.Now()
 	// stop ends reading when a request failed or a signal came; what is in

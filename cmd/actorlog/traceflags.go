@@ -1,8 +1,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"os"
 
+	"actorlog/client"
 	"actorlog/tracing"
 	"github.com/spf13/pflag"
 )
@@ -25,6 +28,9 @@ func (t *traceFlags) register(f *pflag.FlagSet) {
 
 func (t *traceFlags) config() (tracing.Config, error) {
 	cfg := tracing.Config{Exporter: t.exporter, OTLPEndpoint: t.endpoint, SampleRatio: t.ratio}
+	if !cfg.Enabled() {
+		return tracing.Config{}, nil
+	}
 	if t.ratio <= 0 {
 		return cfg, &usageError{fmt.Errorf("--trace-sample-ratio must be in (0, 1], got %v", t.ratio)}
 	}
@@ -32,4 +38,37 @@ func (t *traceFlags) config() (tracing.Config, error) {
 		return cfg, &usageError{fmt.Errorf("--trace-exporter/--trace-sample-ratio: %w", err)}
 	}
 	return cfg, nil
+}
+
+// setupTracing gives a client command's Config the tracer provider of its
+// trace flags (none when tracing is off or the command has no such flags).
+func (f *clientFlags) setupTracing(cfg *client.Config) error {
+	tcfg, err := f.trace.config()
+	if err != nil || !tcfg.Enabled() {
+		return err
+	}
+	tcfg.ServiceName = "actorlog-cli"
+	// Standard output is the command's own (offsets, records).
+	tcfg.Stdout = os.Stderr
+	tp, shutdown, err := tracing.Setup(tcfg)
+	if err != nil {
+		return &usageError{err}
+	}
+	cfg.TracerProvider, f.flushTrace = tp, shutdown
+	return nil
+}
+
+// closeClient closes c, then exports the spans still buffered, within
+// --timeout (a collector that does not answer delays the exit by that
+// much at most).
+func (f *clientFlags) closeClient(c *client.Client) {
+	_ = c.Close()
+	if f.flushTrace == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), f.timeout)
+	defer cancel()
+	if err := f.flushTrace(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "actorlog: exporting spans:", err)
+	}
 }
