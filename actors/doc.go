@@ -144,6 +144,21 @@
 // after answering everything it held with Unavailable; one that keeps
 // crashing is stopped and recorded the same way.
 //
+// # Tracing
+//
+// With a TracerProvider in their configs, the actors continue the trace of
+// a request. The W3C trace context (the "traceparent" and "tracestate"
+// headers of the tracing package) arrives in the message header of a
+// client's request; the session forwards it under its span
+// (session.produce, session.consume), the raft actor carries the context
+// of raft.apply (raft.forward when it passes the request on to the leader)
+// inside the raft entry, the state machine hands the context of fsm.apply
+// to FSMLog in the header of its ProduceRequest, and the log actor puts the
+// first traced request of a coalesced batch in the header of SegmentAppend,
+// under which the segment actor records segment.append. Without a provider
+// none of this happens: no header is read or written and the raft entry
+// carries nothing.
+//
 // # Fault injection
 //
 // InjectSegmentFault makes the active segment actor panic, at once or right
