@@ -12,7 +12,9 @@ import (
 	"actorlog/client"
 	"actorlog/node"
 	"actorlog/segmentstore"
+	"actorlog/tracing"
 	"github.com/sirupsen/logrus"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // The benchmarks run a real node in this process on a temporary directory
@@ -26,6 +28,13 @@ const benchRecordBytes = 1 << 10
 //
 //	go test -run '^$' -bench . ./client/ -args -bench.sync=always
 var benchSync = flag.String("bench.sync", "interval", "fsync policy of the benchmark node: none, interval or always")
+
+// benchTrace traces every request in the client and the node, exporting
+// the spans (as JSON, discarded) in the background, to measure what
+// tracing costs:
+//
+//	go test -run '^$' -bench Produce ./client/ -args -bench.trace
+var benchTrace = flag.Bool("bench.trace", false, "trace every request in the benchmark client and node")
 
 func benchSetup(b *testing.B) *client.Client {
 	b.Helper()
@@ -46,6 +55,15 @@ func benchSetup(b *testing.B) *client.Client {
 		b.Fatal(err)
 	}
 	cfg.Storage.Sync = sync
+	var tp trace.TracerProvider
+	if *benchTrace {
+		p, shutdown, err := tracing.Setup(tracing.Config{Exporter: tracing.ExporterStdout, Stdout: io.Discard})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = shutdown(context.Background()) })
+		tp, cfg.TracerProvider = p, p
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	n, err := node.Start(ctx, cfg)
@@ -57,7 +75,7 @@ func benchSetup(b *testing.B) *client.Client {
 		defer cancel()
 		_ = n.Stop(ctx)
 	})
-	c, err := client.New(ctx, client.Config{Servers: []string{n.ActorAddr()}, Logger: quiet})
+	c, err := client.New(ctx, client.Config{Servers: []string{n.ActorAddr()}, Logger: quiet, TracerProvider: tp})
 	if err != nil {
 		b.Fatal(err)
 	}
