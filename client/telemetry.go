@@ -29,7 +29,8 @@ const (
 )
 
 // RequestDurationMetric is the histogram a Client with a Config.Registerer
-// records every Produce and Consume call in, retries included, labelled op
+// records every Produce and Consume call in (retries and a long poll's wait
+// included), labelled op
 // ("produce", "consume") and outcome ("ok", "invalid", "out_of_range",
 // "unauthorized", "timeout", "canceled", "unavailable", "closed", "error").
 const RequestDurationMetric = "actorlog_client_request_duration_seconds"
@@ -56,7 +57,7 @@ func newTelemetry(cfg Config) (*telemetry, error) {
 	}
 	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    RequestDurationMetric,
-		Help:    "Time a Produce or Consume call of the Go client took, retries included.",
+		Help:    "Time a Produce or Consume call of the Go client took, retries and a long poll's wait included.",
 		Buckets: requestBuckets,
 	}, []string{"op", "outcome"})
 	if err := cfg.Registerer.Register(h); err != nil {
