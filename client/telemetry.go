@@ -29,10 +29,10 @@ const (
 )
 
 // RequestDurationMetric is the histogram a Client with a Config.Registerer
-// records every Produce and Consume call in (retries and a long poll's wait
-// included), labelled op
-// ("produce", "consume") and outcome ("ok", "invalid", "out_of_range",
-// "unauthorized", "timeout", "canceled", "unavailable", "closed", "error").
+// records every Produce and Consume call in (retries and a long poll's
+// wait included), labelled op ("produce", "consume") and outcome ("ok",
+// "invalid", "out_of_range", "unauthorized", "timeout", "canceled",
+// "unavailable", "closed", "error").
 const RequestDurationMetric = "actorlog_client_request_duration_seconds"
 
 // requestBuckets span a round trip on loopback (a few hundred
