@@ -217,6 +217,7 @@ var _ = Describe("Mutual TLS and authorisation", Ordered, func() {
 		By("nobody through the CLI and over HTTP")
 		s := cli(strings.NewReader("x\n"), append([]string{"produce", "--servers", n1.actorAddr}, ours.flags("nobody")...)...)
 		Eventually(s, 30*time.Second).Should(gexec.Exit(1))
+		Expect(s.Err).To(gbytes.Say(`produced 0 records .*; 1 record refused \(nothing written\)\n`))
 		Expect(s.Err).To(gbytes.Say(`"nobody" may not produce`))
 		hc := httpsClient(ours, ours, "nobody")
 		code, body, err := do(hc, http.MethodPost, "https://"+n1.httpAddr+"/v1/records", []byte(`{"records":[{"value":"eA=="}]}`))

@@ -8,6 +8,7 @@ import (
 	"io"
 	"time"
 
+	"actorlog/client"
 	"github.com/spf13/cobra"
 )
 
@@ -132,7 +133,11 @@ func (o *produceOptions) run(ctx context.Context, in io.Reader, out, errOut io.W
 	}()
 
 	w := bufio.NewWriterSize(out, 64<<10)
-	var acked, unconfirmed int
+	// After the first failure the offsets of later batches are not printed
+	// (the output would no longer line up with the input), so those records
+	// count as unconfirmed. The failed batch itself is refused when the node
+	// answered that it wrote nothing, and unconfirmed otherwise.
+	var acked, refused, unconfirmed int
 	var failed error
 	for job := range queue {
 		<-job.done
@@ -140,6 +145,10 @@ func (o *produceOptions) run(ctx context.Context, in io.Reader, out, errOut io.W
 		if failed == nil && job.err != nil {
 			failed = job.err
 			stop()
+			if refusal(job.err) {
+				refused += len(job.values)
+				continue
+			}
 		}
 		if failed != nil {
 			unconfirmed += len(job.values)
@@ -169,8 +178,11 @@ func (o *produceOptions) run(ctx context.Context, in io.Reader, out, errOut io.W
 	if !o.quiet {
 		el := time.Since(start)
 		fmt.Fprintf(errOut, "produced %d records in %s (%.0f records/s)", acked, el.Round(time.Millisecond), float64(acked)/el.Seconds())
+		if refused > 0 {
+			fmt.Fprintf(errOut, "; %s refused (nothing written)", plural(refused, "record"))
+		}
 		if unconfirmed > 0 {
-			fmt.Fprintf(errOut, "; %d records sent after the failure are not confirmed", unconfirmed)
+			fmt.Fprintf(errOut, "; %s not confirmed (they may or may not be written)", plural(unconfirmed, "record"))
 		}
 		fmt.Fprintln(errOut)
 	}
@@ -178,4 +190,19 @@ func (o *produceOptions) run(ctx context.Context, in io.Reader, out, errOut io.W
 		return failed
 	}
 	return nil
+}
+
+// refusal reports whether err is a node's definite answer that it wrote
+// nothing, as opposed to a failure whose outcome is unknown (a timeout, a
+// lost connection).
+func refusal(err error) bool {
+	var invalid *client.InvalidRequestError
+	return errors.Is(err, client.ErrUnauthorized) || errors.As(err, &invalid)
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
