@@ -25,6 +25,11 @@ var (
 	// ErrUnavailable is a transient failure of a request to an actor (no
 	// answer within the timeout, or an Unavailable reply); retry it.
 	ErrUnavailable = errors.New("actors: unavailable")
+	// ErrPeerRejected is wrapped by a MembershipConfig.VerifyPeer that
+	// reached the member and found it unacceptable (with mutual TLS: a
+	// certificate of another CA, or no TLS at all), as opposed to one that
+	// could not reach it yet.
+	ErrPeerRejected = errors.New("actors: peer rejected")
 )
 
 // SegmentFailedError is the reason the log actor escalates to the root

@@ -78,7 +78,9 @@ type MembershipConfig struct {
 	// RequestTimeout bounds each raft change and each request to a peer.
 	RequestTimeout time.Duration
 	// VerifyPeer, when set, must pass before the leader adds a member
-	// found in Consul as a voter. With mutual TLS the node checks that the
+	// found in Consul as a voter, and before a --bootstrap-expect bootstrap
+	// counts it; an error that wraps ErrPeerRejected leaves the member out
+	// of the bootstrap for a while, any other is retried. With mutual TLS the node checks that the
 	// member's raft address completes a handshake with a node certificate
 	// of its CA, so that a node of another CA that registers in the same
 	// Consul never becomes a voter that cannot be reached.
@@ -118,7 +120,15 @@ type (
 	membersChanged struct{ members []discovery.Member }
 	reconcileTick  struct{}
 	changesDone    struct{ bootstrapRetry bool }
+	// peersChecked reports the VerifyPeer results of bootstrap candidates.
+	peersChecked struct{ passed, failed []string }
 )
+
+// peerCheckTTL is how long a VerifyPeer result for a bootstrap candidate
+// is kept. A member that failed is left out of the bootstrap for that long
+// and then checked again, so a node that comes back with the right
+// certificate is counted without a restart of the others.
+const peerCheckTTL = 30 * time.Second
 
 // membershipActor registers the node (through its Registrar), reports its
 // health to the TTL check, follows the members in Consul, and, on the
@@ -137,6 +147,9 @@ type membershipActor struct {
 	missingSince  map[string]time.Time // voters not registered, since when
 	busy          bool
 	bootstrapped  bool // decided: bootstrapped, or found a cluster
+	// peerPassed and peerFailed hold, per member id, when a bootstrap
+	// candidate last passed or failed VerifyPeer.
+	peerPassed, peerFailed map[string]time.Time
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -148,6 +161,7 @@ func (a *membershipActor) Receive(ctx actor.Context) {
 		a.root, a.self = ctx.ActorSystem().Root, ctx.Self()
 		a.criticalSince = map[string]time.Time{}
 		a.missingSince = map[string]time.Time{}
+		a.peerPassed, a.peerFailed = map[string]time.Time{}, map[string]time.Time{}
 		a.stop = make(chan struct{})
 		a.bootstrapped = a.cfg.HadState || a.cfg.BootstrapExpect <= 0
 		a.goWatch()
@@ -176,6 +190,16 @@ func (a *membershipActor) Receive(ctx actor.Context) {
 		if m.bootstrapRetry {
 			a.bootstrapped = false
 		}
+	case peersChecked:
+		a.busy = false
+		now := time.Now()
+		for _, id := range m.passed {
+			a.peerPassed[id] = now
+		}
+		for _, id := range m.failed {
+			a.peerFailed[id] = now
+		}
+		a.step()
 	}
 }
 
@@ -349,10 +373,21 @@ func (a *membershipActor) async(f func()) {
 // members, sorted by id, when this node is the first of them. Before it
 // does, it asks each of them for its raft configuration: when any already
 // has one, a cluster exists and this node waits to be added instead.
+//
+// With VerifyPeer set (mutual TLS), every node first checks the candidates
+// and leaves out those that fail (a node of another CA registered in the
+// same Consul): such a member could never be reached, so bootstrapping
+// with it would make a voter that only costs quorum. Each node checks for
+// itself, because the one that bootstraps is chosen among the members that
+// pass.
 func (a *membershipActor) tryBootstrap() {
 	n := a.cfg.BootstrapExpect
+	now := time.Now()
 	var cands []discovery.Member
 	for _, m := range a.members {
+		if failed, ok := a.peerFailed[m.ID]; ok && now.Sub(failed) < peerCheckTTL {
+			continue
+		}
 		if m.Status == discovery.StatusPassing && m.RaftAddr != "" {
 			cands = append(cands, m)
 		}
@@ -366,6 +401,9 @@ func (a *membershipActor) tryBootstrap() {
 	}
 	cands = cands[:n]
 	selfID := a.cfg.Self.GetId()
+	if a.checkPeers(cands, selfID, now) {
+		return // checking; step runs again with the results
+	}
 	if cands[0].ID != selfID {
 		return // the first one bootstraps; this node is added by the leader
 	}
@@ -401,6 +439,46 @@ func (a *membershipActor) tryBootstrap() {
 			retry = true
 		}
 	})
+}
+
+// checkPeers starts VerifyPeer on the candidates other than this node
+// whose last result has expired, and reports whether it did. The results
+// arrive as peersChecked.
+func (a *membershipActor) checkPeers(cands []discovery.Member, selfID string, now time.Time) bool {
+	verify := a.cfg.VerifyPeer
+	if verify == nil {
+		return false
+	}
+	var todo []*messages.Member
+	for _, m := range cands {
+		if passed, ok := a.peerPassed[m.ID]; m.ID == selfID || (ok && now.Sub(passed) < peerCheckTTL) {
+			continue
+		}
+		todo = append(todo, &messages.Member{Id: m.ID, ActorAddress: m.ActorAddr, RaftAddress: m.RaftAddr, HttpAddress: m.HTTPAddr})
+	}
+	if len(todo) == 0 {
+		return false
+	}
+	a.busy = true
+	root, self, log := a.root, a.self, a.log
+	a.async(func() {
+		var res peersChecked
+		defer func() { root.Send(self, res) }()
+		for _, m := range todo {
+			switch err := verify(m); {
+			case err == nil:
+				res.passed = append(res.passed, m.GetId())
+			case errors.Is(err, ErrPeerRejected):
+				log.WithField("member", m.GetId()).WithError(err).Warn("bootstrap: leaving out a registered member that fails the TLS check")
+				res.failed = append(res.failed, m.GetId())
+			default:
+				// Not reachable yet: neither counted nor left out; the
+				// next round checks it again.
+				log.WithField("member", m.GetId()).WithError(err).Info("bootstrap: could not check a registered member yet")
+			}
+		}
+	})
+	return true
 }
 
 // since tracks since when voters have been unhealthy (critical) and

@@ -170,6 +170,10 @@ func (n *Node) verifyPeer() func(m *messages.Member) error {
 	return func(m *messages.Member) error {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
-		return certs.Check(ctx, m.GetRaftAddress(), raftTLS)
+		err := certs.Check(ctx, m.GetRaftAddress(), raftTLS)
+		if errors.Is(err, certs.ErrHandshake) {
+			return fmt.Errorf("%w: %w", actors.ErrPeerRejected, err)
+		}
+		return err
 	}
 }

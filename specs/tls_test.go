@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -352,5 +353,40 @@ var _ = Describe("A TLS cluster discovered through Consul", func() {
 		startAgent("n3", filepath.Join(tmp, "n3"), flags(other, "n3", "--bootstrap=false")...)
 		Eventually(n1.session.Err, time.Minute).Should(gbytes.Say("not adding a member found in Consul: it fails the TLS check"))
 		Consistently(members(n1), 3*time.Second, 300*time.Millisecond).Should(ConsistOf("n1", "n2"))
+	})
+
+	It("bootstraps --bootstrap-expect among the members of its CA, leaving out one of another CA", func() {
+		consul := startConsul()
+		tmp := GinkgoT().TempDir()
+		ours := makeCerts(filepath.Join(tmp, "ours"), "--node", "n2,n3")
+		other := makeCerts(filepath.Join(tmp, "other"), "--node", "n1")
+		admin := httpsClient(ours, ours, "root")
+		flags := func(set certSet, id string) []string {
+			return append(set.flags(id), "--acl-policy", set.file("policy.csv"), "--consul-addr", consul.Addr(),
+				"--bootstrap=false", "--bootstrap-expect", "2")
+		}
+		// n1 sorts first, so without the check it would be the one
+		// expected to bootstrap, and n2 and n3 would wait for it forever.
+		startAgent("n1", filepath.Join(tmp, "n1"), flags(other, "n1")...)
+		n2 := startAgent("n2", filepath.Join(tmp, "n2"), flags(ours, "n2")...)
+		startAgent("n3", filepath.Join(tmp, "n3"), flags(ours, "n3")...)
+
+		Eventually(n2.session.Err, time.Minute).Should(gbytes.Say(`bootstrap: leaving out a registered member that fails the TLS check`))
+		Eventually(func() (string, error) {
+			code, body, err := do(admin, http.MethodGet, "https://"+n2.httpAddr+"/v1/servers", nil)
+			if err == nil && code != http.StatusOK {
+				err = fmt.Errorf("status %d: %s", code, body)
+			}
+			return body, err
+		}, time.Minute, 200*time.Millisecond).Should(And(
+			ContainSubstring(`"id":"n2"`), ContainSubstring(`"id":"n3"`), Not(ContainSubstring(`"id":"n1"`))))
+
+		By("the cluster of n2 and n3 serves a produce")
+		c, err := tlsClient([]string{n2.actorAddr}, loadTLS(ours.files("root")))
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(c.Close)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		Expect(c.Produce(ctx, []byte("after a bootstrap with a stranger around"))).To(Equal([]uint64{0}))
 	})
 })
