@@ -18,6 +18,9 @@ var (
 	// ErrHandshake is matched by *HandshakeError: a TLS handshake with a
 	// peer failed for a reason that retrying will not cure.
 	ErrHandshake = errors.New("certs: TLS handshake failed")
+	// ErrPeerRequiresTLS is returned by Mismatch when a party without TLS
+	// reaches a peer that speaks only TLS.
+	ErrPeerRequiresTLS = errors.New("certs: the peer requires mutual TLS")
 	// ErrExists is returned by WriteFiles when a file it would write is
 	// already there and overwriting was not asked for.
 	ErrExists = errors.New("certs: file exists")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -54,6 +55,25 @@ func classify(addr string, err error) error {
 		return &HandshakeError{Addr: addr, Reason: "it refused our certificate (" + err.Error() + "); is it signed by the peer's CA?", Err: err}
 	}
 	return &HandshakeError{Addr: addr, Reason: err.Error(), Err: err}
+}
+
+// Mismatch tells why the peer at addr and a party with cfg (nil for
+// plaintext) will not talk: ErrPeerRequiresTLS when the party has no TLS
+// and the peer speaks it, a *HandshakeError when a handshake fails. It
+// returns nil when they would talk and when addr cannot be reached (that
+// is for the caller's own attempt to report). Without it, gRPC drops such
+// a connection silently and every attempt only times out.
+func Mismatch(ctx context.Context, addr string, cfg *tls.Config) error {
+	if cfg == nil {
+		if yes, err := SpeaksTLS(ctx, addr); err == nil && yes {
+			return fmt.Errorf("%w (%s)", ErrPeerRequiresTLS, addr)
+		}
+		return nil
+	}
+	if err := Check(ctx, addr, cfg); errors.Is(err, ErrHandshake) {
+		return err
+	}
+	return nil
 }
 
 // errSawServer ends SpeaksTLS's handshake once the server has shown its

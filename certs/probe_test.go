@@ -99,6 +99,24 @@ var _ = Describe("handshake checks", func() {
 		Expect(err.Error()).To(ContainSubstring("refused our certificate"))
 	})
 
+	It("names the mismatch between a party and a peer, and nothing when they match or nobody answers", func() {
+		tlsAddr, plainAddr := serve(tlsServer(load(node))), serve(plaintext)
+		root := load(party(dir, ca, caFile, certs.Options{CommonName: "root"}))
+		Expect(certs.Mismatch(ctx, tlsAddr, root)).To(Succeed())
+		Expect(certs.Mismatch(ctx, plainAddr, nil)).To(Succeed())
+		err := certs.Mismatch(ctx, tlsAddr, nil)
+		Expect(err).To(MatchError(certs.ErrPeerRequiresTLS))
+		Expect(err.Error()).To(ContainSubstring(tlsAddr))
+		Expect(certs.Mismatch(ctx, plainAddr, root)).To(MatchError(certs.ErrHandshake))
+		Expect(certs.Mismatch(ctx, tlsAddr, load(stranger))).To(MatchError(certs.ErrHandshake))
+
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		Expect(err).NotTo(HaveOccurred())
+		gone := ln.Addr().String()
+		Expect(ln.Close()).To(Succeed())
+		Expect(certs.Mismatch(ctx, gone, root)).To(Succeed())
+	})
+
 	It("returns the dial error as is for an address nobody listens on", func() {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		Expect(err).NotTo(HaveOccurred())

@@ -21,14 +21,11 @@ import (
 func (c *Client) checkTLS(ctx context.Context, server string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, min(timeout, 2*time.Second))
 	defer cancel()
-	if c.cfg.TLS == nil {
-		if yes, err := certs.SpeaksTLS(ctx, server); err == nil && yes {
-			return fmt.Errorf("%w (node %s)", ErrTLSRequired, server)
-		}
-		return nil
-	}
-	err := certs.Check(ctx, server, c.cfg.TLS)
-	if errors.Is(err, certs.ErrHandshake) {
+	err := certs.Mismatch(ctx, server, c.cfg.TLS)
+	switch {
+	case errors.Is(err, certs.ErrPeerRequiresTLS):
+		return fmt.Errorf("%w (node %s)", ErrTLSRequired, server)
+	case err != nil:
 		return fmt.Errorf("%w: %w", ErrTLSHandshake, err)
 	}
 	return nil

@@ -137,17 +137,11 @@ func (h *httpAPI) authorize(w http.ResponseWriter, r *http.Request) bool {
 func (n *Node) joinPreflight(ctx context.Context, addr string) error {
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
 	defer cancel()
-	if n.cfg.TLS == nil {
-		if yes, err := certs.SpeaksTLS(ctx, addr); err == nil && yes {
-			return fmt.Errorf("%w: the member at %s requires mutual TLS and this node runs without --tls-cert, --tls-key and --tls-ca", ErrTLSRequired, addr)
-		}
-		return nil
+	err := certs.Mismatch(ctx, addr, n.cfg.TLS)
+	if errors.Is(err, certs.ErrPeerRequiresTLS) {
+		return fmt.Errorf("%w: the member at %s requires mutual TLS and this node runs without --tls-cert, --tls-key and --tls-ca", ErrTLSRequired, addr)
 	}
-	err := certs.Check(ctx, addr, n.cfg.TLS)
-	if errors.Is(err, certs.ErrHandshake) {
-		return err
-	}
-	return nil
+	return err
 }
 
 // sessionAuthorizer is the sessions' view of the authorizer: nil (not a
