@@ -152,6 +152,12 @@ type Config struct {
 	// every client identity is denied (node certificates are always
 	// allowed), and the node warns at start.
 	ACLPolicy string
+	// PprofAddr, when set, serves Go's runtime profiles (CPU, heap,
+	// allocations, goroutines, block, mutex, execution trace) under
+	// /debug/pprof/ on this host:port, a listener of its own. Empty (the
+	// default) serves none: profiles expose internals and cost CPU while
+	// they run, so bind it to loopback when it is on.
+	PprofAddr string
 	// Logger receives every log line of the node, protoactor's included.
 	// Nil logs to stderr at info level.
 	Logger *logrus.Logger

@@ -67,6 +67,7 @@ type Node struct {
 	// authz decides what client identities may do; nil without TLS
 	// (authorisation off).
 	authz *authz.Authorizer
+	debug *debugServer // nil unless Config.PprofAddr is set
 
 	tp         trace.TracerProvider
 	tpShutdown func(context.Context) error // nil: the provider is not the node's
@@ -223,6 +224,14 @@ func (n *Node) start(ctx context.Context) (err error) {
 			n.log.WithError(err).Error("HTTP server failed")
 		}
 	}()
+	if cfg.PprofAddr != "" {
+		d, err := startDebugServer(cfg.PprofAddr, func(err error) { n.log.WithError(err).Error("pprof server failed") })
+		if err != nil {
+			return err
+		}
+		n.debug = d
+		n.log.WithField("addr", d.addr()).Info("serving runtime profiles on /debug/pprof/")
+	}
 	n.awaitSoleLeader(ctx)
 	n.startJoin()
 	return nil
@@ -576,6 +585,9 @@ func (n *Node) teardown() error {
 		n.shutdownRemote()
 	}
 	n.closeProbe()
+	if n.debug != nil {
+		n.debug.stop()
+	}
 	if n.sys != nil {
 		n.sys.Shutdown()
 	}

@@ -155,6 +155,7 @@ actor panic so its supervisor restarts it. Never enable it in production.`,
 	f.StringVar(&o.cfg.ACLPolicy, "acl-policy", "", `authorisation policy file (needs TLS): lines "p, <identity or *>, <produce|consume|admin|*>";
 with TLS and no policy, every client identity is refused`)
 	f.BoolVar(&o.cfg.FaultInjection, "enable-fault-injection", false, "TESTS ONLY: serve POST /debug/fault/segment-crash (off by default)")
+	f.StringVar(&o.cfg.PprofAddr, "pprof-addr", "", "serve Go runtime profiles (net/http/pprof) under /debug/pprof/ on this host:port; off when empty (the default)")
 	f.StringVar(&o.logFormat, "log-format", "", `log format on stderr: text or json
 (default text when stderr is a terminal, json otherwise)`)
 	o.trace.register(f)

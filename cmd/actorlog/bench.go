@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -45,6 +46,7 @@ type benchOptions struct {
 	consume  bool // bench without a subcommand: read the records back
 	json     bool
 	progress bool
+	profiles benchProfiles
 }
 
 const benchLong = `bench measures throughput and request latency against running nodes.
@@ -205,6 +207,17 @@ func (o *benchOptions) registerCommon(cmd *cobra.Command, batch, inFlight int, b
 	_ = f.MarkHidden("in-flight")
 	f.BoolVar(&o.json, "json", false, "print the result as one JSON object on stdout instead of text")
 	f.BoolVar(&o.progress, "progress", false, "print progress to stderr once a second even when stderr is not a terminal")
+	o.profiles.register(cmd)
+	// Every bench command profiles its whole run when asked to.
+	run := cmd.RunE
+	cmd.RunE = func(cmd *cobra.Command, args []string) (err error) {
+		stop, err := o.profiles.start()
+		if err != nil {
+			return &usageError{err}
+		}
+		defer func() { err = errors.Join(err, stop()) }()
+		return run(cmd, args)
+	}
 }
 
 func (o *benchOptions) validate() error {
