@@ -67,6 +67,19 @@ func storeImpls() []func() storeImpl {
 			return storeImpl{name: "segmentstore behind LogCache", durable: true,
 				open: opener(consensus.StoreConfig{Kind: consensus.StoreSegmentstore, Cache: 16, SegmentBytes: smallSegments})}
 		},
+		// The relaxed policies promise what survives kill -9: every stored
+		// entry is in the files when StoreLogs returns. The hour-long
+		// interval keeps the background fsync out of the picture.
+		func() storeImpl {
+			return storeImpl{name: "segmentstore, fsync every interval", durable: true,
+				open: opener(consensus.StoreConfig{Kind: consensus.StoreSegmentstore, Cache: 16, SegmentBytes: smallSegments,
+					Sync: consensus.LogSyncInterval, SyncInterval: time.Hour})}
+		},
+		func() storeImpl {
+			return storeImpl{name: "segmentstore, fsync left to the OS", durable: true,
+				open: opener(consensus.StoreConfig{Kind: consensus.StoreSegmentstore, Cache: -1, SegmentBytes: smallSegments,
+					Sync: consensus.LogSyncNone})}
+		},
 	}
 }
 

@@ -25,8 +25,11 @@ import (
 // still be on disk but are never served. A suffix delete maps to
 // TruncateSuffix, which is exact.
 //
-// Every StoreLogs is one segmentstore Append under SyncAlways, so it is
-// fsynced before it returns and a batch costs one fsync.
+// Every StoreLogs is one segmentstore Append. Under LogSyncAlways it is
+// fsynced before it returns, and a batch costs one fsync; under the
+// relaxed policies it is written to the operating system (Flush) before it
+// returns, and fsynced by segmentstore's own interval goroutine or not at
+// all.
 //
 // Locking: writeMu serialises the writers (StoreLogs, DeleteRange, Close).
 // mu guards the fields below it; readers hold it shared, and writers take
@@ -66,8 +69,14 @@ func OpenSegmentLogStore(dir string, cfg StoreConfig) (*SegmentLogStore, error) 
 	sc := segmentstore.DefaultConfig()
 	sc.MaxStoreBytes = uint64(cfg.SegmentBytes)
 	sc.MaxRecordBytes = cfg.MaxEntryBytes
-	// Raft requires every StoreLogs to be durable when it returns.
-	sc.Sync = segmentstore.SyncAlways
+	switch cfg.Sync {
+	case LogSyncInterval:
+		sc.Sync, sc.SyncInterval = segmentstore.SyncInterval, cfg.SyncInterval
+	case LogSyncNone:
+		sc.Sync = segmentstore.SyncNone
+	default:
+		sc.Sync = segmentstore.SyncAlways
+	}
 	// Raft's first index is 1; an empty log that starts elsewhere (after a
 	// snapshot restore) is recreated at the right offset by StoreLogs.
 	sc.InitialOffset = 1
@@ -187,8 +196,9 @@ func (s *SegmentLogStore) StoreLog(l *raft.Log) error {
 	return s.StoreLogs([]*raft.Log{l})
 }
 
-// StoreLogs appends entries that continue the log exactly and fsyncs them
-// before returning. An empty log accepts any starting index.
+// StoreLogs appends entries that continue the log exactly and, before it
+// returns, makes them as durable as StoreConfig.Sync says (fsynced by
+// default). An empty log accepts any starting index.
 func (s *SegmentLogStore) StoreLogs(logs []*raft.Log) error {
 	if len(logs) == 0 {
 		return nil
@@ -227,6 +237,13 @@ func (s *SegmentLogStore) StoreLogs(logs []*raft.Log) error {
 	got, err := s.log.Append(recs...)
 	if err != nil {
 		return fmt.Errorf("consensus: append raft entries %d..%d: %w", start, logs[len(logs)-1].Index, err)
+	}
+	if s.cfg.Sync != segmentstore.SyncAlways {
+		// Raft acts on a stored entry at once (counts it towards a commit,
+		// applies it): it must at least outlive this process.
+		if err := s.log.Flush(); err != nil {
+			return fmt.Errorf("consensus: write raft entries %d..%d: %w", start, logs[len(logs)-1].Index, err)
+		}
 	}
 	if got != start {
 		return fmt.Errorf("%w: raft entry %d was stored at offset %d", ErrCorrupt, start, got)

@@ -7,6 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
+
+	"actorlog/segmentstore"
 
 	"github.com/hashicorp/raft"
 	"github.com/sirupsen/logrus"
@@ -23,6 +26,24 @@ const (
 	// entry, with a small metadata file for the logical first index and a
 	// FileStableStore beside it.
 	StoreSegmentstore StoreKind = "segmentstore"
+)
+
+// LogSync says when the raft log store fsyncs the entries raft stores.
+type LogSync int
+
+const (
+	// LogSyncAlways fsyncs every StoreLogs before it returns, as raft
+	// assumes: an entry raft counts towards a commit survives a power loss
+	// of the node. It is the zero value and the default.
+	LogSyncAlways LogSync = iota
+	// LogSyncInterval hands every StoreLogs to the operating system before
+	// it returns (the entries survive kill -9 of the process) and fsyncs
+	// every StoreConfig.SyncInterval in the background. A power loss may
+	// take the entries of the last interval.
+	LogSyncInterval
+	// LogSyncNone hands every StoreLogs to the operating system and leaves
+	// the fsync to it (and to Close).
+	LogSyncNone
 )
 
 // Defaults for StoreConfig.
@@ -73,6 +94,15 @@ type StoreConfig struct {
 	// whose log write fails steps down, so callers must refuse larger
 	// commands before they reach Apply. Default DefaultMaxEntryBytes.
 	MaxEntryBytes uint32
+	// Sync is when StoreLogs fsyncs (segmentstore kind only: raft-wal
+	// always fsyncs). Default LogSyncAlways. The relaxed policies take the
+	// fsync off raft's commit path, which bounds a lone produce's latency
+	// and the leader's group commit; they keep an entry safe from a crash
+	// of the process, not from a power loss.
+	Sync LogSync
+	// SyncInterval is the fsync period under LogSyncInterval. Default
+	// segmentstore.DefaultSyncInterval.
+	SyncInterval time.Duration
 	// Logger receives raft-wal's logs. Nil discards them.
 	Logger *logrus.Entry
 }
@@ -90,6 +120,9 @@ func (c StoreConfig) withDefaults() StoreConfig {
 	if c.MaxEntryBytes == 0 {
 		c.MaxEntryBytes = DefaultMaxEntryBytes
 	}
+	if c.SyncInterval == 0 {
+		c.SyncInterval = segmentstore.DefaultSyncInterval
+	}
 	return c
 }
 
@@ -102,6 +135,10 @@ func (c StoreConfig) Validate() error {
 		return fmt.Errorf("%w: %q (want %q or %q)", ErrUnknownStoreKind, c.Kind, StoreWAL, StoreSegmentstore)
 	case c.SegmentBytes < 4<<10:
 		return &ConfigError{"SegmentBytes", fmt.Sprintf("%d is below 4096", c.SegmentBytes)}
+	case c.Sync < LogSyncAlways || c.Sync > LogSyncNone:
+		return &ConfigError{"Sync", fmt.Sprintf("unknown policy %d", int(c.Sync))}
+	case c.SyncInterval < 0:
+		return &ConfigError{"SyncInterval", fmt.Sprintf("negative duration %s", c.SyncInterval)}
 	}
 	return nil
 }
@@ -117,8 +154,9 @@ func LogDir(dataDir string) string { return filepath.Join(dataDir, "raft", "log"
 func StablePath(dataDir string) string { return filepath.Join(dataDir, "raft", "stable") }
 
 // OpenStores opens the raft log store and stable store of the kind cfg
-// names under <dataDir>/raft, recovering whatever a crash left there. Every
-// StoreLogs is durable (fsynced) before it returns, as raft requires.
+// names under <dataDir>/raft, recovering whatever a crash left there. Under
+// LogSyncAlways (the default) every StoreLogs is fsynced before it returns,
+// as raft assumes; cfg.Sync relaxes that (see LogSync).
 //
 // The returned closer closes both stores; it is idempotent. The log store
 // is wrapped in a raft.LogCache unless cfg.Cache is negative.

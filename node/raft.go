@@ -13,6 +13,7 @@ import (
 	"actorlog/certs"
 	"actorlog/consensus"
 	"actorlog/messages"
+	"actorlog/segmentstore"
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/hashicorp/raft"
 	"github.com/sirupsen/logrus"
@@ -53,6 +54,7 @@ func (n *Node) startRaft() error {
 
 	storeCfg := cfg.RaftStore
 	storeCfg.Logger = rlog
+	storeCfg.Sync, storeCfg.SyncInterval = raftLogSync(cfg.Storage)
 	if storeCfg.Cache == 0 {
 		storeCfg.Cache = defaultRaftLogCache
 	}
@@ -119,6 +121,25 @@ func (n *Node) startRaft() error {
 		rlog.Info("no raft state and neither --bootstrap nor --join: waiting to be added to a cluster")
 	}
 	return nil
+}
+
+// raftLogSync is the raft log's fsync policy: the one of the record log
+// (--sync). Under "always" an entry is fsynced on a majority before it
+// commits, so an acknowledged record survives a power loss of the whole
+// cluster. Under "interval" and "none" the raft log, like the record log,
+// is written to the operating system before anything is acknowledged (so
+// it survives kill -9 of any node) and fsynced later; fsyncing only the
+// raft log would bound every produce by the disk's fsync latency while the
+// record log, the copy that is read, is not fsynced anyway.
+func raftLogSync(st segmentstore.Config) (consensus.LogSync, time.Duration) {
+	switch st.Sync {
+	case segmentstore.SyncAlways:
+		return consensus.LogSyncAlways, 0
+	case segmentstore.SyncInterval:
+		return consensus.LogSyncInterval, st.SyncInterval
+	default:
+		return consensus.LogSyncNone, 0
+	}
 }
 
 // defaultRaftLogCache is the node's raft log cache, in entries. The cache

@@ -486,6 +486,19 @@ func (l *Log) syncActive() error {
 	return l.active().Sync()
 }
 
+// Flush writes the active segment's buffered frames to the operating
+// system without an fsync (see Segment.Flush): the records then survive
+// the death of the process, though not a power loss. Sealed segments are
+// written already.
+func (l *Log) Flush() error {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
+		return ErrClosed
+	}
+	return l.active().Flush()
+}
+
 // Sync writes and fsyncs the active segment (sealed ones are already
 // durable), whatever the sync policy.
 func (l *Log) Sync() error {
