@@ -133,7 +133,7 @@ func (n *Node) start(ctx context.Context) (err error) {
 	// The log first: nothing is accepted before the data is recovered.
 	logCfg := actors.LogConfig{
 		Dir:                logDir,
-		Storage:            cfg.Storage,
+		Storage:            recordLogStorage(cfg.Storage),
 		Logger:             n.log,
 		MaxSegmentRestarts: cfg.MaxSegmentRestarts,
 		RestartWindow:      cfg.SegmentRestartWindow,

@@ -53,8 +53,7 @@ Writes go through Raft. A node with no raft state (a new --data-dir) needs
 --bootstrap to start a new single-voter cluster, or --join with the actor
 addresses of existing members, which it asks (retrying with backoff) to add it
 as a voter. With neither it waits until some member adds it. A node that has
-raft state ignores --bootstrap and rejoins the cluster it records. The raft log
-is always fsynced before an entry commits; --sync governs the record log.
+raft state ignores --bootstrap and rejoins the cluster it records.
 
 Discovery through Consul is on when --consul-addr or --bootstrap-expect is
 given (or --consul=true, for the default agent address 127.0.0.1:8500), and off
@@ -73,10 +72,11 @@ reports "consul": off, starting, registered or unavailable.
 
 Every record is handed to the operating system before it is acknowledged, so
 an acknowledged record survives kill -9 of the agent whatever --sync says.
---sync decides what survives a power loss: "always" fsyncs before
-acknowledging; "interval" (the default) fsyncs every --sync-interval, so a
-power loss may take the records of the last interval; "none" leaves it to the
-operating system.
+--sync decides what survives a power loss: "always" fsyncs the raft log on a
+majority before a record commits (the record log, rebuilt from the raft log
+after a crash, is fsynced every --sync-interval); "interval" (the default)
+fsyncs both logs every --sync-interval, so a power loss of a majority may take
+the records of the last interval; "none" leaves it to the operating system.
 
 Mutual TLS is on when --tls-cert, --tls-key and --tls-ca are given (all three,
 or none). It covers the actor remote (clients, other nodes, and the
