@@ -67,6 +67,12 @@ func storeImpls() []func() storeImpl {
 			return storeImpl{name: "segmentstore behind LogCache", durable: true,
 				open: opener(consensus.StoreConfig{Kind: consensus.StoreSegmentstore, Cache: 16, SegmentBytes: smallSegments})}
 		},
+		func() storeImpl {
+			// A byte bound below two entries of the spec: the cache keeps
+			// evicting, and must never serve what it no longer holds.
+			return storeImpl{name: "segmentstore behind a LogCache of 2 KiB", durable: true,
+				open: opener(consensus.StoreConfig{Kind: consensus.StoreSegmentstore, Cache: 512, CacheBytes: 2 << 10, SegmentBytes: smallSegments})}
+		},
 		// The relaxed policies promise what survives kill -9: every stored
 		// entry is in the files when StoreLogs returns. The hour-long
 		// interval keeps the background fsync out of the picture.

@@ -13,11 +13,12 @@
 //	<dir>/raft/snapshots/  raft's file snapshot store
 //
 // OpenStores opens the log and stable store of the configured kind, behind a
-// raft.LogCache. Both kinds pass one conformance spec (conformance_test.go),
+// LogCache bounded in entries and bytes. Both kinds pass one conformance spec (conformance_test.go),
 // which also runs against raft.InmemStore to show the spec itself is right:
 // append, get, first and last index, DeleteRange of a prefix and of a
-// suffix, reopen after Close, and reopen after a crash. Every StoreLogs is
-// fsynced before it returns, as raft requires; group commit comes from
+// suffix, reopen after Close, and reopen after a crash. By default every
+// StoreLogs is fsynced before it returns, as raft assumes (StoreConfig.Sync
+// relaxes that to a write to the operating system); group commit comes from
 // raft's BatchApplyCh, which turns many concurrent Applies into one
 // StoreLogs.
 //

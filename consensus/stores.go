@@ -64,11 +64,17 @@ const (
 	// With raft throughput level, the reads, the allocations and the fact
 	// that raft-wal v0.4.0 needs four workarounds (WALStore) decided it.
 	DefaultStoreKind = StoreSegmentstore
-	// DefaultLogCacheSize is the capacity of the raft.LogCache put in front
-	// of the log store. Without it the leader re-reads every entry from
-	// disk to replicate it, which measured at half of its CPU; 512 entries
-	// cover the entries in flight to every follower at full load.
+	// DefaultLogCacheSize is the capacity in entries of the LogCache put in
+	// front of the log store. Without it the leader re-reads every entry
+	// from disk to replicate it, which measured at half of its CPU; 512
+	// entries cover the entries in flight to every follower at full load.
 	DefaultLogCacheSize = 512
+	// DefaultLogCacheBytes bounds the same cache in bytes, because one
+	// entry carries a whole produce request: 8 MiB hold the 512 newest
+	// entries of small requests, and still 80 of 100 KiB batches (ten
+	// times what a client keeps in flight by default), without letting
+	// requests of megabytes pin hundreds of them.
+	DefaultLogCacheBytes = 8 << 20
 	// DefaultSegmentBytes is the size at which a log segment file rolls
 	// over, for both kinds (raft-wal's own default).
 	DefaultSegmentBytes = 64 << 20
@@ -83,9 +89,12 @@ const (
 type StoreConfig struct {
 	// Kind picks the implementation. Default DefaultStoreKind.
 	Kind StoreKind
-	// Cache is the raft.LogCache capacity in entries. 0 means
+	// Cache is the LogCache capacity in entries. 0 means
 	// DefaultLogCacheSize; a negative value turns the cache off.
 	Cache int
+	// CacheBytes is the LogCache capacity in bytes of entries. Default
+	// DefaultLogCacheBytes.
+	CacheBytes int
 	// SegmentBytes is the size of one log segment file. Default
 	// DefaultSegmentBytes.
 	SegmentBytes int
@@ -114,6 +123,9 @@ func (c StoreConfig) withDefaults() StoreConfig {
 	if c.Cache == 0 {
 		c.Cache = DefaultLogCacheSize
 	}
+	if c.CacheBytes == 0 {
+		c.CacheBytes = DefaultLogCacheBytes
+	}
 	if c.SegmentBytes == 0 {
 		c.SegmentBytes = DefaultSegmentBytes
 	}
@@ -135,6 +147,8 @@ func (c StoreConfig) Validate() error {
 		return fmt.Errorf("%w: %q (want %q or %q)", ErrUnknownStoreKind, c.Kind, StoreWAL, StoreSegmentstore)
 	case c.SegmentBytes < 4<<10:
 		return &ConfigError{"SegmentBytes", fmt.Sprintf("%d is below 4096", c.SegmentBytes)}
+	case c.CacheBytes < 0:
+		return &ConfigError{"CacheBytes", fmt.Sprintf("%d is negative", c.CacheBytes)}
 	case c.Sync < LogSyncAlways || c.Sync > LogSyncNone:
 		return &ConfigError{"Sync", fmt.Sprintf("unknown policy %d", int(c.Sync))}
 	case c.SyncInterval < 0:
@@ -159,7 +173,7 @@ func StablePath(dataDir string) string { return filepath.Join(dataDir, "raft", "
 // as raft assumes; cfg.Sync relaxes that (see LogSync).
 //
 // The returned closer closes both stores; it is idempotent. The log store
-// is wrapped in a raft.LogCache unless cfg.Cache is negative.
+// is wrapped in a LogCache unless cfg.Cache is negative.
 func OpenStores(dataDir string, cfg StoreConfig) (raft.LogStore, raft.StableStore, io.Closer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, nil, nil, err
@@ -193,7 +207,7 @@ func OpenStores(dataDir string, cfg StoreConfig) (raft.LogStore, raft.StableStor
 		logs, stable, closer = s, fs, &onceCloser{closers: []io.Closer{s, fs}}
 	}
 	if cfg.Cache > 0 {
-		c, err := raft.NewLogCache(cfg.Cache, logs)
+		c, err := NewLogCache(logs, cfg.Cache, cfg.CacheBytes)
 		if err != nil {
 			_ = closer.Close()
 			return nil, nil, nil, fmt.Errorf("consensus: log cache: %w", err)

@@ -55,9 +55,6 @@ func (n *Node) startRaft() error {
 	storeCfg := cfg.RaftStore
 	storeCfg.Logger = rlog
 	storeCfg.Sync, storeCfg.SyncInterval = raftLogSync(cfg.Storage)
-	if storeCfg.Cache == 0 {
-		storeCfg.Cache = defaultRaftLogCache
-	}
 	if storeCfg.MaxEntryBytes == 0 {
 		storeCfg.MaxEntryBytes = max(consensus.DefaultMaxEntryBytes, maxEntryBytes(cfg))
 	}
@@ -156,14 +153,6 @@ func recordLogStorage(st segmentstore.Config) segmentstore.Config {
 	}
 	return st
 }
-
-// defaultRaftLogCache is the node's raft log cache, in entries. The cache
-// counts entries, not bytes, and a produce entry carries a whole client
-// batch (often hundreds of KiB), so the node keeps far fewer than
-// consensus's default: with 64, a single node taking 500 KiB batches grew
-// past the memory bound of the slow-subscriber spec (the cached entries
-// also raise the garbage collector's target); 16 stays within it.
-const defaultRaftLogCache = 16
 
 // entryHeadroom is what the raft log store adds around a command.
 const entryHeadroom = 64 << 10
