@@ -23,6 +23,8 @@
 #   WRITE_DOC=0|1  whether to write the table into docs/BENCHMARKS.md
 #   KEEP_LOGS=DIR  copy the servers' and the benches' logs to DIR at the end
 #   NOTE="..."     a paragraph to add to the doc about this run
+#   QUIET_WAIT=S   wait up to S seconds (default 180) for the 1-minute load
+#                  average to fall below 0.5 before measuring
 #   SYSTEMS="nats actorlog", REPLICAS="1 3"
 #                  run a subset (the table shows the rest as "-")
 #
@@ -182,8 +184,9 @@ nats_bench() {
   local csv=$1; shift
   timeout --foreground "$RUN_TIMEOUT" "$BIN/nats" -s "$NATS_URLS" bench "$@" --no-progress --csv "$csv" \
     >"${csv%.csv}.log" 2>&1 || { tail -5 "${csv%.csv}.log" >&2; return 1; }
-  # columns: ...,MsgsPerSec(5),...,P99LatencyMicroSecs(13),...
-  awk -F, 'NR == 2 { print $5, ($13 == "" ? "-" : $13) }' "$csv"
+  # columns: ...,MsgsPerSec(5),...,P50LatencyMicroSecs(11),...,P99LatencyMicroSecs(13),...
+  # printed as "records/s p99 - p50" (the third field is actorlog's first offset)
+  awk -F, 'NR == 2 { print $5, ($13 == "" ? "-" : $13), "-", ($11 == "" ? "-" : $11) }' "$csv"
 }
 
 # run_nats REPLICAS DURABILITY: every workload; results into RES.
@@ -268,12 +271,12 @@ start_actorlog() {
 }
 
 # al_bench OUT_JSON ARGS...: one `actorlog bench` run; prints
-# "records/s p99_us first_offset".
+# "records/s p99_us first_offset p50_us".
 al_bench() {
   local out=$1; shift
   timeout --foreground "$RUN_TIMEOUT" "$AL" bench "$@" --servers "$AL_SERVERS" --json \
     >"$out" 2>"${out%.json}.log" || { tail -5 "${out%.json}.log" >&2; agents_alive >&2; return 1; }
-  jq -r '"\(.records_per_s) \(.latency_us.p99) \(.first_offset)"' "$out"
+  jq -r '"\(.records_per_s) \(.latency_us.p99) \(.first_offset) \(.latency_us.p50)"' "$out"
 }
 
 run_actorlog() {
@@ -317,8 +320,8 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 is_num() { [[ "$1" =~ ^[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?$ ]]; }
 
 table() {
-  echo "| setup | durability | workload | JetStream rec/s | actorlog rec/s | ratio | JetStream p99 | actorlog p99 | ratio |"
-  echo "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+  echo "| setup | durability | workload | JetStream rec/s | actorlog rec/s | ratio | JetStream p50 | actorlog p50 | ratio | JetStream p99 | actorlog p99 | ratio |"
+  echo "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
   local r dur wl
   for r in 1 3; do
     for dur in always default; do
@@ -326,20 +329,23 @@ table() {
       local durtxt=$([ "$dur" = always ] && echo "fsync before ack" || echo "periodic fsync")
       for wl in async128 async1k sync128 sync1k consume1k; do
         local n=${RES["nats|r$r|$dur|$wl"]:-"-"} a=${RES["actorlog|r$r|$alsync|$wl"]:-"-"}
-        local nr=${n%% *} np="-" ar=${a%% *} ap="-"
+        local nr=${n%% *} np="-" nm="-" ar=${a%% *} ap="-" am="-"
         # JetStream's fetch latency is the time to issue a fetch, not to
         # receive its messages: not comparable, so left out.
-        [[ "$n" == *" "* && $wl != consume1k ]] && { np=$(awk '{ print $2 }' <<<"$n"); }
-        [[ "$a" == *" "* ]] && { ap=$(awk '{ print $2 }' <<<"$a"); }
-        local nrf=$nr arf=$ar npf=$np apf=$ap rr="-" pr="-"
+        [[ "$n" == *" "* && $wl != consume1k ]] && { np=$(awk '{ print $2 }' <<<"$n"); nm=$(awk '{ print $4 }' <<<"$n"); }
+        [[ "$a" == *" "* ]] && { ap=$(awk '{ print $2 }' <<<"$a"); am=$(awk '{ print $4 }' <<<"$a"); }
+        local nrf=$nr arf=$ar npf=$np apf=$ap nmf=$nm amf=$am rr="-" pr="-" mr="-"
         is_num "$nr" && nrf=$(fmt_rate "$nr")
         is_num "$ar" && arf=$(fmt_rate "$ar")
         is_num "$np" && npf=$(fmt_ms "$np")
         is_num "$ap" && apf=$(fmt_ms "$ap")
+        is_num "$nm" && nmf=$(fmt_ms "$nm")
+        is_num "$am" && amf=$(fmt_ms "$am")
         is_num "$nr" && is_num "$ar" && rr=$(ratio "$ar" "$nr")
         is_num "$np" && is_num "$ap" && pr=$(ratio "$ap" "$np")
+        is_num "$nm" && is_num "$am" && mr=$(ratio "$am" "$nm")
         [ "$ar" = "n/a" ] && arf="not available in this build"
-        echo "| R$r | $durtxt | ${WORKLOAD_NAME[$wl]} | $nrf | $arf | $rr | $npf | $apf | $pr |"
+        echo "| R$r | $durtxt | ${WORKLOAD_NAME[$wl]} | $nrf | $arf | $rr | $nmf | $amf | $mr | $npf | $apf | $pr |"
       done
     done
   done
@@ -356,10 +362,9 @@ declare -A WORKLOAD_NAME=(
 write_doc() {
   local table=$1 when=$2 disk=$3 load0=$4 load1=$5
   local shared="" quick=""
-  if awk -v l="$load0" -v m="$load1" 'BEGIN { exit !(l > 0.5 || m > 1.5) }'; then
-    shared="**The machine was shared during this run** (see the load average:
-other work ran beside it), so these numbers are not a measurement: retake
-them on a quiet machine."
+  if awk -v l="$load0" 'BEGIN { exit !(l > 0.5) }'; then
+    shared="**The machine was busy when this run started** (load average $load0),
+so these numbers are not a measurement: retake them on a quiet machine."
   else
     shared="The machine was otherwise idle at the start of the run."
   fi
@@ -397,20 +402,20 @@ taken in the same run on the same machine.
 - **Consume:** the $MSGS records of 1 KiB that the batched run just wrote,
   read back: \`nats bench js fetch --batch $CONSUME_BATCH\` (a durable pull consumer) and
   actorlog \`bench consume --batch $CONSUME_BATCH --inflight 1\`.
-- **p99** is per request as each tool measures it: one publish in
+- **p50 and p99** are per request as each tool measures it: one publish in
   JetStream's sync runs, one batch of async publishes (first publish to last
   ack) in its batched runs; one produce or consume request for actorlog.
   \`nats bench js fetch\` times only the issuing of a fetch, not the arrival
-  of its messages, so consume has no JetStream p99.
+  of its messages, so consume has no JetStream latency.
 - **Ratios** are actorlog/JetStream: above 1 means actorlog is faster in
-  records/s, and slower in p99.
+  records/s, and slower in p50 or p99.
 
 **Date:** $when. **Machine:** $(nproc) cores, $(go env GOOS)/$(go env GOARCH), $(go version | awk '{ print $3 }'),
 nats-server $NATS_SERVER_VERSION, natscli $NATSCLI_VERSION.
 actorlog built from $BUILD.
 Disk: \`dd bs=1M count=256 conv=fdatasync\` in the data directories' file
 system measured $disk. Load average (1 min): $load0 at the start, $load1 at
-the end.
+the end (which is mostly the run's own servers and tools).
 
 $shared
 ${quick:+
@@ -438,6 +443,13 @@ else
   BUILD="commit $BUILD"
 fi
 WHEN=$(date -u '+%Y-%m-%d %H:%M UTC')
+# Other work on the machine skews every number: wait (up to QUIET_WAIT
+# seconds) for the 1-minute load average to settle below 0.5 first.
+quiet_deadline=$(( $(date +%s) + ${QUIET_WAIT:-180} ))
+until awk '{ exit !($1 < 0.5) }' /proc/loadavg || [ "$(date +%s)" -ge "$quiet_deadline" ]; do
+  log "waiting for a quiet machine (load average $(awk '{ print $1 }' /proc/loadavg))"
+  sleep 15
+done
 LOAD0=$(awk '{ print $1 }' /proc/loadavg)
 DISK=$(dd if=/dev/zero of="$TMP/dd.tmp" bs=1M count=256 conv=fdatasync 2>&1 | awk -F', ' '/copied/ { print $NF }')
 rm -f "$TMP/dd.tmp"
