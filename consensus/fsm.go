@@ -259,8 +259,8 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 			}
 			continue
 		}
-		cmd := &messages.RaftCommand{}
-		if err := proto.Unmarshal(l.Data, cmd); err != nil {
+		cmd, err := decodeCommand(l.Data)
+		if err != nil {
 			f.log.WithError(err).WithField("index", l.Index).Error("undecodable raft entry skipped")
 			out[i] = fmt.Errorf("%w: raft entry %d: %v", ErrCorrupt, l.Index, err)
 			f.applied = l.Index
@@ -355,9 +355,12 @@ func (f *FSM) produceLocked(index uint64, ts int64, req *messages.ProduceRequest
 	if index <= f.onDisk {
 		return res, nil
 	}
-	recs := make([]*messages.Record, n)
-	for j, r := range req.GetRecords() {
-		recs[j] = &messages.Record{Value: r.GetValue(), TimestampUnixNano: ts, RaftIndex: index}
+	// The decoded records become the log's records: the command is this
+	// entry's alone (decodeCommand made it), so stamping them in place
+	// spares a second record per value.
+	recs := req.GetRecords()
+	for _, r := range recs {
+		r.Offset, r.TimestampUnixNano, r.RaftIndex = 0, ts, index
 	}
 	return res, recs
 }
