@@ -421,6 +421,9 @@ taken in the same run on the same machine.
   of its messages, so consume has no JetStream latency.
 - **Ratios** are actorlog/JetStream: above 1 means actorlog is faster in
   records/s, and slower in p50 or p99.
+- **Between setups** the data of the one that ran is deleted and the page
+  cache flushed (\`sync\`), so that no system is measured while the kernel
+  writes back another's data.
 
 **Date:** $when. **Machine:** $(nproc) cores, $(go env GOOS)/$(go env GOARCH), $(go version | awk '{ print $3 }'),
 nats-server $NATS_SERVER_VERSION, natscli $NATSCLI_VERSION.
