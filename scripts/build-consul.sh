@@ -10,7 +10,9 @@ version=v1.14.11
 repo=$(cd "$(dirname "$0")/.." && pwd)
 out="$repo/bin/consul"
 
-if [ -x "$out" ] && "$out" version 2>/dev/null | head -1 | grep -q "Consul ${version}"; then
+# (No `| head | grep -q` here or below: under pipefail, a reader that stops
+# early kills the writer with SIGPIPE and fails the pipeline.)
+if [ -x "$out" ] && [[ "$("$out" version 2>/dev/null)" == "Consul ${version}"* ]]; then
   echo "bin/consul is already Consul ${version}"
   exit 0
 fi
@@ -39,4 +41,4 @@ GOFLAGS=-mod=mod go mod tidy -e >/dev/null 2>&1 || true
 mkdir -p "$repo/bin"
 GOFLAGS=-mod=mod go build -o "$out.tmp" github.com/hashicorp/consul
 mv "$out.tmp" "$out"
-"$out" version | head -1
+"$out" version | awk 'NR == 1'

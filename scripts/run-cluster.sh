@@ -66,7 +66,7 @@ stop_all() {
 trap 'stop_all $?' EXIT
 trap 'stop_all 0' INT TERM
 
-consul_up() { curl -fsS --max-time 1 "http://$consul_addr/v1/status/leader" 2>/dev/null | grep -q ':'; }
+consul_up() { [[ "$(curl -fsS --max-time 1 "http://$consul_addr/v1/status/leader" 2>/dev/null)" == *:* ]]; }
 
 mkdir -p "$data"
 if consul_up; then
