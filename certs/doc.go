@@ -1,6 +1,6 @@
 // Package certs makes and loads the certificates of actorlog's mutual TLS.
 //
-// It owns two things:
+// It owns three things:
 //
 //   - Generation, for development and the specs: NewCA makes a self-signed
 //     certificate authority and Issue signs node and client certificates
@@ -20,5 +20,8 @@
 // Peers are verified by CA and identity, never by host name: nodes dial
 // clients back at addresses that no certificate could name in advance.
 //
-// The package does no networking and keeps no state.
+// It also tells why two parties will not talk (Check, SpeaksTLS,
+// Mismatch): each dials the peer once and completes, or fails, one TLS
+// handshake, so that a client or a joining node can name the reason
+// instead of timing out. The package keeps no state.
 package certs

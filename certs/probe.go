@@ -29,6 +29,9 @@ func Check(ctx context.Context, addr string, cfg *tls.Config) error {
 	defer conn.Close()
 	c := cfg.Clone()
 	c.MaxVersion = tls.VersionTLS12
+	// Offer HTTP/2 as gRPC does: a gRPC server closes a TLS connection
+	// that negotiated no protocol, and logs that as a refused peer.
+	c.NextProtos = []string{"h2"}
 	tc := tls.Client(conn, c)
 	err = tc.HandshakeContext(ctx)
 	if err == nil {
@@ -94,7 +97,8 @@ func SpeaksTLS(ctx context.Context, addr string) (bool, error) {
 	defer conn.Close()
 	tc := tls.Client(conn, &tls.Config{
 		MaxVersion:         tls.VersionTLS12,
-		InsecureSkipVerify: true, // nothing is trusted: the handshake is abandoned
+		NextProtos:         []string{"h2"}, // as gRPC clients do (see Check)
+		InsecureSkipVerify: true,           // nothing is trusted: the handshake is abandoned
 		VerifyConnection:   func(tls.ConnectionState) error { return errSawServer },
 	})
 	err = tc.HandshakeContext(ctx)
