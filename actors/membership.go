@@ -84,7 +84,8 @@ type MembershipConfig struct {
 	// member's raft address completes a handshake with a node certificate
 	// of its CA, so that a node of another CA that registers in the same
 	// Consul never becomes a voter that cannot be reached.
-	VerifyPeer func(m *messages.Member) error
+	// ctx ends when the actor stops.
+	VerifyPeer func(ctx context.Context, m *messages.Member) error
 	// Logger receives the actor's logs. Nil discards them.
 	Logger *logrus.Entry
 }
@@ -199,7 +200,11 @@ func (a *membershipActor) Receive(ctx actor.Context) {
 		for _, id := range m.failed {
 			a.peerFailed[id] = now
 		}
-		a.step()
+		// Go on at once only with a verdict: a member that could not be
+		// reached is tried again on the next tick, not in a tight loop.
+		if len(m.passed)+len(m.failed) > 0 {
+			a.step()
+		}
 	}
 }
 
@@ -337,10 +342,15 @@ func (a *membershipActor) step() {
 	verify := a.cfg.VerifyPeer
 	a.async(func() {
 		defer root.Send(self, changesDone{})
+		ctx, cancel := stopContext(stop)
+		defer cancel()
 		for _, m := range plan.add {
 			if verify != nil {
-				if err := verify(m); err != nil {
+				if err := verify(ctx, m); errors.Is(err, ErrPeerRejected) {
 					log.WithField("member", m.GetId()).WithError(err).Warn("not adding a member found in Consul: it fails the TLS check")
+					continue
+				} else if err != nil {
+					log.WithField("member", m.GetId()).WithError(err).Info("could not check a member found in Consul; will retry")
 					continue
 				}
 			}
@@ -441,6 +451,20 @@ func (a *membershipActor) tryBootstrap() {
 	})
 }
 
+// stopContext is a context that ends when stop is closed or cancel is
+// called, so that a check in flight does not hold up the actor's stop.
+func stopContext(stop <-chan struct{}) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		select {
+		case <-stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}
+
 // checkPeers starts VerifyPeer on the candidates other than this node
 // whose last result has expired, and reports whether it did. The results
 // arrive as peersChecked.
@@ -460,12 +484,14 @@ func (a *membershipActor) checkPeers(cands []discovery.Member, selfID string, no
 		return false
 	}
 	a.busy = true
-	root, self, log := a.root, a.self, a.log
+	root, self, log, stop := a.root, a.self, a.log, a.stop
 	a.async(func() {
 		var res peersChecked
 		defer func() { root.Send(self, res) }()
+		ctx, cancel := stopContext(stop)
+		defer cancel()
 		for _, m := range todo {
-			switch err := verify(m); {
+			switch err := verify(ctx, m); {
 			case err == nil:
 				res.passed = append(res.passed, m.GetId())
 			case errors.Is(err, ErrPeerRejected):
@@ -473,7 +499,7 @@ func (a *membershipActor) checkPeers(cands []discovery.Member, selfID string, no
 				res.failed = append(res.failed, m.GetId())
 			default:
 				// Not reachable yet: neither counted nor left out; the
-				// next round checks it again.
+				// next reconcile tick checks it again.
 				log.WithField("member", m.GetId()).WithError(err).Info("bootstrap: could not check a registered member yet")
 			}
 		}
