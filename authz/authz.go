@@ -97,6 +97,15 @@ func Load(path string) (*Authorizer, error) {
 		if len(g) != 2 || g[0] == "" {
 			return nil, fmt.Errorf("%w: %s: grant %q: want \"p, <identity or *>, <action>\"", ErrPolicy, path, strings.Join(g, ", "))
 		}
+		// casbin keeps a trailing space or a trailing comment as part of
+		// the field, so "p, root , produce" would grant "root " and a
+		// comment after a grant would make its action unknown.
+		for _, f := range g {
+			if strings.ContainsAny(f, " \t#") {
+				return nil, fmt.Errorf("%w: %s: grant %q: %q has a space or a #; comments go on lines of their own that start with #",
+					ErrPolicy, path, strings.Join(g, ", "), f)
+			}
+		}
 		if g[1] != Wildcard && !slices.Contains(Actions, g[1]) {
 			return nil, fmt.Errorf("%w: %s: grant %q: unknown action %q (want one of %s or *)",
 				ErrPolicy, path, strings.Join(g, ", "), g[1], strings.Join(Actions, ", "))

@@ -50,10 +50,22 @@ var _ = Describe("authorisation", func() {
 		}
 	})
 
-	It("refuses a policy with an unknown action or a missing file, saying which", func() {
+	It("refuses a policy with an unknown action, a stray space or comment, or a missing file, saying which", func() {
 		_, err := authz.Load(policy("p, root, produce\np, root, write\n"))
 		Expect(err).To(MatchError(authz.ErrPolicy))
 		Expect(err.Error()).To(ContainSubstring(`unknown action "write"`))
+
+		_, err = authz.Load(policy("p, root , produce\n"))
+		Expect(err).To(MatchError(authz.ErrPolicy))
+		Expect(err.Error()).To(ContainSubstring(`"root " has a space`))
+
+		_, err = authz.Load(policy("p, root, produce # the admin\n"))
+		Expect(err).To(MatchError(authz.ErrPolicy))
+		Expect(err.Error()).To(ContainSubstring("comments go on lines of their own"))
+
+		a, err := authz.Load(policy("# a comment line\np, root, produce\n"))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(a.Authorize("root", authz.ActionProduce)).To(Succeed())
 
 		_, err = authz.Load(filepath.Join(GinkgoT().TempDir(), "absent.csv"))
 		Expect(err).To(MatchError(authz.ErrPolicy))

@@ -4,10 +4,13 @@
 // package certs). A policy file maps identities to actions, one grant a
 // line, in casbin's CSV policy format:
 //
+//	# root may do everything; every authenticated identity may read
 //	p, root, produce
 //	p, root, consume
 //	p, root, admin
-//	p, *, consume        # every authenticated identity may read
+//	p, *, consume
+//
+// Comments are lines of their own that start with #.
 //
 // The actions are ActionProduce (append records), ActionConsume (read and
 // subscribe) and ActionAdmin (list the servers, membership, status and
