@@ -116,6 +116,16 @@ func (o *certsOptions) run(out io.Writer, namedNodes bool) error {
 	issue := func(name string, node bool) error {
 		cert, key := path(name, ".pem"), path(name, "-key.pem")
 		if _, err := os.Stat(cert); err == nil && !o.force {
+			// A kept certificate must still belong to the CA in use: one
+			// left from a CA that was removed would be refused by every
+			// peer, and only at run time.
+			kp, err := certs.ReadKeyPair(cert, key)
+			if err != nil {
+				return fmt.Errorf("keeping %s (--force reissues it): %w", cert, err)
+			}
+			if err := kp.Cert.CheckSignatureFrom(ca.Cert); err != nil {
+				return fmt.Errorf("%s was not signed by the CA %s; --force makes a new CA and reissues every certificate", cert, caCert)
+			}
 			fmt.Fprintf(out, "kept %s\n", cert)
 			return nil
 		}
