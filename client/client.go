@@ -15,6 +15,7 @@ import (
 	"actorlog/messages"
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/sirupsen/logrus"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -817,6 +818,11 @@ func (c *Client) giveUp(ctx context.Context, op string, lastErr error) error {
 // requestOn sends msg to the session and returns the reply, turning typed
 // error replies into errors.
 func (c *Client) requestOn(ctx context.Context, s *session, msg proto.Message, timeout time.Duration) (any, error) {
+	if !c.tel.tracing {
+		// A span the caller's own tracing put in ctx is not this client's
+		// to send: without a TracerProvider no trace header goes out.
+		ctx = trace.ContextWithSpanContext(ctx, trace.SpanContext{})
+	}
 	reply, err := c.tr.request(ctx, s.pid, msg, timeout)
 	if err != nil {
 		return nil, err

@@ -132,7 +132,15 @@ var _ = Describe("Tracing", func() {
 		cfg.TracerProvider = nodeTP
 		n := startNode(cfg)
 		c := tracedClient(n, nil)
-		produceOne(c, "untraced client")
+		// The caller traces on its own; the client, without a provider,
+		// must still not pass the caller's span on.
+		callerTP, _ := memTracer()
+		ctx, span := callerTP.Tracer("caller").Start(context.Background(), "caller")
+		defer span.End()
+		ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		_, err := c.Produce(ctx, []byte("untraced client"))
+		Expect(err).NotTo(HaveOccurred())
 
 		Eventually(func() []string { return names(nodeSpans.GetSpans()) }, 10*time.Second, 10*time.Millisecond).
 			Should(ContainElement("segment.append"))
