@@ -89,7 +89,7 @@ type Config struct {
 	// RaftStore picks and tunes the raft log store; zero fields take
 	// consensus's defaults. MaxEntryBytes is raised to fit the largest
 	// produce request. Sync and SyncInterval are set from Storage: the
-	// raft log follows the record log's fsync policy.
+	// raft log follows the same fsync policy as the record log.
 	RaftStore consensus.StoreConfig
 	// Storage configures the segments: size limits, fsync policy and
 	// retention. A zero Storage means segmentstore.DefaultConfig(); in a

@@ -15,10 +15,9 @@ import (
 )
 
 var _ = Describe("Durability under --sync always", func() {
-	// The record log is not fsynced per append under SyncAlways: the raft
-	// log is, and the FSM re-appends every committed entry the record log
-	// lacks. A power loss can only cost the record log an unsynced tail;
-	// cutting that tail off by hand stands in for it.
+	// The FSM re-appends every committed entry the record log lacks
+	// (invariant 4), so a record log that lost its tail, whatever cut it,
+	// is whole again from the raft log after a restart.
 	It("restores records cut from the record log's tail from the raft log", func() {
 		cfg := testConfig()
 		cfg.Storage.Sync = segmentstore.SyncAlways

@@ -139,21 +139,6 @@ func raftLogSync(st segmentstore.Config) (consensus.LogSync, time.Duration) {
 	}
 }
 
-// recordLogStorage is the record log's storage config. Under SyncAlways
-// the raft log is fsynced on a majority before an entry commits, and the
-// FSM re-appends, on start, every committed entry past the last record
-// the record log kept (DESIGN invariant 4): a second fsync per commit, of
-// the record log, would make nothing more durable and would halve the
-// group commits a disk serves. The record log is therefore written to the
-// operating system on every append and fsynced every SyncInterval, and
-// before every snapshot, which is what lets raft drop entries from its log.
-func recordLogStorage(st segmentstore.Config) segmentstore.Config {
-	if st.Sync == segmentstore.SyncAlways {
-		st.Sync = segmentstore.SyncInterval
-	}
-	return st
-}
-
 // entryHeadroom is what the raft log store adds around a command.
 const entryHeadroom = 64 << 10
 

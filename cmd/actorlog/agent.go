@@ -73,10 +73,11 @@ reports "consul": off, starting, registered or unavailable.
 Every record is handed to the operating system before it is acknowledged, so
 an acknowledged record survives kill -9 of the agent whatever --sync says.
 --sync decides what survives a power loss: "always" fsyncs the raft log on a
-majority before a record commits (the record log, rebuilt from the raft log
-after a crash, is fsynced every --sync-interval); "interval" (the default)
-fsyncs both logs every --sync-interval, so a power loss of a majority may take
-the records of the last interval; "none" leaves it to the operating system.
+majority before a record commits, and every node fsyncs its record log before
+it answers; "interval" (the default) fsyncs both logs every --sync-interval,
+and "none" leaves it to the operating system: with these two, a power loss can
+take acknowledged records of the last interval, and when it hits a node that
+then loses its leadership, replicas can disagree about them.
 
 Mutual TLS is on when --tls-cert, --tls-key and --tls-ca are given (all three,
 or none). It covers the actor remote (clients, other nodes, and the
@@ -142,7 +143,7 @@ actor panic so its supervisor restarts it. Never enable it in production.`,
 	f.Uint64Var(&o.cfg.Storage.MaxStoreBytes, "segment-bytes", def.Storage.MaxStoreBytes, "roll over to a new segment once its store file reaches this size")
 	f.Uint64Var(&o.cfg.Storage.MaxIndexBytes, "index-bytes", def.Storage.MaxIndexBytes, "roll over to a new segment once its index reaches this size")
 	f.StringVar(&o.sync, "sync", o.sync, "fsync policy: none, interval or always")
-	f.DurationVar(&o.cfg.Storage.SyncInterval, "sync-interval", def.Storage.SyncInterval, "fsync period with --sync interval")
+	f.DurationVar(&o.cfg.Storage.SyncInterval, "sync-interval", def.Storage.SyncInterval, "fsync period of the raft log and the record log with --sync interval")
 	f.Uint64Var(&o.cfg.Storage.RetentionBytes, "retention-bytes", def.Storage.RetentionBytes, "delete the oldest segments once the log is larger than this (0: keep all)")
 	f.DurationVar(&o.cfg.Storage.RetentionAge, "retention-age", def.Storage.RetentionAge, "delete segments whose newest record is older than this (0: keep all)")
 	f.Uint32Var(&o.cfg.MaxRecordBytes, "max-record-bytes", def.MaxRecordBytes, "largest record value accepted")
