@@ -154,10 +154,12 @@ type Config struct {
 	// allowed), and the node warns at start.
 	ACLPolicy string
 	// PprofAddr, when set, serves Go's runtime profiles (CPU, heap,
-	// allocations, goroutines, block, mutex, execution trace) under
-	// /debug/pprof/ on this host:port, a listener of its own. Empty (the
-	// default) serves none: profiles expose internals and cost CPU while
-	// they run, so bind it to loopback when it is on.
+	// allocations, goroutines, execution trace) under /debug/pprof/ on
+	// this host:port, a listener of its own, in plaintext and without
+	// TLS or authorisation. Empty (the default) serves none: profiles
+	// expose internals and cost CPU while they run, so bind it to
+	// loopback when it is on. (Block and mutex profiles stay empty: their
+	// sampling costs on every contended lock and is off.)
 	PprofAddr string
 	// Logger receives every log line of the node, protoactor's included.
 	// Nil logs to stderr at info level.
