@@ -14,7 +14,9 @@ import (
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gbytes"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 )
 
 func ctxFor(d time.Duration) context.Context {
@@ -198,6 +200,26 @@ var _ = Describe("Client", func() {
 			}}})).To(Succeed())
 			_, err = stream.Recv()
 			Expect(err).To(HaveOccurred(), "the crashed stream is closed")
+
+			offs, err := c.Produce(ctxFor(10*time.Second), []byte("still here"))
+			Expect(err).NotTo(HaveOccurred())
+			Expect(offs).To(Equal([]uint64{0}))
+		})
+
+		It("refuses protoactor's unary methods with Unimplemented, and keeps serving replies", func() {
+			addr := startNode(GinkgoT().TempDir(), "").ActorAddr()
+			c := newClient(client.Config{}, addr)
+
+			conn, err := grpc.NewClient(c.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+			Expect(err).NotTo(HaveOccurred())
+			defer conn.Close()
+			// protoactor's own handlers panic with "implement me", which
+			// grpc-go does not recover: unguarded, the process would die.
+			rc := remote.NewRemotingClient(conn)
+			_, err = rc.ListProcesses(ctxFor(5*time.Second), &remote.ListProcessesRequest{Pattern: "*"})
+			Expect(status.Code(err)).To(Equal(codes.Unimplemented), "ListProcesses: %v", err)
+			_, err = rc.GetProcessDiagnostics(ctxFor(5*time.Second), &remote.GetProcessDiagnosticsRequest{Pid: actor.NewPID(c.Addr(), "x")})
+			Expect(status.Code(err)).To(Equal(codes.Unimplemented), "GetProcessDiagnostics: %v", err)
 
 			offs, err := c.Produce(ctxFor(10*time.Second), []byte("still here"))
 			Expect(err).NotTo(HaveOccurred())

@@ -24,8 +24,10 @@ import (
 	"github.com/onsi/gomega/types"
 	"github.com/sirupsen/logrus"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/prototext"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -301,6 +303,18 @@ func rawStream(n *Node) remote.Remoting_ReceiveClient {
 	Expect(err).NotTo(HaveOccurred())
 	Expect(resp.GetConnectResponse()).NotTo(BeNil())
 	return stream
+}
+
+// expectUnaryRefused calls both unary methods of protoactor's Remoting
+// service, which panic in protoactor itself, and expects Unimplemented.
+func expectUnaryRefused(rc remote.RemotingClient) {
+	GinkgoHelper()
+	ctx, cancel := context.WithTimeout(context.Background(), askTimeout)
+	defer cancel()
+	_, err := rc.ListProcesses(ctx, &remote.ListProcessesRequest{Pattern: "*"})
+	Expect(status.Code(err)).To(Equal(codes.Unimplemented), "ListProcesses: %v", err)
+	_, err = rc.GetProcessDiagnostics(ctx, &remote.GetProcessDiagnosticsRequest{Pid: actor.NewPID("x", actors.SessionsName)})
+	Expect(status.Code(err)).To(Equal(codes.Unimplemented), "GetProcessDiagnostics: %v", err)
 }
 
 // httpDo sends a request and decodes the JSON answer.

@@ -18,6 +18,8 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gleak"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -178,6 +180,17 @@ var _ = Describe("A node", func() {
 			Expect(c.ask(sess, &messages.ProduceRequest{Records: []*messages.Record{{Value: []byte("still here")}}})).
 				To(EqualProto(&messages.ProduceResponse{Offsets: []uint64{0}}))
 			Expect(c.openSession()).NotTo(BeNil())
+		})
+
+		It("refuses protoactor's unary methods with Unimplemented and keeps serving", func() {
+			sess := c.openSession()
+			conn, err := grpc.NewClient(n.ActorAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+			Expect(err).NotTo(HaveOccurred())
+			DeferCleanup(conn.Close)
+			expectUnaryRefused(remote.NewRemotingClient(conn))
+			Expect(n.Healthy()).To(Succeed())
+			Expect(c.ask(sess, &messages.ProduceRequest{Records: []*messages.Record{{Value: []byte("alive")}}})).
+				To(EqualProto(&messages.ProduceResponse{Offsets: []uint64{0}}))
 		})
 
 		It("recovers a panic inside protoactor's stream handler and closes only that stream", func() {

@@ -12,8 +12,11 @@ import (
 	"actorlog/certs"
 	"actorlog/messages"
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/remote"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 )
 
 // devCerts writes a CA and issues the named certificates (node ones with
@@ -86,6 +89,16 @@ var _ = Describe("A node with mutual TLS", func() {
 		res := c.ask(sess, &messages.ConsumeRequest{Offset: 0})
 		Expect(res).To(BeAssignableToTypeOf(&messages.OffsetOutOfRange{}), "the log is still empty: %v", res)
 		Expect(c.ask(sess, &messages.ServersRequest{})).To(BeAssignableToTypeOf(&messages.ServersResponse{}))
+	})
+
+	It("refuses protoactor's unary methods to a client certificate and keeps serving", func() {
+		conn, err := grpc.NewClient(n.ActorAddr(), grpc.WithTransportCredentials(credentials.NewTLS(cfgs["reader"])))
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(conn.Close)
+		expectUnaryRefused(remote.NewRemotingClient(conn))
+		c := newWireClientTLS(n, cfgs["root"])
+		Expect(c.ask(c.openSession(), &messages.ProduceRequest{Records: []*messages.Record{{Value: []byte("alive")}}})).
+			To(EqualProto(&messages.ProduceResponse{Offsets: []uint64{0}}))
 	})
 
 	It("serves health without a client certificate and records only with one", func() {
