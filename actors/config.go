@@ -28,6 +28,12 @@ const (
 	// NodeHeader is "true" on an envelope whose sender presented a node
 	// certificate; the guard sets or removes it like IdentityHeader.
 	NodeHeader = "actorlog-node"
+	// RemoteHeader is "true" on every envelope that arrived over the wire:
+	// the node's transport guard sets it on each envelope it passes,
+	// overwriting whatever the peer wrote, and local sends (the node's HTTP
+	// API) never pass the guard. Sessions tell remote clients from the node
+	// by it, never by the sender's address, which the peer writes itself.
+	RemoteHeader = "actorlog-remote"
 )
 
 // Defaults of LogConfig.

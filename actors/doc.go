@@ -109,7 +109,10 @@
 // OpenSession spawns a session and answers SessionOpened with its PID and
 // limits. A session keeps the transport identity found in the
 // IdentityHeader of the OpenSession envelope (the node's transport guard
-// writes that header; nobody else can). With an Authorizer, a remote
+// writes that header; nobody else can). A session is remote when its
+// OpenSession envelope carries RemoteHeader, which the guard stamps on
+// everything that arrives over the wire; the sender address proves nothing,
+// as the peer writes it. With an Authorizer, a remote
 // session checks that identity before it produces (produce), reads or
 // subscribes (consume) or lists the servers (any action), and answers
 // Unauthorized otherwise; node identities (NodeHeader) pass. It ends on CloseSession, when

@@ -41,6 +41,13 @@ func header(ctx actor.Context, key string) string {
 	return ""
 }
 
+// remoteEnvelope reports whether the current message came over the wire:
+// the transport guard stamps RemoteHeader on every envelope it passes, and
+// local sends never pass it.
+func remoteEnvelope(ctx actor.Context) bool {
+	return header(ctx, RemoteHeader) == "true"
+}
+
 func (a *acceptor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
@@ -96,8 +103,10 @@ func (a *acceptor) open(ctx actor.Context, m *messages.OpenSession) {
 		node:       header(ctx, NodeHeader) == "true",
 		// Sessions opened from inside the node (the HTTP API) belong to
 		// node code, which closes them (and authorises its own callers);
-		// only remote ones time out.
-		idle: client.GetAddress() != ctx.Self().GetAddress(),
+		// only remote ones time out and are authorised here. Remote means
+		// the envelope passed the transport guard: the sender address is
+		// whatever the peer wrote, its own or this node's.
+		remote: remoteEnvelope(ctx),
 	}
 	pid, err := ctx.SpawnNamed(newSessionProps(spec), name)
 	if err != nil {
@@ -133,7 +142,7 @@ type sessionSpec struct {
 	clientName string
 	identity   string
 	node       bool // the identity is a node certificate's
-	idle       bool // a remote session (see open)
+	remote     bool // opened over the wire (see open): idles out, is authorised
 }
 
 func newSessionProps(spec sessionSpec) *actor.Props {
@@ -268,13 +277,15 @@ func (s *session) Receive(ctx actor.Context) {
 
 // authorize reports whether the session's identity may perform one of
 // actions, and otherwise answers Unauthorized naming the first. It passes
-// everything when authorisation is off, for sessions opened inside the node
-// (the HTTP API authorises its own callers), and for node identities. The
-// identity is the one the session was opened with; a request stamped with
-// another identity (someone else's session) is refused.
+// everything when authorisation is off, local requests to a session opened
+// inside the node (the HTTP API authorises its own callers), and node
+// identities. The identity is the one the session was opened with; a
+// request stamped with another identity (someone else's session) is
+// refused, and so is, under TLS, a remote request to a local session (a
+// local session has no identity, a remote request always has one).
 func (s *session) authorize(ctx actor.Context, actions ...string) bool {
 	a := s.spec.cfg.Authorizer
-	if a == nil || !s.spec.idle {
+	if a == nil || (!s.spec.remote && !remoteEnvelope(ctx)) {
 		return true
 	}
 	if header(ctx, IdentityHeader) == s.spec.identity {
@@ -295,7 +306,7 @@ func (s *session) authorize(ctx actor.Context, actions ...string) bool {
 // armIdle runs the idle timeout only while there is no subscription: a
 // subscription keeps its session alive for as long as its subscriber lives.
 func (s *session) armIdle(ctx actor.Context) {
-	if !s.spec.idle {
+	if !s.spec.remote {
 		return
 	}
 	if len(s.subs) == 0 {

@@ -21,10 +21,15 @@ var _ = Describe("Sessions", func() {
 	sessionCount := func() uint32 {
 		return h.ask(h.sessions, &messages.SessionsStatusRequest{}).(*messages.SessionsStatus).GetSessions()
 	}
-	// openRemote opens a session as a client on another address would; the
-	// reply goes nowhere (there is no remote here), which does not matter.
+	// openRemote opens a session as a client on another address would: the
+	// transport guard marks its envelope remote. The reply goes nowhere
+	// (there is no remote here), which does not matter.
 	openRemote := func(addr string) {
-		h.sys.Root.RequestWithCustomSender(h.sessions, &messages.OpenSession{ClientName: "far"}, actor.NewPID(addr, "client$1"))
+		h.sys.Root.Send(h.sessions, &actor.MessageEnvelope{
+			Header:  map[string]string{actors.RemoteHeader: "true"},
+			Message: &messages.OpenSession{ClientName: "far"},
+			Sender:  actor.NewPID(addr, "client$1"),
+		})
 	}
 
 	Context("with the default limits", func() {
@@ -110,6 +115,14 @@ var _ = Describe("Sessions", func() {
 			Eventually(sessionCount).Should(Equal(uint32(2)))
 			Eventually(sessionCount).Should(Equal(uint32(1)))
 			Consistently(sessionCount, 400*time.Millisecond).Should(Equal(uint32(1)))
+		})
+
+		It("ends a remote session that claims the node's own address as its sender", func() {
+			// A peer writes its sender PID itself: only the transport
+			// guard's mark tells a remote session from the node's own.
+			openRemote(h.sys.Address())
+			Eventually(sessionCount).Should(Equal(uint32(1)))
+			Eventually(sessionCount).Should(BeZero())
 		})
 	})
 

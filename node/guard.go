@@ -38,7 +38,9 @@ import (
 //     own requests arrive), so that garbage changes nothing and the
 //     batch's other envelopes still go through;
 //   - overwrites the identity header (actors.IdentityHeader) of every
-//     envelope with the transport identity, so no client picks its own;
+//     envelope with the transport identity, so no client picks its own,
+//     and sets actors.RemoteHeader, so sessions know the envelope came
+//     over the wire whatever sender address the peer wrote;
 //   - recovers a panic in the stream handler, so a malformed batch closes
 //     one stream, never the node;
 //   - refuses every unary call (unaryInterceptor), since protoactor's
@@ -267,12 +269,10 @@ var (
 const futurePrefix = "future$"
 
 // stampIdentity overwrites the identity headers: the peer's identity
-// (removed when there is none) and the node mark (removed unless node).
+// (removed when there is none), the node mark (removed unless node), and
+// the remote mark (always set: the envelope came over the wire).
 func stampIdentity(e *remote.MessageEnvelope, identity string, node bool) {
 	if e.MessageHeader == nil {
-		if identity == "" && !node {
-			return
-		}
 		e.MessageHeader = &remote.MessageHeader{}
 	}
 	if e.MessageHeader.HeaderData == nil {
@@ -289,6 +289,7 @@ func stampIdentity(e *remote.MessageEnvelope, identity string, node bool) {
 	} else {
 		delete(h, actors.NodeHeader)
 	}
+	h[actors.RemoteHeader] = "true"
 }
 
 // warn logs dropped envelopes at most once a second: garbage traffic must
