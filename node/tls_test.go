@@ -2,6 +2,7 @@ package node
 
 import (
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -99,6 +100,20 @@ var _ = Describe("A node with mutual TLS", func() {
 		c := newWireClientTLS(n, cfgs["root"])
 		Expect(c.ask(c.openSession(), &messages.ProduceRequest{Records: []*messages.Record{{Value: []byte("alive")}}})).
 			To(EqualProto(&messages.ProduceResponse{Offsets: []uint64{0}}))
+	})
+
+	It("answers 403 when an identity granted only consume asks for the admin status", func() {
+		reader := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: cfgs["reader"]}}
+		resp, err := reader.Get(fmt.Sprintf("https://%s/v1/status", n.HTTPAddr()))
+		Expect(err).NotTo(HaveOccurred())
+		defer resp.Body.Close()
+		Expect(resp.StatusCode).To(Equal(http.StatusForbidden))
+		var body struct {
+			Error struct{ Code, Message string }
+		}
+		Expect(json.NewDecoder(resp.Body).Decode(&body)).To(Succeed())
+		Expect(body.Error.Code).To(Equal("unauthorized"))
+		Expect(body.Error.Message).To(And(ContainSubstring("reader"), ContainSubstring("admin")))
 	})
 
 	It("serves health without a client certificate and records only with one", func() {
