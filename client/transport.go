@@ -99,23 +99,14 @@ func recoverStream(log *logrus.Entry) grpc.StreamServerInterceptor {
 	}
 }
 
-// refuseUnary is a gRPC unary interceptor for the client's listener: it
-// answers every unary call with codes.Unimplemented. protoactor's unary
-// methods (ListProcesses, GetProcessDiagnostics) panic with "implement me",
-// and grpc-go does not recover unary handlers, so one such call from
-// anything that reaches the port would kill the client process. The
-// recover is a second line, should the handler ever be called.
-func refuseUnary(log *logrus.Entry) grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
-		defer func() {
-			if r := recover(); r != nil {
-				log.WithFields(logrus.Fields{"panic": r, "method": info.FullMethod}).
-					Warnf("a remote unary call crashed its handler\n%s", debug.Stack())
-				resp, err = nil, status.Errorf(codes.Internal, "remote unary handler panicked: %v", r)
-			}
-		}()
-		return nil, status.Errorf(codes.Unimplemented, "actorlog client: %s is not served", info.FullMethod)
-	}
+// refuseUnary is the unary interceptor of the client's listener: it answers
+// every unary call Unimplemented without calling protoactor's handler.
+// protoactor's unary methods (ListProcesses, GetProcessDiagnostics) panic
+// with "implement me", and grpc-go does not recover unary handlers, so one
+// such call from anything that reaches the port would kill the client
+// process.
+func refuseUnary(_ context.Context, _ any, info *grpc.UnaryServerInfo, _ grpc.UnaryHandler) (any, error) {
+	return nil, status.Errorf(codes.Unimplemented, "actorlog client: %s is not served", info.FullMethod)
 }
 
 func newTransport(cfg Config, log *logrus.Entry) (t *transport, err error) {
@@ -160,7 +151,7 @@ func newTransport(cfg Config, log *logrus.Entry) (t *transport, err error) {
 			grpc.MaxRecvMsgSize(cfg.MaxMessageBytes),
 			grpc.MaxSendMsgSize(cfg.MaxMessageBytes),
 			grpc.ChainStreamInterceptor(recoverStream(log)),
-			grpc.ChainUnaryInterceptor(refuseUnary(log)),
+			grpc.ChainUnaryInterceptor(refuseUnary),
 		),
 		remote.WithDialOptions(
 			dialCreds,

@@ -43,7 +43,7 @@ import (
 //     over the wire whatever sender address the peer wrote;
 //   - recovers a panic in the stream handler, so a malformed batch closes
 //     one stream, never the node;
-//   - refuses every unary call (unaryInterceptor), since protoactor's
+//   - refuses every unary call (refuseUnary), since protoactor's
 //     unary methods panic outside any stream.
 //
 // Node-to-node traffic (produces and consistent reads forwarded to the
@@ -126,34 +126,15 @@ func (g *guard) interceptor() grpc.StreamServerInterceptor {
 	}
 }
 
-// unaryInterceptor refuses every unary call on the remote server. protoactor
-// serves only the Receive stream; its two unary methods (ListProcesses,
-// GetProcessDiagnostics) panic with "implement me", and grpc-go does not
-// recover panics in unary handlers, so one call from any peer that reaches
-// the port would kill the node. No unary call reaches protoactor, not even
-// one a later protoactor might implement: the remote speaks only Receive.
-func (g *guard) unaryInterceptor() grpc.UnaryServerInterceptor {
-	return refuseUnary(g.log, &g.recovered)
-}
-
-// refuseUnary answers every unary call with codes.Unimplemented without
-// calling the handler. The recover is a second line: whatever this
-// interceptor is changed into, a panic in a unary call must close that call,
-// never the process. recovered, when set, counts such panics.
-func refuseUnary(log *logrus.Entry, recovered *atomic.Uint64) grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
-		defer func() {
-			if r := recover(); r != nil {
-				if recovered != nil {
-					recovered.Add(1)
-				}
-				log.WithFields(logrus.Fields{"panic": r, "method": info.FullMethod}).
-					Errorf("remote unary handler panicked\n%s", debug.Stack())
-				resp, err = nil, status.Errorf(codes.Internal, "actorlog: %s failed", info.FullMethod)
-			}
-		}()
-		return nil, status.Errorf(codes.Unimplemented, "actorlog: %s is not served", info.FullMethod)
-	}
+// refuseUnary is the unary interceptor of the remote server: it answers
+// every unary call Unimplemented without calling protoactor's handler.
+// protoactor serves only the Receive stream; its two unary methods
+// (ListProcesses, GetProcessDiagnostics) panic with "implement me", and
+// grpc-go does not recover panics in unary handlers, so one call from any
+// peer that reaches the port would kill the node. No unary call reaches
+// protoactor, not even one a later version might implement.
+func refuseUnary(_ context.Context, _ any, info *grpc.UnaryServerInfo, _ grpc.UnaryHandler) (any, error) {
+	return nil, status.Errorf(codes.Unimplemented, "actorlog: %s is not served", info.FullMethod)
 }
 
 // peer returns the verified identity of a stream's peer and whether it is

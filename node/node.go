@@ -312,8 +312,8 @@ func (n *Node) startRemote() (err error) {
 			grpc.MaxRecvMsgSize(max),
 			grpc.MaxSendMsgSize(max),
 			grpc.ChainStreamInterceptor(n.guard.interceptor()),
-			// protoactor's unary methods panic; see unaryInterceptor.
-			grpc.ChainUnaryInterceptor(n.guard.unaryInterceptor()),
+			// protoactor's unary methods panic; see refuseUnary.
+			grpc.ChainUnaryInterceptor(refuseUnary),
 			// Stop then returns only once every stream handler has,
 			// so nothing of the remote outlives the node.
 			grpc.WaitForHandlers(true),
