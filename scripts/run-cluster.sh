@@ -147,7 +147,7 @@ registered in Consul at $consul_addr. The commands find every member from
   bin/actorlog consume --from 0 --consul-addr $consul_addr
   bin/actorlog consume --from 0 --follow --servers $n1_actor
   bin/actorlog servers --consul-addr $consul_addr
-  curl -s ${curl_tls[*]} $scheme://$n1_http/v1/status
+  curl -s ${curl_tls[*]:+${curl_tls[*]} }$scheme://$n1_http/v1/status
 
 Ctrl-C here stops the cluster.
 MSG
