@@ -96,7 +96,7 @@ func (l *FSMLog) Bounds() (uint64, uint64, error) {
 
 // Read implements consensus.Log.
 func (l *FSMLog) Read(offset uint64, max int) ([]*messages.Record, error) {
-	res, err := l.ask(&messages.ConsumeRequest{Offset: offset, MaxRecords: uint32(max), MaxBytes: DefaultMaxReadBytes})
+	res, err := l.ask(&messages.FSMRead{Request: &messages.ConsumeRequest{Offset: offset, MaxRecords: uint32(max), MaxBytes: DefaultMaxReadBytes}})
 	if err != nil {
 		return nil, err
 	}

@@ -45,6 +45,10 @@ type RaftConfig struct {
 	// raft.forward on a follower) and carries their trace context into
 	// the raft entry. Nil traces nothing.
 	TracerProvider trace.TracerProvider
+	// ChecksumInterval is how often the leader commits a checkpoint and
+	// its checksum for every replica to compare (repair.go). Zero means
+	// DefaultChecksumInterval; negative turns the checks off.
+	ChecksumInterval time.Duration
 }
 
 // NewRaftProps returns the props of the raft actor; spawn it with the name
@@ -58,6 +62,9 @@ func NewRaftProps(cfg RaftConfig) *actor.Props {
 	}
 	if cfg.MaxEntryBytes <= 0 {
 		cfg.MaxEntryBytes = consensus.DefaultMaxEntryBytes
+	}
+	if cfg.ChecksumInterval == 0 {
+		cfg.ChecksumInterval = DefaultChecksumInterval
 	}
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &raftActor{cfg: cfg, log: cfg.Logger.WithField("actor", RaftName), tr: newActorTracer(cfg.TracerProvider)}
@@ -88,6 +95,7 @@ func (a *raftActor) Receive(ctx actor.Context) {
 		a.root, a.self = ctx.ActorSystem().Root, ctx.Self()
 		a.stop = make(chan struct{})
 		a.observe()
+		a.startChecks()
 		if a.cfg.Raft.State() == raft.Leader {
 			a.announceSelf()
 		}
@@ -112,6 +120,12 @@ func (a *raftActor) Receive(ctx actor.Context) {
 		a.servers(ctx)
 	case *messages.JoinRequest:
 		a.join(ctx, m)
+	case *messages.ChecksumQuery:
+		a.checksumQuery(ctx, m)
+	case *messages.RepairRequest:
+		a.repairRequest(ctx, m)
+	case *messages.RepairDone:
+		a.repairDone(ctx, m)
 	}
 }
 
@@ -325,6 +339,12 @@ func (a *raftActor) join(ctx actor.Context, m *messages.JoinRequest) {
 			return
 		}
 		ctx.RequestWithCustomSender(actor.NewPID(l.GetActorAddress(), RaftName), &messages.JoinRequest{Member: mem, Forwarded: true}, sender)
+		return
+	}
+	if a.cfg.FSM.UnderRepair(mem.GetId()) {
+		// A member rebuilding its log becomes a voter only through
+		// RepairDone, once it has verified what it rebuilt.
+		ctx.Respond(unavailable("member %s is rebuilding its log after a divergence; it becomes a voter when it has verified it", mem.GetId()))
 		return
 	}
 	r, root, timeout, log, stop := a.cfg.Raft, a.root, a.cfg.RequestTimeout, a.log, a.stop

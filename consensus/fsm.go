@@ -74,7 +74,18 @@ type FSMConfig struct {
 	TracerProvider trace.TracerProvider
 	// NodeID names the node in the FSM's spans.
 	NodeID string
+	// OnDivergence, when set, is called (on raft's FSM goroutine, so it
+	// must not block) when this replica's checksum differs from the
+	// leader's at a checkpoint.
+	OnDivergence func(Divergence)
+	// OnVerified, when set, is called (on raft's FSM goroutine, so it must
+	// not block) when this replica's checksum equals the leader's.
+	OnVerified func(Checksum)
 }
+
+// CheckpointResult is the response of an applied Checkpoint entry: the
+// replica's checksum there. The leader puts its own into a Verify entry.
+type CheckpointResult = Checksum
 
 // ProduceResult is the response of an applied produce entry, returned
 // through raft's ApplyFuture.Response. Err is set when the records could
@@ -132,6 +143,10 @@ type FSM struct {
 	stateIndex uint64
 	producers  map[string]*producer
 	members    map[string]*messages.Member
+	// repairing holds the members under repair, with the index that held
+	// them.
+	repairing map[string]uint64
+	ck        checker
 }
 
 type producer struct {
@@ -159,7 +174,9 @@ func NewFSM(cfg FSMConfig) (*FSM, error) {
 		cfg.Logger = discardEntry()
 	}
 	f := &FSM{cfg: cfg, log: cfg.Logger.WithField("component", "fsm"), tr: newFSMTracer(cfg), stop: make(chan struct{}),
-		producers: map[string]*producer{}, members: map[string]*messages.Member{}}
+		producers: map[string]*producer{}, members: map[string]*messages.Member{},
+		repairing: map[string]uint64{}}
+	f.ck.init()
 	if err := removeStaleTemp(cfg.StatePath); err != nil {
 		return nil, err
 	}
@@ -168,7 +185,9 @@ func NewFSM(cfg FSMConfig) (*FSM, error) {
 		if err := proto.Unmarshal(b, st); err != nil {
 			return nil, fmt.Errorf("%w: FSM state file %s: %v", ErrCorrupt, cfg.StatePath, err)
 		}
-		f.loadState(st)
+		if err := f.loadState(st); err != nil {
+			return nil, err
+		}
 	} else if !os.IsNotExist(err) {
 		return nil, fmt.Errorf("consensus: read FSM state: %w", err)
 	}
@@ -250,6 +269,8 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	out := make([]interface{}, len(logs))
 	var appends []pendingAppend
 	var traced []tracedEntry // only when tracing is on
+	var diverged []Divergence
+	var verified []Checksum
 	membersChanged := false
 	f.mu.Lock()
 	for i, l := range logs {
@@ -272,6 +293,23 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 				membersChanged = true
 			}
 			f.members[c.Member.GetId()] = c.Member
+		case *messages.RaftCommand_Checkpoint:
+			cs := f.ck.checkpointLocked(l.Index, f.next)
+			out[i] = &cs
+		case *messages.RaftCommand_Verify:
+			d, local, known := f.ck.verifyLocked(c.Verify)
+			switch {
+			case d != nil:
+				diverged = append(diverged, *d)
+			case known:
+				verified = append(verified, local)
+			}
+		case *messages.RaftCommand_RepairHold:
+			if c.RepairHold.GetHeld() {
+				f.repairing[c.RepairHold.GetId()] = l.Index
+			} else {
+				delete(f.repairing, c.RepairHold.GetId())
+			}
 		case *messages.RaftCommand_Produce:
 			res, recs := f.produceLocked(l.Index, cmd.GetTimestampUnixNano(), c.Produce)
 			out[i] = res
@@ -290,6 +328,17 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	endApplySpan(span, appends)
 	if membersChanged {
 		f.writeMembers()
+	}
+	for _, d := range diverged {
+		f.log.WithField("divergence", d.String()).Error("REPLICA DIVERGED: this replica's records differ from the leader's")
+		if f.cfg.OnDivergence != nil {
+			f.cfg.OnDivergence(d)
+		}
+	}
+	for _, cs := range verified {
+		if f.cfg.OnVerified != nil {
+			f.cfg.OnVerified(cs)
+		}
 	}
 	return out
 }
@@ -348,6 +397,9 @@ func (f *FSM) produceLocked(index uint64, ts int64, req *messages.ProduceRequest
 	}
 	n := len(req.GetRecords())
 	res := &ProduceResult{First: f.next, Count: n}
+	for i, r := range req.GetRecords() {
+		f.ck.addLocked(r, res.First+uint64(i), ts)
+	}
 	f.next += uint64(n)
 	if pid != "" {
 		f.rememberLocked(pid, index, &messages.ProducedBatch{Sequence: seq, FirstOffset: res.First, Count: uint32(n)})
@@ -473,10 +525,22 @@ func (f *FSM) stateLocked(low uint64) *messages.FSMState {
 		st.Members = append(st.Members, m)
 	}
 	sort.Slice(st.Members, func(i, j int) bool { return st.Members[i].GetId() < st.Members[j].GetId() })
+	st.ChecksumState = f.ck.stateLocked()
+	for id := range f.repairing {
+		st.Repairing = append(st.Repairing, id)
+	}
+	sort.Strings(st.Repairing)
 	return st
 }
 
-func (f *FSM) loadState(st *messages.FSMState) {
+func (f *FSM) loadState(st *messages.FSMState) error {
+	if err := f.ck.loadLocked(st.GetChecksumState()); err != nil {
+		return err
+	}
+	f.repairing = make(map[string]uint64, len(st.GetRepairing()))
+	for _, id := range st.GetRepairing() {
+		f.repairing[id] = st.GetAppliedIndex()
+	}
 	f.applied, f.stateIndex, f.next = st.GetAppliedIndex(), st.GetAppliedIndex(), st.GetNextOffset()
 	f.producers = make(map[string]*producer, len(st.GetProducers()))
 	for _, p := range st.GetProducers() {
@@ -486,6 +550,7 @@ func (f *FSM) loadState(st *messages.FSMState) {
 	for _, m := range st.GetMembers() {
 		f.members[m.GetId()] = m
 	}
+	return nil
 }
 
 // writeState syncs the log, then writes st to the state file.

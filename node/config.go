@@ -136,9 +136,21 @@ type Config struct {
 	// actors.DefaultReconcileGrace.
 	ReconcileGrace time.Duration
 	// FaultInjection enables POST /debug/fault/segment-crash, which makes
-	// the active segment actor panic. Off by default: it exists for specs
-	// that prove crash recovery and must never be on in production.
+	// the active segment actor panic, and POST /debug/fault/diverge, which
+	// makes this replica alter one record as it applies it. Off by default:
+	// they exist for specs that prove crash recovery and the divergence
+	// checker, and must never be on in production.
 	FaultInjection bool
+	// ChecksumInterval is how often the leader asks every replica to
+	// compare the checksum of what it applied with the leader's (see
+	// docs/DESIGN.md, "Replicas check each other"). Default
+	// actors.DefaultChecksumInterval; negative turns the checks off.
+	ChecksumInterval time.Duration
+	// UnsafeRaftHeartbeatFastPath lets raft answer heartbeats outside its
+	// main loop, as hashicorp/raft does by default. That path can make
+	// replicas diverge after a leader pause (consensus.Transport says
+	// how); it is off, and exists only to reproduce and measure the race.
+	UnsafeRaftHeartbeatFastPath bool
 	// TLS, when set, turns mutual TLS on for every channel of the node:
 	// the actor remote (served and dialled, clients' dial-back listeners
 	// included), the raft transport and the HTTP API. Build it with
@@ -195,6 +207,7 @@ func DefaultConfig() Config {
 		EndpointWriterBatchSize: DefaultEndpointWriterBatchSize,
 		RemoteMaxRetryCount:     DefaultRemoteMaxRetryCount,
 		ReconcileGrace:          actors.DefaultReconcileGrace,
+		ChecksumInterval:        actors.DefaultChecksumInterval,
 	}
 }
 
@@ -254,6 +267,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RemoteMaxRetryCount == 0 {
 		c.RemoteMaxRetryCount = d.RemoteMaxRetryCount
+	}
+	if c.ChecksumInterval == 0 {
+		c.ChecksumInterval = d.ChecksumInterval
 	}
 	if c.Logger == nil {
 		c.Logger = logrus.StandardLogger()

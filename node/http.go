@@ -36,6 +36,7 @@ import (
 //	                      leader and its log serves, else 503 {"status":"not_ready","reason":"..."}
 //	GET  /metrics      -> Prometheus text exposition of the node's registry
 //	POST /debug/fault/segment-crash?mode=now|after-append   (only with FaultInjection)
+//	POST /debug/fault/diverge?offset=N                      (only with FaultInjection)
 //
 // next_offset is where to read next (one past the last record returned);
 // end_offset is the log's next offset to be written. Every error is a JSON
@@ -185,6 +186,16 @@ func (h *httpAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		h.fault(w, r)
+	case "/debug/fault/diverge":
+		if !h.n.cfg.FaultInjection {
+			writeError(w, http.StatusNotFound, apiError{Code: codeNotFound, Message: "no such endpoint"})
+			return
+		}
+		if r.Method != http.MethodPost {
+			h.methodNotAllowed(w, "POST")
+			return
+		}
+		h.diverge(w, r)
 	default:
 		writeError(w, http.StatusNotFound, apiError{Code: codeNotFound, Message: "no such endpoint: " + r.URL.Path})
 	}
@@ -424,6 +435,21 @@ func (h *httpAPI) fault(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.reply(w, res, http.StatusBadRequest)
+}
+
+// diverge makes this replica alter the record at offset when it applies
+// it, as a bug would: the divergence checker must find and repair it.
+func (h *httpAPI) diverge(w http.ResponseWriter, r *http.Request) {
+	off, err := strconv.ParseUint(r.URL.Query().Get("offset"), 10, 64)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, apiError{Code: codeInvalidRequest, Field: "offset", Message: "offset must be a non-negative integer"})
+		return
+	}
+	if err := h.n.fsm.InjectDivergence(off); err != nil {
+		writeError(w, http.StatusBadRequest, apiError{Code: codeInvalidRequest, Field: "offset", Message: err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]uint64{"offset": off})
 }
 
 // newStdLogger adapts logrus for net/http's error log (TLS handshake

@@ -53,6 +53,7 @@ type Node struct {
 	membership *actor.PID
 
 	rp       raftParts
+	repair   *repairer
 	raft     *raft.Raft
 	fsm      *consensus.FSM
 	raftAddr string
@@ -94,6 +95,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	cfg = cfg.withDefaults()
 	n := &Node{cfg: cfg, done: make(chan struct{})}
 	n.log = logrus.NewEntry(cfg.Logger).WithField("node", cfg.ID)
+	n.repair = newRepairer(n)
 	if err := n.start(ctx); err != nil {
 		_ = n.teardown()
 		close(n.done)
@@ -111,6 +113,10 @@ func (n *Node) start(ctx context.Context) (err error) {
 		return fmt.Errorf("%w: create %s: %v", ErrStart, logDir, err)
 	}
 	if n.lock, err = lockDir(cfg.DataDir); err != nil {
+		return err
+	}
+	// A replica being repaired drops its logs before anything opens them.
+	if err := n.repair.beforeOpen(); err != nil {
 		return err
 	}
 
@@ -156,6 +162,9 @@ func (n *Node) start(ctx context.Context) (err error) {
 	}
 	if err := n.awaitLog(ctx); err != nil {
 		return err
+	}
+	if err := n.repair.afterLogReady(); err != nil {
+		return fmt.Errorf("%w: fence reads while the log is rebuilt: %w", ErrStart, err)
 	}
 	// Raft next: the FSM reads what the log recovered, and replays what
 	// the log lacks once raft knows the commit index.
@@ -560,7 +569,10 @@ func (n *Node) teardown() error {
 			_ = n.httpLn.Close()
 		}
 	}
-	// 2. Raft: leadership handed over, raft shut down (produces in flight
+	// 2. A repair in progress stops; its marker carries it on at the next
+	//    start.
+	n.repair.stopRepair()
+	// 3. Raft: leadership handed over, raft shut down (produces in flight
 	//    are answered Unavailable, so clients retry elsewhere), the FSM's
 	//    last appends done.
 	errs = append(errs, n.stopRaft(step)...)

@@ -25,7 +25,7 @@ import (
 type raftParts struct {
 	fsm     *consensus.FSM
 	closer  io.Closer // the log and stable stores
-	trans   *raft.NetworkTransport
+	trans   *consensus.Transport
 	r       *raft.Raft
 	pid     *actor.PID // the raft actor
 	joinStp context.CancelFunc
@@ -45,6 +45,8 @@ func (n *Node) startRaft() error {
 
 		TracerProvider: n.tp,
 		NodeID:         cfg.ID,
+		OnDivergence:   n.repair.onDivergence,
+		OnVerified:     n.repair.onVerified,
 	})
 	if err != nil {
 		return fmt.Errorf("%w: open the FSM: %v", ErrStart, err)
@@ -84,7 +86,8 @@ func (n *Node) startRaft() error {
 	if cfg.TLS != nil {
 		raftTLS = certs.RequireNode(cfg.TLS)
 	}
-	trans, err := consensus.NewTCPTransport(cfg.RaftAddr, nil, consensus.TransportConfig{Logger: rlog, TLS: raftTLS})
+	trans, err := consensus.NewTCPTransport(cfg.RaftAddr, nil, consensus.TransportConfig{Logger: rlog, TLS: raftTLS,
+		UnsafeHeartbeatFastPath: cfg.UnsafeRaftHeartbeatFastPath})
 	if err != nil {
 		return fmt.Errorf("%w: raft transport on %s: %v", ErrStart, cfg.RaftAddr, err)
 	}
@@ -182,7 +185,7 @@ func (n *Node) spawnRaftActor() error {
 	props := actors.NewRaftProps(actors.RaftConfig{
 		Raft: n.raft, FSM: n.fsm, Log: n.logPID, Self: n.self(),
 		MaxEntryBytes: n.maxEntry, RequestTimeout: n.cfg.RequestTimeout, Logger: n.log,
-		Healthy: n.sup.Err, TracerProvider: n.tp,
+		Healthy: n.sup.Err, TracerProvider: n.tp, ChecksumInterval: n.cfg.ChecksumInterval,
 	})
 	pid, err := n.sys.Root.SpawnNamed(props.Configure(actor.WithGuardian(n.sup)), actors.RaftName)
 	if err != nil {

@@ -155,7 +155,13 @@ actor panic so its supervisor restarts it. Never enable it in production.`,
 		"PEM node certificate (subject OU \"node\", as 'actorlog certs' makes). With --tls-key and --tls-ca it turns mutual TLS on for the remote, raft and HTTP")
 	f.StringVar(&o.cfg.ACLPolicy, "acl-policy", "", `authorisation policy file (needs TLS): lines "p, <identity or *>, <produce|consume|admin|*>";
 with TLS and no policy, every client identity is refused`)
-	f.BoolVar(&o.cfg.FaultInjection, "enable-fault-injection", false, "TESTS ONLY: serve POST /debug/fault/segment-crash (off by default)")
+	f.BoolVar(&o.cfg.FaultInjection, "enable-fault-injection", false, "TESTS ONLY: serve POST /debug/fault/segment-crash and /debug/fault/diverge (off by default)")
+	f.DurationVar(&o.cfg.ChecksumInterval, "checksum-interval", def.ChecksumInterval, `how often the leader has every replica compare the checksum of its
+records with the leader's; a replica that differs refuses reads of them and
+rebuilds its log from the leader (negative: off)`)
+	f.BoolVar(&o.cfg.UnsafeRaftHeartbeatFastPath, "unsafe-raft-heartbeat-fast-path", false, `UNSAFE, for reproducing a raft bug only: answer raft heartbeats outside
+raft's main loop, as hashicorp/raft does by default, which can make replicas
+diverge after a leader pause (docs/DESIGN.md)`)
 	f.StringVar(&o.cfg.PprofAddr, "pprof-addr", "", "serve Go runtime profiles (net/http/pprof) under /debug/pprof/ on this host:port; off when empty (the default)")
 	f.StringVar(&o.logFormat, "log-format", "", `log format on stderr: text or json
 (default text when stderr is a terminal, json otherwise)`)
@@ -209,24 +215,39 @@ func (o *agentOptions) run(ctx context.Context, out io.Writer) error {
 		_ = f.Sync()
 	}
 
-	var died bool
-	select {
-	case <-ctx.Done():
-		log.Info("signal received, stopping")
-	case <-n.Done():
-		died = true
-		log.Error("node stopped by itself")
+	for {
+		var died, restart bool
+		select {
+		case <-ctx.Done():
+			log.Info("signal received, stopping")
+		case <-n.Done():
+			died = true
+			log.Error("node stopped by itself")
+		case <-n.RestartRequested():
+			// A diverged replica restarts to drop its logs and rebuild
+			// them from the leader (docs/DESIGN.md).
+			restart = true
+			log.Warn("restarting the node to rebuild its log")
+		}
+		stopCtx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+		err := n.Stop(stopCtx)
+		cancel()
+		if err != nil && !restart {
+			return fmt.Errorf("stopping node %s: %w", cfg.ID, err)
+		}
+		if died {
+			return fmt.Errorf("node %s stopped unexpectedly", cfg.ID)
+		}
+		if !restart {
+			log.Info("stopped")
+			return nil
+		}
+		cfg = n.RestartConfig()
+		if n, err = node.Start(ctx, cfg); err != nil {
+			return fmt.Errorf("restarting node %s: %w", cfg.ID, err)
+		}
+		log.WithFields(logrus.Fields{"actor": n.ActorAddr(), "http": n.HTTPAddr(), "raft": n.RaftAddr()}).Info("node restarted")
 	}
-	stopCtx, cancel := context.WithTimeout(context.Background(), stopTimeout)
-	defer cancel()
-	if err := n.Stop(stopCtx); err != nil {
-		return fmt.Errorf("stopping node %s: %w", cfg.ID, err)
-	}
-	if died {
-		return fmt.Errorf("node %s stopped unexpectedly", cfg.ID)
-	}
-	log.Info("stopped")
-	return nil
 }
 
 // stderrIsTerminal reports whether standard error is a terminal (a
