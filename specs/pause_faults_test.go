@@ -127,18 +127,13 @@ func (c *testCluster) converge() (uint64, string) {
 		next = want.NextOffset
 		return nil
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		err := same()
-		if err == nil {
-			return next, ""
-		}
-		if time.Now().After(deadline) {
-			return 0, "next offsets differ for good: " + err.Error()
-		}
-		// Polling the nodes' status, as Eventually would.
-		<-time.After(100 * time.Millisecond)
+	// Within 30 s the nodes agree, or they have diverged for good.
+	if err := InterceptGomegaFailure(func() {
+		Eventually(same, 30*time.Second, 100*time.Millisecond).Should(Succeed())
+	}); err != nil {
+		return 0, "next offsets differ for good: " + same().Error()
 	}
+	return next, ""
 }
 
 // commonNext is converge for a cluster that must not have diverged.
