@@ -131,7 +131,9 @@ func (c *testCluster) converge() (uint64, string) {
 	if err := InterceptGomegaFailure(func() {
 		Eventually(same, 30*time.Second, 100*time.Millisecond).Should(Succeed())
 	}); err != nil {
-		return 0, "next offsets differ for good: " + same().Error()
+		if err := same(); err != nil {
+			return 0, "next offsets differ for good: " + err.Error()
+		}
 	}
 	return next, ""
 }
