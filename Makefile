@@ -22,7 +22,11 @@ CERTS_DIR    ?= $(CURDIR)/certs-dev
 # TLS=1 makes `make run` start the cluster with mutual TLS and authorisation.
 TLS          ?=
 
-.PHONY: help setup consul protoc build proto proto-check vet test bench bench-compare fuzz run certs clean
+# Leader pauses in `make faults` (short) and `make stress-pauses` (long).
+FAULT_PAUSES  ?= 8
+STRESS_PAUSES ?= 300
+
+.PHONY: help setup consul protoc build proto proto-check vet test faults stress-pauses bench bench-compare fuzz run certs clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -56,10 +60,19 @@ proto-check: protoc ## fail when the committed .pb.go files differ from a fresh 
 
 vet: ## go vet and gofmt
 	$(GO) vet ./...
+	$(GO) vet -tags faults ./specs/
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); [ -z "$$out" ] || { echo "gofmt needed: $$out"; exit 1; }
 
 test: setup proto-check vet build ## vet, then every test and Ginkgo suite with -race
 	ACTORLOG_BIN=$(ACTORLOG) CONSUL_BIN=$(CONSUL) $(GO) test $(TEST_FLAGS) ./...
+
+faults: setup build ## the fault suite against real processes (leader pauses under writes); run by .ci/run, not by make test
+	FAULTS_PAUSES=$(FAULT_PAUSES) ACTORLOG_BIN=$(ACTORLOG) CONSUL_BIN=$(CONSUL) \
+	  $(GO) test -tags faults -count=1 -timeout 40m ./specs/ -args -ginkgo.label-filter=faults
+
+stress-pauses: setup build ## STRESS_PAUSES (300) leader pauses under writes; FAULTS_UNSAFE_FAST_PATH=1 reproduces raft's heartbeat race
+	FAULTS_PAUSES=$(STRESS_PAUSES) ACTORLOG_BIN=$(ACTORLOG) CONSUL_BIN=$(CONSUL) \
+	  $(GO) test -tags faults -count=1 -timeout 120m ./specs/ -args -ginkgo.label-filter=faults -ginkgo.focus='Leader pauses'
 
 bench: ## storage and client benchmarks (go test -bench)
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
