@@ -126,6 +126,8 @@ func (a *raftActor) Receive(ctx actor.Context) {
 		a.repairRequest(ctx, m)
 	case *messages.RepairDone:
 		a.repairDone(ctx, m)
+	case *messages.LeaderSuspect:
+		a.leaderSuspect(ctx, m)
 	}
 }
 

@@ -145,6 +145,73 @@ func (a *raftActor) repairDone(ctx actor.Context, m *messages.RepairDone) {
 	})
 }
 
+// leaderSuspect, on the leader, checks its checksum at a checkpoint
+// against every voter's: when fewer than a majority of the voters hold the
+// leader's, the leader's log is the odd one, and it hands leadership to a
+// voter that holds what the most voters hold. As a follower it then finds
+// the mismatch at the next checkpoint and repairs itself like any replica.
+func (a *raftActor) leaderSuspect(ctx actor.Context, m *messages.LeaderSuspect) {
+	if a.cfg.Raft.State() != raft.Leader {
+		_, reply := a.leader(true)
+		ctx.Respond(reply)
+		return
+	}
+	own, ok := a.cfg.FSM.ChecksumAt(m.GetIndex())
+	if !ok {
+		ctx.Respond(unavailable("no checksum of checkpoint %d here", m.GetIndex()))
+		return
+	}
+	sender := ctx.Sender()
+	r, fsm, root, selfID, timeout, log, stop := a.cfg.Raft, a.cfg.FSM, a.root, a.cfg.Self.GetId(), a.cfg.RequestTimeout, a.log, a.stop
+	a.async(func() {
+		f := r.GetConfiguration()
+		if err := f.Error(); err != nil {
+			root.Send(sender, unavailable("raft configuration: %v", err))
+			return
+		}
+		type held struct{ next, sum uint64 }
+		votes := map[held][]raft.Server{}
+		voters := 0
+		for _, s := range f.Configuration().Servers {
+			if s.Suffrage != raft.Voter {
+				continue
+			}
+			voters++
+			if string(s.ID) == selfID {
+				votes[held{own.Next, own.Sum}] = append(votes[held{own.Next, own.Sum}], s)
+				continue
+			}
+			mem, ok := fsm.Member(string(s.ID))
+			if !ok {
+				continue
+			}
+			res, err := root.RequestFuture(actor.NewPID(mem.GetActorAddress(), RaftName), &messages.ChecksumQuery{Index: m.GetIndex()}, timeout).Result()
+			if ans, ok := res.(*messages.ChecksumAnswer); err == nil && ok && ans.GetKnown() {
+				votes[held{ans.GetNextOffset(), ans.GetChecksum()}] = append(votes[held{ans.GetNextOffset(), ans.GetChecksum()}], s)
+			}
+		}
+		mine := len(votes[held{own.Next, own.Sum}])
+		var best []raft.Server
+		for h, who := range votes {
+			if h != (held{own.Next, own.Sum}) && len(who) > len(best) {
+				best = who
+			}
+		}
+		if mine > voters/2 || len(best) <= mine {
+			root.Send(sender, &messages.RepairResponse{})
+			return
+		}
+		log.WithFields(logrus.Fields{"checkpoint": m.GetIndex(), "holding_ours": mine, "holding_theirs": len(best), "voters": voters}).
+			Error("LEADER DIVERGED: fewer than a majority of the voters hold this leader's records; handing leadership over to repair this node")
+		err := await(r.LeadershipTransferToServer(best[0].ID, best[0].Address), stop)
+		if err != nil {
+			root.Send(sender, unavailable("leadership transfer: %v", err))
+			return
+		}
+		root.Send(sender, &messages.RepairResponse{})
+	})
+}
+
 func isVoter(r *raft.Raft, id string) bool {
 	f := r.GetConfiguration()
 	if f.Error() != nil {

@@ -3037,6 +3037,56 @@ func (*RepairResponse) Descriptor() ([]byte, []int) {
 	return file_internal_proto_rawDescGZIP(), []int{49}
 }
 
+// LeaderSuspect tells the leader that a follower whose checksum differs
+// from the leader's at a checkpoint found a peer that agrees with it: the
+// leader's own log may be the diverged one. The leader checks every voter;
+// when fewer than a majority hold its checksum, it hands leadership to a
+// voter that holds the majority's, and then repairs itself as a follower.
+// Reply: RepairResponse.
+type LeaderSuspect struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Index         uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaderSuspect) Reset() {
+	*x = LeaderSuspect{}
+	mi := &file_internal_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaderSuspect) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaderSuspect) ProtoMessage() {}
+
+func (x *LeaderSuspect) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaderSuspect.ProtoReflect.Descriptor instead.
+func (*LeaderSuspect) Descriptor() ([]byte, []int) {
+	return file_internal_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *LeaderSuspect) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 // SnapshotChunk carries records of a snapshot after its FSMState.
 type SnapshotChunk struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -3047,7 +3097,7 @@ type SnapshotChunk struct {
 
 func (x *SnapshotChunk) Reset() {
 	*x = SnapshotChunk{}
-	mi := &file_internal_proto_msgTypes[50]
+	mi := &file_internal_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3059,7 +3109,7 @@ func (x *SnapshotChunk) String() string {
 func (*SnapshotChunk) ProtoMessage() {}
 
 func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_proto_msgTypes[50]
+	mi := &file_internal_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3072,7 +3122,7 @@ func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotChunk.ProtoReflect.Descriptor instead.
 func (*SnapshotChunk) Descriptor() ([]byte, []int) {
-	return file_internal_proto_rawDescGZIP(), []int{50}
+	return file_internal_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *SnapshotChunk) GetRecords() []*Record {
@@ -3093,7 +3143,7 @@ type ForwardedProduce struct {
 
 func (x *ForwardedProduce) Reset() {
 	*x = ForwardedProduce{}
-	mi := &file_internal_proto_msgTypes[51]
+	mi := &file_internal_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3105,7 +3155,7 @@ func (x *ForwardedProduce) String() string {
 func (*ForwardedProduce) ProtoMessage() {}
 
 func (x *ForwardedProduce) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_proto_msgTypes[51]
+	mi := &file_internal_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3118,7 +3168,7 @@ func (x *ForwardedProduce) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardedProduce.ProtoReflect.Descriptor instead.
 func (*ForwardedProduce) Descriptor() ([]byte, []int) {
-	return file_internal_proto_rawDescGZIP(), []int{51}
+	return file_internal_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ForwardedProduce) GetRequest() *ProduceRequest {
@@ -3138,7 +3188,7 @@ type ForwardedConsume struct {
 
 func (x *ForwardedConsume) Reset() {
 	*x = ForwardedConsume{}
-	mi := &file_internal_proto_msgTypes[52]
+	mi := &file_internal_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3150,7 +3200,7 @@ func (x *ForwardedConsume) String() string {
 func (*ForwardedConsume) ProtoMessage() {}
 
 func (x *ForwardedConsume) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_proto_msgTypes[52]
+	mi := &file_internal_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3163,7 +3213,7 @@ func (x *ForwardedConsume) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardedConsume.ProtoReflect.Descriptor instead.
 func (*ForwardedConsume) Descriptor() ([]byte, []int) {
-	return file_internal_proto_rawDescGZIP(), []int{52}
+	return file_internal_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ForwardedConsume) GetRequest() *ConsumeRequest {
@@ -3185,7 +3235,7 @@ type JoinRequest struct {
 
 func (x *JoinRequest) Reset() {
 	*x = JoinRequest{}
-	mi := &file_internal_proto_msgTypes[53]
+	mi := &file_internal_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3197,7 +3247,7 @@ func (x *JoinRequest) String() string {
 func (*JoinRequest) ProtoMessage() {}
 
 func (x *JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_proto_msgTypes[53]
+	mi := &file_internal_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3210,7 +3260,7 @@ func (x *JoinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
 func (*JoinRequest) Descriptor() ([]byte, []int) {
-	return file_internal_proto_rawDescGZIP(), []int{53}
+	return file_internal_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *JoinRequest) GetMember() *Member {
@@ -3235,7 +3285,7 @@ type JoinResponse struct {
 
 func (x *JoinResponse) Reset() {
 	*x = JoinResponse{}
-	mi := &file_internal_proto_msgTypes[54]
+	mi := &file_internal_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3247,7 +3297,7 @@ func (x *JoinResponse) String() string {
 func (*JoinResponse) ProtoMessage() {}
 
 func (x *JoinResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_proto_msgTypes[54]
+	mi := &file_internal_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3260,7 +3310,7 @@ func (x *JoinResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinResponse.ProtoReflect.Descriptor instead.
 func (*JoinResponse) Descriptor() ([]byte, []int) {
-	return file_internal_proto_rawDescGZIP(), []int{54}
+	return file_internal_proto_rawDescGZIP(), []int{55}
 }
 
 // LeaderChanged tells the raft actor that raft's leadership changed.
@@ -3274,7 +3324,7 @@ type LeaderChanged struct {
 
 func (x *LeaderChanged) Reset() {
 	*x = LeaderChanged{}
-	mi := &file_internal_proto_msgTypes[55]
+	mi := &file_internal_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3286,7 +3336,7 @@ func (x *LeaderChanged) String() string {
 func (*LeaderChanged) ProtoMessage() {}
 
 func (x *LeaderChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_proto_msgTypes[55]
+	mi := &file_internal_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3299,7 +3349,7 @@ func (x *LeaderChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaderChanged.ProtoReflect.Descriptor instead.
 func (*LeaderChanged) Descriptor() ([]byte, []int) {
-	return file_internal_proto_rawDescGZIP(), []int{55}
+	return file_internal_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *LeaderChanged) GetLeaderId() string {
@@ -3540,7 +3590,9 @@ const file_internal_proto_rawDesc = "" +
 	"\n" +
 	"RepairDone\x12+\n" +
 	"\x06member\x18\x01 \x01(\v2\x13.actorlog.v1.MemberR\x06member\"\x10\n" +
-	"\x0eRepairResponse\">\n" +
+	"\x0eRepairResponse\"%\n" +
+	"\rLeaderSuspect\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\">\n" +
 	"\rSnapshotChunk\x12-\n" +
 	"\arecords\x18\x01 \x03(\v2\x13.actorlog.v1.RecordR\arecords\"I\n" +
 	"\x10ForwardedProduce\x125\n" +
@@ -3579,7 +3631,7 @@ func file_internal_proto_rawDescGZIP() []byte {
 }
 
 var file_internal_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_internal_proto_msgTypes = make([]protoimpl.MessageInfo, 57)
+var file_internal_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
 var file_internal_proto_goTypes = []any{
 	(SegmentErrorCode)(0),            // 0: actorlog.v1.SegmentErrorCode
 	(FaultMode)(0),                   // 1: actorlog.v1.FaultMode
@@ -3633,39 +3685,40 @@ var file_internal_proto_goTypes = []any{
 	(*RepairRequest)(nil),            // 49: actorlog.v1.RepairRequest
 	(*RepairDone)(nil),               // 50: actorlog.v1.RepairDone
 	(*RepairResponse)(nil),           // 51: actorlog.v1.RepairResponse
-	(*SnapshotChunk)(nil),            // 52: actorlog.v1.SnapshotChunk
-	(*ForwardedProduce)(nil),         // 53: actorlog.v1.ForwardedProduce
-	(*ForwardedConsume)(nil),         // 54: actorlog.v1.ForwardedConsume
-	(*JoinRequest)(nil),              // 55: actorlog.v1.JoinRequest
-	(*JoinResponse)(nil),             // 56: actorlog.v1.JoinResponse
-	(*LeaderChanged)(nil),            // 57: actorlog.v1.LeaderChanged
-	nil,                              // 58: actorlog.v1.RaftCommand.TraceEntry
-	(*Record)(nil),                   // 59: actorlog.v1.Record
-	(*ConsumeRequest)(nil),           // 60: actorlog.v1.ConsumeRequest
-	(*ProduceRequest)(nil),           // 61: actorlog.v1.ProduceRequest
+	(*LeaderSuspect)(nil),            // 52: actorlog.v1.LeaderSuspect
+	(*SnapshotChunk)(nil),            // 53: actorlog.v1.SnapshotChunk
+	(*ForwardedProduce)(nil),         // 54: actorlog.v1.ForwardedProduce
+	(*ForwardedConsume)(nil),         // 55: actorlog.v1.ForwardedConsume
+	(*JoinRequest)(nil),              // 56: actorlog.v1.JoinRequest
+	(*JoinResponse)(nil),             // 57: actorlog.v1.JoinResponse
+	(*LeaderChanged)(nil),            // 58: actorlog.v1.LeaderChanged
+	nil,                              // 59: actorlog.v1.RaftCommand.TraceEntry
+	(*Record)(nil),                   // 60: actorlog.v1.Record
+	(*ConsumeRequest)(nil),           // 61: actorlog.v1.ConsumeRequest
+	(*ProduceRequest)(nil),           // 62: actorlog.v1.ProduceRequest
 }
 var file_internal_proto_depIdxs = []int32{
 	0,  // 0: actorlog.v1.SegmentError.code:type_name -> actorlog.v1.SegmentErrorCode
-	59, // 1: actorlog.v1.SegmentAppend.records:type_name -> actorlog.v1.Record
+	60, // 1: actorlog.v1.SegmentAppend.records:type_name -> actorlog.v1.Record
 	2,  // 2: actorlog.v1.SegmentAppended.error:type_name -> actorlog.v1.SegmentError
-	59, // 3: actorlog.v1.SegmentReadResult.records:type_name -> actorlog.v1.Record
+	60, // 3: actorlog.v1.SegmentReadResult.records:type_name -> actorlog.v1.Record
 	2,  // 4: actorlog.v1.SegmentReadResult.error:type_name -> actorlog.v1.SegmentError
 	1,  // 5: actorlog.v1.SegmentFault.mode:type_name -> actorlog.v1.FaultMode
 	1,  // 6: actorlog.v1.InjectSegmentFault.mode:type_name -> actorlog.v1.FaultMode
-	60, // 7: actorlog.v1.FSMRead.request:type_name -> actorlog.v1.ConsumeRequest
-	61, // 8: actorlog.v1.RaftCommand.produce:type_name -> actorlog.v1.ProduceRequest
+	61, // 7: actorlog.v1.FSMRead.request:type_name -> actorlog.v1.ConsumeRequest
+	62, // 8: actorlog.v1.RaftCommand.produce:type_name -> actorlog.v1.ProduceRequest
 	39, // 9: actorlog.v1.RaftCommand.member:type_name -> actorlog.v1.Member
 	44, // 10: actorlog.v1.RaftCommand.checkpoint:type_name -> actorlog.v1.Checkpoint
 	45, // 11: actorlog.v1.RaftCommand.verify:type_name -> actorlog.v1.Verify
 	46, // 12: actorlog.v1.RaftCommand.repair_hold:type_name -> actorlog.v1.RepairHold
-	58, // 13: actorlog.v1.RaftCommand.trace:type_name -> actorlog.v1.RaftCommand.TraceEntry
+	59, // 13: actorlog.v1.RaftCommand.trace:type_name -> actorlog.v1.RaftCommand.TraceEntry
 	42, // 14: actorlog.v1.ProducerState.batches:type_name -> actorlog.v1.ProducedBatch
 	41, // 15: actorlog.v1.FSMState.producers:type_name -> actorlog.v1.ProducerState
 	39, // 16: actorlog.v1.FSMState.members:type_name -> actorlog.v1.Member
 	39, // 17: actorlog.v1.RepairDone.member:type_name -> actorlog.v1.Member
-	59, // 18: actorlog.v1.SnapshotChunk.records:type_name -> actorlog.v1.Record
-	61, // 19: actorlog.v1.ForwardedProduce.request:type_name -> actorlog.v1.ProduceRequest
-	60, // 20: actorlog.v1.ForwardedConsume.request:type_name -> actorlog.v1.ConsumeRequest
+	60, // 18: actorlog.v1.SnapshotChunk.records:type_name -> actorlog.v1.Record
+	62, // 19: actorlog.v1.ForwardedProduce.request:type_name -> actorlog.v1.ProduceRequest
+	61, // 20: actorlog.v1.ForwardedConsume.request:type_name -> actorlog.v1.ConsumeRequest
 	39, // 21: actorlog.v1.JoinRequest.member:type_name -> actorlog.v1.Member
 	22, // [22:22] is the sub-list for method output_type
 	22, // [22:22] is the sub-list for method input_type
@@ -3693,7 +3746,7 @@ func file_internal_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internal_proto_rawDesc), len(file_internal_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   57,
+			NumMessages:   58,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -128,6 +128,10 @@ type repairer struct {
 	running   bool
 	marker    *repairMarker // non-nil while the node rebuilds
 	finishing bool
+	// suspectAt is the checkpoint at which this replica found that its
+	// peers agree with it and not with the leader; a later checkpoint that
+	// matches ends its fence.
+	suspectAt uint64
 	stop      chan struct{}
 	wg      sync.WaitGroup
 
@@ -243,6 +247,15 @@ func (r *repairer) onDivergence(d consensus.Divergence) {
 func (r *repairer) onVerified(cs consensus.Checksum) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.suspectAt != 0 && cs.Index > r.suspectAt && r.marker == nil {
+		// The leader that disagreed is gone (or was right after all at a
+		// later checkpoint): this replica's records match again.
+		r.suspectAt, r.running = 0, false
+		n := r.n
+		n.sys.Root.Send(n.logPID, &messages.ReadFence{})
+		r.log.WithField("checkpoint", cs.Index).Warn("this replica matches the leader again; serving reads")
+		return
+	}
 	// Only a checkpoint past the one that failed proves the rebuilt log:
 	// replay also verifies older checkpoints on the way.
 	if r.marker == nil || r.finishing || r.stopped() || cs.Index <= r.marker.Checkpoint {
@@ -266,7 +279,17 @@ func (r *repairer) repair(d consensus.Divergence) {
 		log.WithError(err).Error("could not fence reads of the diverged records")
 	}
 	if who := r.agreeingPeers(d); len(who) > 0 {
-		log.WithField("agreeing_peers", who).Error("peers agree with this replica, not with the leader: the leader may be the one that diverged; not repairing, and refusing reads of the records in question")
+		// The leader may be the one that diverged: copying it would
+		// spread the damage. Tell it; when the voters outvote it, it hands
+		// leadership over and repairs itself, and this replica serves
+		// again once a checkpoint of the new leader matches.
+		log.WithField("agreeing_peers", who).Error("peers agree with this replica, not with the leader: the leader may be the one that diverged; not repairing, refusing reads of the records in question, and telling the leader")
+		if err := r.askLeader(&messages.LeaderSuspect{Index: d.Local.Index}); err != nil {
+			log.WithError(err).Warn("could not tell the leader that it may have diverged")
+		}
+		r.mu.Lock()
+		r.suspectAt = d.Local.Index
+		r.mu.Unlock()
 		return
 	}
 	if !r.retry(log, "ask the leader to hold this node for repair", func() error {

@@ -25,7 +25,7 @@ var _ = Describe("Replicas check each other (docs/DESIGN.md, \"Replicas check ea
 
 		leader := c.leader()
 		victim := c.followers()[0]
-		Expect(victim.metricOf("actorlog_replica_checks_total{result=\"match\"}")()).To(BeNumerically(">", 0),
+		Eventually(victim.metricOf("actorlog_replica_checks_total{result=\"match\"}"), 20*interval, 50*time.Millisecond).Should(BeNumerically(">", 0),
 			"the checks run while nothing is wrong")
 		Expect(victim.metricOf("actorlog_replica_divergences_total")()).To(BeZero())
 
@@ -68,5 +68,32 @@ var _ = Describe("Replicas check each other (docs/DESIGN.md, \"Replicas check ea
 		// With the third node gone, the leader and the rebuilt replica are
 		// a majority only if the replica votes again.
 		produceAll(cl, uniqueValues("later", 5))
+	})
+})
+
+var _ = Describe("A leader whose records differ from its followers'", func() {
+	const interval = 500 * time.Millisecond
+
+	It("hands leadership over and is rebuilt from the new leader, so the majority's records win", func() {
+		c := startCluster(3, "--checksum-interval", interval.String(), "--enable-fault-injection")
+		cl := clusterClient(c.actorAddrs(), nil)
+		produceAll(cl, uniqueValues("before", 10))
+		c.sameLogEverywhere(10)
+
+		leader := c.leader()
+		code, body := httpJSON(http.MethodPost, "http://"+leader.httpAddr+"/debug/fault/diverge?offset=12", nil)
+		Expect(code).To(Equal(http.StatusOK), "%v", body)
+		produceAll(cl, uniqueValues("after", 10))
+
+		By("the old leader finding, as a follower, that it diverged, and repairing itself")
+		Eventually(leader.metricOf("actorlog_replica_repairs_total"), 120*time.Second, 100*time.Millisecond).Should(BeNumerically(">=", 1))
+		Expect(c.leader()).NotTo(Equal(leader))
+		log := c.sameLogEverywhere(20)
+		Expect(string(log[12])).To(Equal("after-000002"))
+
+		By("every replica serving reads again")
+		for _, nd := range c.running() {
+			Eventually(nd.metricOf("actorlog_replica_repairing"), 30*time.Second, 100*time.Millisecond).Should(BeZero())
+		}
 	})
 })
