@@ -133,7 +133,7 @@ type repairer struct {
 	// matches ends its fence.
 	suspectAt uint64
 	stop      chan struct{}
-	wg      sync.WaitGroup
+	wg        sync.WaitGroup
 
 	restartOnce sync.Once
 	restart     chan struct{}

@@ -92,6 +92,7 @@ run fast-path no --unsafe-raft-heartbeat-fast-path
 if [ -n "$dev" ] && [ -w /sys/fs/cgroup/blkio ]; then
   run "no-fast-path slow-disk" yes
   run "fast-path slow-disk" yes --unsafe-raft-heartbeat-fast-path
+  run "no-fast-path slow-disk hb 2s" yes --raft-heartbeat-timeout 2s
 else
   echo "no writable blkio cgroup or device for $work: slow-disk runs skipped" >&2
 fi

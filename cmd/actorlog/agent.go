@@ -28,6 +28,7 @@ type agentOptions struct {
 	tls        certs.Files
 	logLevel   *string
 	trace      traceFlags
+	heartbeat  time.Duration
 }
 
 func newAgentCommand(logLevel *string) *cobra.Command {
@@ -136,6 +137,10 @@ actor panic so its supervisor restarts it. Never enable it in production.`,
 	f.StringVar(&o.consulAddr, "consul-addr", "127.0.0.1:8500", "host:port of the local Consul agent's HTTP API")
 	f.IntVar(&o.cfg.BootstrapExpect, "bootstrap-expect", 0, "with no raft state, wait until this many nodes pass in Consul, then the lowest id among them bootstraps raft with all (0: off)")
 	f.DurationVar(&o.cfg.ReconcileGrace, "reconcile-grace", def.ReconcileGrace, "how long the raft leader keeps a voter that Consul reports critical before removing it")
+	f.DurationVar(&o.heartbeat, "raft-heartbeat-timeout", def.Raft.HeartbeatTimeout, `how long a follower waits without hearing from the leader before it starts
+an election; also the election timeout and the leader's lease. Heartbeats wait
+behind the follower's disk writes, so raise it on a disk whose fsyncs can take
+this long`)
 	f.Uint64Var(&o.cfg.Raft.SnapshotThreshold, "raft-snapshot-threshold", def.Raft.SnapshotThreshold, "raft entries since the last snapshot that make raft take a new one")
 	f.DurationVar(&o.cfg.Raft.SnapshotInterval, "raft-snapshot-interval", def.Raft.SnapshotInterval, "how often raft checks --raft-snapshot-threshold")
 	f.Uint64Var(&o.cfg.Raft.TrailingLogs, "raft-trailing-logs", def.Raft.TrailingLogs, "raft entries kept after a snapshot, so a follower that lags less catches up without one")
@@ -193,6 +198,10 @@ func (o *agentOptions) run(ctx context.Context, out io.Writer) error {
 		return &usageError{fmt.Errorf("--sync: %w", err)}
 	}
 	cfg := o.cfg
+	if o.heartbeat <= 0 {
+		return &usageError{fmt.Errorf("--raft-heartbeat-timeout must be positive, got %s", o.heartbeat)}
+	}
+	cfg.Raft.HeartbeatTimeout, cfg.Raft.ElectionTimeout, cfg.Raft.LeaderLeaseTimeout = o.heartbeat, o.heartbeat, o.heartbeat
 	if cfg.TLS, err = tlsConfig(o.tls); err != nil {
 		return err
 	}
