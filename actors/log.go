@@ -364,6 +364,10 @@ func (a *logActor) resetProgress() {
 		}
 	}
 	a.resetting = nil
+	// The offsets start over: what the table says was appended where is
+	// no longer true, and would answer the new appends without writing
+	// them.
+	a.producers = newProducerTable(a.cfg.DedupeProducers, a.cfg.DedupeWindow)
 	if _, err := a.spawnSegment(a.ctx, r.base, false); err != nil {
 		a.failed, a.noAppends = err, err
 		a.send(r.from, unavailable("reset failed: %v", err))

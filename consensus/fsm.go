@@ -410,9 +410,12 @@ func (f *FSM) produceLocked(index uint64, ts int64, req *messages.ProduceRequest
 	// The decoded records become the log's records: the command is this
 	// entry's alone (decodeCommand made it), so stamping them in place
 	// spares a second record per value.
+	// Offset carries the offset the FSM decided on: the log ignores it
+	// for the record, and the node's log uses the batch's first to tell a
+	// retried append from a new one (actors.FSMLog).
 	recs := req.GetRecords()
-	for _, r := range recs {
-		r.Offset, r.TimestampUnixNano, r.RaftIndex = 0, ts, index
+	for i, r := range recs {
+		r.Offset, r.TimestampUnixNano, r.RaftIndex = res.First+uint64(i), ts, index
 	}
 	return res, recs
 }
