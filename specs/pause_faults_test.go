@@ -20,7 +20,8 @@ import (
 )
 
 // The leader-pause stress run (make faults runs a short one, make
-// stress-pauses a long one): a 3-node cluster under continuous writes whose
+// stress-pauses a long one): a 3-node cluster under continuous writes (nine
+// HTTP writers) and consistent reads (three readers), whose
 // leader is paused (SIGSTOP for 2-5 s, then SIGCONT) again and again. After
 // each pause the writers stop, the replicas converge, and every offset
 // written since the previous round is compared across replicas; at the end
@@ -32,7 +33,9 @@ import (
 // the run reproduces hashicorp/raft issue 695, and fails.
 //
 // Environment: FAULTS_PAUSES (default 8), FAULTS_SEED (default: random,
-// printed), FAULTS_UNSAFE_FAST_PATH=1.
+// printed), FAULTS_WRITERS (clients, default 12, a quarter of them
+// readers), FAULTS_SYNC (the agents' --sync, default interval),
+// FAULTS_UNSAFE_FAST_PATH=1.
 var _ = Describe("Leader pauses under writes", Label("faults"), func() {
 	It("leave every replica identical and every acknowledged record in place exactly once", func() {
 		pauses := envInt("FAULTS_PAUSES", 8)
@@ -41,12 +44,13 @@ var _ = Describe("Leader pauses under writes", Label("faults"), func() {
 		AddReportEntry("seed", seed)
 		rng := rand.New(rand.NewPCG(seed, seed))
 
-		extra := []string{"--checksum-interval", "-1s", "--request-timeout", "3s"}
+		writers := envInt("FAULTS_WRITERS", 12)
+		extra := []string{"--checksum-interval", "-1s", "--request-timeout", "3s", "--sync", envString("FAULTS_SYNC", "interval")}
 		if os.Getenv("FAULTS_UNSAFE_FAST_PATH") == "1" {
 			extra = append(extra, "--unsafe-raft-heartbeat-fast-path")
 		}
 		c := startCluster(3, extra...)
-		w := startHTTPWriters(c, 8)
+		w := startHTTPWriters(c, writers)
 		DeferCleanup(func() { w.stop() })
 
 		checked := uint64(0)
@@ -82,7 +86,7 @@ var _ = Describe("Leader pauses under writes", Label("faults"), func() {
 					nd.session.Kill().Wait(10 * time.Second)
 				}
 				c = startCluster(3, extra...)
-				w = startHTTPWriters(c, 8)
+				w = startHTTPWriters(c, writers)
 				checked = 0
 				continue
 			}
@@ -95,6 +99,13 @@ var _ = Describe("Leader pauses under writes", Label("faults"), func() {
 		w.checkAcked(c)
 	})
 })
+
+func envString(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
 
 func envInt(name string, def int) int {
 	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
@@ -221,6 +232,17 @@ func startHTTPWriters(c *testCluster, n int) *httpWriters {
 					return
 				}
 				nd := c.nodes[(g+seq)%len(c.nodes)]
+				if g%4 == 3 {
+					// A quarter of the clients read consistently instead:
+					// each read is a raft barrier, which the leader queues
+					// beside the appends.
+					resp, err := hc.Get("http://" + nd.httpAddr + "/v1/records?offset=0&max=1&consistent=true")
+					if err == nil {
+						resp.Body.Close()
+					}
+					w.leave()
+					continue
+				}
 				value := fmt.Sprintf("w%d-%d", g, seq)
 				body, _ := json.Marshal(map[string]any{"records": []map[string]any{{"value": []byte(value)}}})
 				resp, err := hc.Post("http://"+nd.httpAddr+"/v1/records", "application/json", bytes.NewReader(body))
