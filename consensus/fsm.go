@@ -136,9 +136,12 @@ type FSM struct {
 	applied uint64
 	// next is the offset the next appended record gets.
 	next uint64
-	// onDisk is the raft index of the last record found in the log at open
-	// (or restored): entries at or below it are already in the log.
-	onDisk uint64
+	// logNext is the log's next offset at open (or after a restore):
+	// records below it are already in the log, and replay does not append
+	// them again. Offsets, not raft indexes, decide it, because retention
+	// may have deleted every record (and with them the last raft index
+	// they carried), and a crash may have cut the log inside an entry.
+	logNext uint64
 	// stateIndex is the index the state file reflects.
 	stateIndex uint64
 	producers  map[string]*producer
@@ -198,18 +201,12 @@ func NewFSM(cfg FSMConfig) (*FSM, error) {
 	if err != nil {
 		return nil, fmt.Errorf("consensus: FSM: log bounds: %w", err)
 	}
-	if f.stateIndex == 0 {
-		f.next = low
-	}
-	f.onDisk = f.stateIndex
-	if next > low {
-		recs, err := cfg.Log.Read(next-1, 1)
-		if err != nil || len(recs) != 1 {
-			return nil, fmt.Errorf("consensus: FSM: read the last record at %d: %v", next-1, err)
-		}
-		f.onDisk = max(f.onDisk, recs[0].GetRaftIndex())
-	}
-	f.log.WithFields(logrus.Fields{"state_index": f.stateIndex, "last_record_index": f.onDisk, "next": f.next, "log_next": next}).Info("FSM opened")
+	// Without a state file no snapshot was taken, so raft replays from
+	// its first entry, whose first record has offset 0, even when
+	// retention has since deleted it (low > 0).
+	_ = low
+	f.logNext = next
+	f.log.WithFields(logrus.Fields{"state_index": f.stateIndex, "next": f.next, "log_next": next}).Info("FSM opened")
 	return f, nil
 }
 
@@ -404,7 +401,11 @@ func (f *FSM) produceLocked(index uint64, ts int64, req *messages.ProduceRequest
 	if pid != "" {
 		f.rememberLocked(pid, index, &messages.ProducedBatch{Sequence: seq, FirstOffset: res.First, Count: uint32(n)})
 	}
-	if index <= f.onDisk {
+	skip := 0
+	if res.First < f.logNext {
+		skip = int(min(f.logNext-res.First, uint64(n)))
+	}
+	if skip == n {
 		return res, nil
 	}
 	// The decoded records become the log's records: the command is this
@@ -413,9 +414,9 @@ func (f *FSM) produceLocked(index uint64, ts int64, req *messages.ProduceRequest
 	// Offset carries the offset the FSM decided on: the log ignores it
 	// for the record, and the node's log uses the batch's first to tell a
 	// retried append from a new one (actors.FSMLog).
-	recs := req.GetRecords()
+	recs := req.GetRecords()[skip:]
 	for i, r := range recs {
-		r.Offset, r.TimestampUnixNano, r.RaftIndex = res.First+uint64(i), ts, index
+		r.Offset, r.TimestampUnixNano, r.RaftIndex = res.First+uint64(skip+i), ts, index
 	}
 	return res, recs
 }
@@ -479,7 +480,7 @@ func (f *FSM) appendAll(ctx context.Context, appends []pendingAppend) {
 			for _, a := range appends[:n] {
 				a.res.Err = err
 			}
-		} else if want := appends[0].res.First; first != want {
+		} else if want := appends[0].recs[0].GetOffset(); first != want {
 			// Offsets are decided here; the log disagreeing means a bug or
 			// a damaged log. Report the offsets the records really got.
 			f.log.WithFields(logrus.Fields{"expected": want, "got": first}).Error("the log assigned unexpected offsets")

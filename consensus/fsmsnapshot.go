@@ -119,7 +119,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	f.mu.Lock()
 	err := f.loadState(st)
 	f.stateIndex = 0 // written below
-	f.onDisk = st.GetAppliedIndex()
+	f.logNext = st.GetNextOffset()
 	f.mu.Unlock()
 	if err != nil {
 		return err
