@@ -176,7 +176,8 @@ func (h *httpAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.ready(w)
 	case "/metrics":
 		h.n.metrics.handler.ServeHTTP(w, r)
-	case "/debug/fault/segment-crash":
+	case "/debug/fault/segment-crash", "/debug/fault/diverge":
+		// Fault injection exists only when the node was started with it.
 		if !h.n.cfg.FaultInjection {
 			writeError(w, http.StatusNotFound, apiError{Code: codeNotFound, Message: "no such endpoint"})
 			return
@@ -185,17 +186,11 @@ func (h *httpAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.methodNotAllowed(w, "POST")
 			return
 		}
-		h.fault(w, r)
-	case "/debug/fault/diverge":
-		if !h.n.cfg.FaultInjection {
-			writeError(w, http.StatusNotFound, apiError{Code: codeNotFound, Message: "no such endpoint"})
-			return
+		if r.URL.Path == "/debug/fault/diverge" {
+			h.diverge(w, r)
+		} else {
+			h.fault(w, r)
 		}
-		if r.Method != http.MethodPost {
-			h.methodNotAllowed(w, "POST")
-			return
-		}
-		h.diverge(w, r)
 	default:
 		writeError(w, http.StatusNotFound, apiError{Code: codeNotFound, Message: "no such endpoint: " + r.URL.Path})
 	}
