@@ -15,6 +15,7 @@ import (
 	"actorlog/consensus"
 	"actorlog/messages"
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/hashicorp/raft"
 	"github.com/sirupsen/logrus"
 )
 
@@ -24,10 +25,12 @@ import (
 //
 //  1. It refuses reads from the last offset it verified on, so that no
 //     client reads a record that may be wrong.
-//  2. It asks the peers what they hold at the same checkpoint. When a peer
-//     agrees with it rather than with the leader, the leader may be the one
-//     that is wrong: it does not repair (copying the leader would spread the
-//     damage) and keeps refusing those reads.
+//  2. It asks the other voters what they hold at the same checkpoint. When
+//     fewer than a majority hold the leader's records and another voter
+//     holds this replica's, the leader may be the one that is wrong: it does
+//     not repair (copying the leader would spread the damage), keeps refusing
+//     those reads, and tells the leader, which hands leadership over when
+//     the voters outvote it.
 //  3. It asks the leader to hold it for repair and to demote it to a
 //     non-voter (RepairRequest). A replica that drops entries must not vote
 //     or count towards a commit until it holds them again, or an entry it
@@ -278,17 +281,20 @@ func (r *repairer) repair(d consensus.Divergence) {
 	if err := r.fence(from, fmt.Sprintf("this replica diverged from the leader at offset %d or later and is being repaired; read from another node", from)); err != nil {
 		log.WithError(err).Error("could not fence reads of the diverged records")
 	}
-	if who := r.agreeingPeers(d); len(who) > 0 {
-		// The leader may be the one that diverged: copying it would
-		// spread the damage. Tell it; when the voters outvote it, it hands
-		// leadership over and repairs itself, and this replica serves
-		// again once a checkpoint of the new leader matches.
-		log.WithField("agreeing_peers", who).Error("peers agree with this replica, not with the leader: the leader may be the one that diverged; not repairing, refusing reads of the records in question, and telling the leader")
+	if mine, leaders, voters := r.countVoters(d); mine > 1 && leaders <= voters/2 {
+		// Fewer than a majority hold the leader's records, and another
+		// voter holds this replica's: the leader may be the one that
+		// diverged, and copying it would spread the damage. Tell it; when
+		// the voters outvote it, it hands leadership over and repairs
+		// itself, and this replica serves again once a checkpoint of the
+		// new leader matches. The next mismatch decides again.
+		log.WithFields(logrus.Fields{"voters_with_this_replica": mine, "voters_with_the_leader": leaders, "voters": voters}).
+			Error("the leader's records differ from a majority's: not repairing from it, refusing reads of the records in question, and telling the leader")
 		if err := r.askLeader(&messages.LeaderSuspect{Index: d.Local.Index}); err != nil {
 			log.WithError(err).Warn("could not tell the leader that it may have diverged")
 		}
 		r.mu.Lock()
-		r.suspectAt = d.Local.Index
+		r.suspectAt, r.running = d.Local.Index, false
 		r.mu.Unlock()
 		return
 	}
@@ -329,15 +335,31 @@ func (r *repairer) finish(m *repairMarker, cs consensus.Checksum) {
 	log.WithField("took", time.Since(m.Since).Round(time.Millisecond).String()).Warn("replica repaired: its log matches the leader's again")
 }
 
-// agreeingPeers asks the other members for their checksum at the
-// checkpoint and returns those that hold this replica's rather than the
-// leader's.
-func (r *repairer) agreeingPeers(d consensus.Divergence) []string {
+// countVoters asks the other voters for their checksum at the checkpoint
+// and counts those that hold this replica's (this one included) and those
+// that hold the leader's (the leader included), out of all voters.
+func (r *repairer) countVoters(d consensus.Divergence) (mine, leaders, voters int) {
 	n := r.n
+	f := n.raft.GetConfiguration()
+	if f.Error() != nil {
+		return 1, 1, 1
+	}
 	_, leader := n.raft.LeaderWithID()
-	var out []string
-	for _, m := range n.fsm.Members() {
-		if m.GetId() == n.cfg.ID || m.GetId() == string(leader) {
+	for _, s := range f.Configuration().Servers {
+		if s.Suffrage != raft.Voter {
+			continue
+		}
+		voters++
+		switch string(s.ID) {
+		case n.cfg.ID:
+			mine++
+			continue
+		case string(leader):
+			leaders++
+			continue
+		}
+		m, ok := n.fsm.Member(string(s.ID))
+		if !ok {
 			continue
 		}
 		res, err := n.sys.Root.RequestFuture(actor.NewPID(m.GetActorAddress(), actors.RaftName),
@@ -346,11 +368,14 @@ func (r *repairer) agreeingPeers(d consensus.Divergence) []string {
 		if err != nil || !ok || !a.GetKnown() {
 			continue
 		}
-		if a.GetNextOffset() == d.Local.Next && a.GetChecksum() == d.Local.Sum {
-			out = append(out, m.GetId())
+		switch {
+		case a.GetNextOffset() == d.Local.Next && a.GetChecksum() == d.Local.Sum:
+			mine++
+		case a.GetNextOffset() == d.Leader.Next && a.GetChecksum() == d.Leader.Sum:
+			leaders++
 		}
 	}
-	return out
+	return mine, leaders, voters
 }
 
 // askLeader sends a repair message to the current leader's raft actor.
