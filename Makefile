@@ -11,6 +11,11 @@ CONSUL       := $(BIN)/consul
 ACTORLOG     := $(BIN)/actorlog
 PROTO_FILES  := $(wildcard messages/*.proto)
 PROTOC_GEN_GO = $(shell $(GO) tool -n protoc-gen-go)
+PROTOC_GEN_GO_GRPC = $(shell $(GO) tool -n protoc-gen-go-grpc)
+# protoc with both generators: messages (protoc-gen-go) and the gRPC Log
+# service's stubs (protoc-gen-go-grpc, for the .proto files with a service).
+PROTOC_GO    = protoc --plugin=protoc-gen-go=$(PROTOC_GEN_GO) --plugin=protoc-gen-go-grpc=$(PROTOC_GEN_GO_GRPC) \
+               --go_opt=module=actorlog --go-grpc_opt=module=actorlog -I messages
 # Ginkgo suites run through `go test`; -race is always on in `make test`.
 TEST_FLAGS   ?= -race -count=1 -timeout 25m
 # A count, not a duration: Go 1.26 can fail a duration-bounded fuzz run with a
@@ -43,11 +48,11 @@ build: ## build bin/actorlog
 	$(GO) build -o $(ACTORLOG) ./cmd/actorlog
 
 proto: protoc ## regenerate messages/*.pb.go
-	protoc --plugin=protoc-gen-go=$(PROTOC_GEN_GO) --go_out=. --go_opt=module=actorlog -I messages $(PROTO_FILES)
+	$(PROTOC_GO) --go_out=. --go-grpc_out=. $(PROTO_FILES)
 
 proto-check: protoc ## fail when the committed .pb.go files differ from a fresh generation
 	@tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
-	protoc --plugin=protoc-gen-go=$(PROTOC_GEN_GO) --go_out=$$tmp --go_opt=module=actorlog -I messages $(PROTO_FILES) && \
+	$(PROTOC_GO) --go_out=$$tmp --go-grpc_out=$$tmp $(PROTO_FILES) && \
 	for f in $$tmp/messages/*.pb.go; do \
 	  diff -u messages/$$(basename $$f) $$f >/dev/null || { echo "messages/$$(basename $$f) is stale: run 'make proto'"; exit 1; }; \
 	done; \
