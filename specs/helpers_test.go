@@ -42,7 +42,7 @@ var readyLine = regexp.MustCompile(`actorlog agent ready id=(\S+) actor=(\S+) ht
 // --bootstrap=false).
 func startAgent(id, dataDir string, extra ...string) *agent {
 	args := []string{"agent", "--id", id, "--data-dir", dataDir,
-		"--actor-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--raft-addr", "127.0.0.1:0"}
+		"--actor-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--raft-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0"}
 	if !slices.ContainsFunc(extra, func(a string) bool { return strings.HasPrefix(a, "--join") }) {
 		args = append(args, "--bootstrap")
 	}
