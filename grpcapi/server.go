@@ -61,7 +61,7 @@ func New(cfg Config) (*Server, error) {
 		cfg: cfg, log: cfg.Logger.WithField("component", "grpc"), sys: cfg.System,
 		sessions: make(map[string]*actor.PID), stop: make(chan struct{}),
 		streams: make(map[uint64]context.CancelFunc),
-		health: health.NewServer(),
+		health:  health.NewServer(),
 	}
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(cfg.MaxRecvBytes),
