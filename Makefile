@@ -9,6 +9,10 @@ GO           ?= go
 BIN          := $(CURDIR)/bin
 CONSUL       := $(BIN)/consul
 ACTORLOG     := $(BIN)/actorlog
+GRPCURL      := $(BIN)/grpcurl
+# grpcurl, built from its Go module at this version (specs list the gRPC
+# services with it through reflection).
+GRPCURL_VERSION ?= v1.9.3
 PROTO_FILES  := $(wildcard messages/*.proto)
 PROTOC_GEN_GO = $(shell $(GO) tool -n protoc-gen-go)
 PROTOC_GEN_GO_GRPC = $(shell $(GO) tool -n protoc-gen-go-grpc)
@@ -27,13 +31,26 @@ CERTS_DIR    ?= $(CURDIR)/certs-dev
 # TLS=1 makes `make run` start the cluster with mutual TLS and authorisation.
 TLS          ?=
 
-.PHONY: help setup consul protoc build proto proto-check vet test bench bench-compare fuzz run certs clean
+.PHONY: help setup consul grpcurl python-grpc protoc build proto proto-check vet test bench bench-compare fuzz run certs clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-setup: consul ## install what is missing (Consul v1.14.11 into bin/)
+setup: consul grpcurl python-grpc ## install what is missing (Consul v1.14.11 and grpcurl into bin/, Debian's Python gRPC)
 	$(GO) mod download
+
+grpcurl: ## build grpcurl $(GRPCURL_VERSION) into bin/grpcurl (skipped when present)
+	@[ -x $(GRPCURL) ] || { echo "building grpcurl $(GRPCURL_VERSION)"; GOBIN=$(BIN) GOFLAGS= $(GO) install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION); }
+
+# The polyglot spec generates a Python client from messages/*.proto with
+# Debian's protoc, its gRPC Python plugin and python3-grpcio/-protobuf, run
+# by /usr/bin/python3 (Debian's, whatever python3 comes first on PATH).
+python-grpc: ## install Debian's Python gRPC (python3-grpcio, protobuf-compiler-grpc) when missing
+	@{ command -v protoc >/dev/null && command -v grpc_python_plugin >/dev/null && \
+	   /usr/bin/python3 -c 'import grpc, google.protobuf' 2>/dev/null; } || { \
+	  echo "installing Debian's Python gRPC (python3-grpcio, python3-protobuf, protobuf-compiler-grpc)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq protobuf-compiler protobuf-compiler-grpc python3 python3-grpcio python3-protobuf; }
 
 consul: ## build Consul v1.14.11 into bin/consul (skipped when present)
 	@bash scripts/build-consul.sh
@@ -64,7 +81,7 @@ vet: ## go vet and gofmt
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); [ -z "$$out" ] || { echo "gofmt needed: $$out"; exit 1; }
 
 test: setup proto-check vet build ## vet, then every test and Ginkgo suite with -race
-	ACTORLOG_BIN=$(ACTORLOG) CONSUL_BIN=$(CONSUL) $(GO) test $(TEST_FLAGS) ./...
+	ACTORLOG_BIN=$(ACTORLOG) CONSUL_BIN=$(CONSUL) GRPCURL_BIN=$(GRPCURL) $(GO) test $(TEST_FLAGS) ./...
 
 bench: ## storage and client benchmarks (go test -bench)
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...

@@ -32,6 +32,9 @@ func (r *reply) SendSystemMessage(*actor.PID, any) {}
 
 func (r *reply) Stop(*actor.PID) {}
 
+// replyPrefix starts the id of every reply process; see send.
+const replyPrefix = "future$grpc-"
+
 // errNoAnswer: the session did not answer within the request timeout.
 var errNoAnswer = errors.New("no answer")
 
@@ -39,7 +42,11 @@ var errNoAnswer = errors.New("no answer")
 // reply process, which the caller must release with done.
 func (s *Server) send(target *actor.PID, h map[string]string, msg any) (*reply, error) {
 	r := &reply{ch: make(chan any, 1)}
-	pid, ok := s.sys.ProcessRegistry.Add(r, "grpc$"+s.sys.ProcessRegistry.NextId())
+	// The id starts like protoactor's futures: a produce forwarded to the
+	// leader is answered by the leader's node straight to this process,
+	// and the actor remote's guard lets other nodes reach only futures
+	// (replies to this node's own requests), never other local processes.
+	pid, ok := s.sys.ProcessRegistry.Add(r, replyPrefix+s.sys.ProcessRegistry.NextId())
 	if !ok {
 		return nil, fmt.Errorf("reply id %s already registered", pid.GetId())
 	}
