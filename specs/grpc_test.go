@@ -250,7 +250,7 @@ var _ = Describe("gRPC streams across a change of leader", func() {
 	It("reports Unavailable on an open ProduceStream when the leader dies, and a retry with the same producer id and sequences appends nothing twice", func() {
 		c := startCluster(3)
 		leader := c.leader()
-		stream, err := grpcConn("passthrough:///"+leader.grpcAddr).ProduceStream(specCtx(2 * time.Minute))
+		stream, err := grpcConn("passthrough:///" + leader.grpcAddr).ProduceStream(specCtx(2 * time.Minute))
 		Expect(err).NotTo(HaveOccurred())
 		const producer, total, window = "failover-producer", 400, 16
 		value := func(seq int) []byte { return fmt.Appendf(nil, "failover-%d", seq) }
@@ -312,7 +312,7 @@ var _ = Describe("gRPC streams across a change of leader", func() {
 		// exactly once, in sequence order.
 		log := c.sameLogEverywhere(total)
 		for i, v := range log {
-			Expect(string(v)).To(Equal(string(value(i + 1))), "offset %d", i)
+			Expect(string(v)).To(Equal(string(value(i+1))), "offset %d", i)
 		}
 	})
 
