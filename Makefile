@@ -31,7 +31,7 @@ CERTS_DIR    ?= $(CURDIR)/certs-dev
 # TLS=1 makes `make run` start the cluster with mutual TLS and authorisation.
 TLS          ?=
 
-.PHONY: help setup consul grpcurl python-grpc protoc build proto proto-check vet test bench bench-compare fuzz run certs clean
+.PHONY: help setup consul grpcurl python-grpc protoc build proto proto-check vet test bench bench-grpc bench-compare fuzz run certs clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -92,6 +92,9 @@ fuzz: ## run each fuzz target for FUZZTIME executions (default 50000x)
 	    echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \
 	done
+
+bench-grpc: build ## the gRPC Log service against the actor remote, one node, alternated rounds (not part of make test)
+	ACTORLOG=$(ACTORLOG) bash scripts/bench-grpc.sh
 
 bench-compare: build ## actorlog against NATS JetStream, side by side (not part of make test)
 	bash scripts/bench-compare.sh

@@ -84,6 +84,11 @@ func newGRPCClient(ctx context.Context, cfg Config) (*Client, error) {
 		grpc.WithTransportCredentials(creds),
 		grpc.WithResolvers(b),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(cfg.MaxMessageBytes), grpc.MaxCallSendMsgSize(cfg.MaxMessageBytes)),
+		// Windows of 1 MiB per stream and 4 MiB per connection: a
+		// produce request of the default batch size (1 MiB) then never
+		// waits a round trip for a window update.
+		grpc.WithInitialWindowSize(1<<20),
+		grpc.WithInitialConnWindowSize(4<<20),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}),
 	)
 	if err != nil {

@@ -33,6 +33,12 @@ const (
 	// DefaultMaxSendBytes is the largest response sent; a read answers at
 	// most 4 MiB plus one record.
 	DefaultMaxSendBytes = 64 << 20
+	// DefaultWindowBytes and DefaultConnWindowBytes are the HTTP/2 flow
+	// control windows of one stream and of one connection. gRPC's 64 KiB
+	// default makes every produce request of 100 KiB wait a round trip
+	// for a window update; a ConsumeStream is still bounded by them.
+	DefaultWindowBytes     = 1 << 20
+	DefaultConnWindowBytes = 4 << 20
 	// DefaultHealthInterval is how often grpc.health.v1 is brought up to
 	// date with Config.Ready.
 	DefaultHealthInterval = time.Second
@@ -74,6 +80,8 @@ type Config struct {
 	StreamMaxBytes   uint32
 	MaxRecvBytes     int
 	MaxSendBytes     int
+	WindowBytes      int32
+	ConnWindowBytes  int32
 	HealthInterval   time.Duration
 	KeepaliveTime    time.Duration
 	KeepaliveTimeout time.Duration
@@ -103,6 +111,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxSendBytes == 0 {
 		c.MaxSendBytes = DefaultMaxSendBytes
+	}
+	if c.WindowBytes == 0 {
+		c.WindowBytes = DefaultWindowBytes
+	}
+	if c.ConnWindowBytes == 0 {
+		c.ConnWindowBytes = DefaultConnWindowBytes
 	}
 	if c.HealthInterval == 0 {
 		c.HealthInterval = DefaultHealthInterval
