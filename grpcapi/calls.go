@@ -15,8 +15,10 @@ import (
 // message it gets to the waiting goroutine. Unlike a protoactor Future it
 // can be abandoned when the call's context ends.
 type reply struct {
-	pid *actor.PID
-	ch  chan any
+	pid    *actor.PID
+	ch     chan any
+	req    any        // what was sent, for a stream to send again
+	target *actor.PID // where it was sent
 }
 
 func (r *reply) SendUserMessage(_ *actor.PID, message any) {
@@ -41,7 +43,7 @@ var errNoAnswer = errors.New("no answer")
 // send hands msg to target with the headers h, its reply going to a new
 // reply process, which the caller must release with done.
 func (s *Server) send(target *actor.PID, h map[string]string, msg any) (*reply, error) {
-	r := &reply{ch: make(chan any, 1)}
+	r := &reply{ch: make(chan any, 1), req: msg, target: target}
 	// The id starts like protoactor's futures: a produce forwarded to the
 	// leader is answered by the leader's node straight to this process,
 	// and the actor remote's guard lets other nodes reach only futures

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"actorlog/messages"
@@ -74,11 +75,16 @@ func (s *Server) streamSession(ctx context.Context, cancel context.CancelFunc, n
 func (s *Server) ProduceStream(stream grpc.BidiStreamingServer[messages.ProduceRequest, messages.ProduceResponse]) error {
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
-	sess, h, err := s.streamSession(ctx, cancel, "grpc-produce-stream")
+	first, h, err := s.streamSession(ctx, cancel, "grpc-produce-stream")
 	if err != nil {
 		return err
 	}
-	defer s.closeSession(sess)
+	// The session idles out when the stream sends nothing for the
+	// sessions' idle timeout; the stream then opens another (see below),
+	// which the reader picks up.
+	var sess atomic.Pointer[actor.PID]
+	sess.Store(first)
+	defer func() { s.closeSession(sess.Load()) }()
 
 	inflight := make(chan *reply, s.cfg.StreamWindow)
 	var recvErr error // set by the reader before it closes inflight
@@ -95,7 +101,7 @@ func (s *Server) ProduceStream(stream grpc.BidiStreamingServer[messages.ProduceR
 				}
 				return
 			}
-			r, err := s.send(sess, h, req)
+			r, err := s.send(sess.Load(), h, req)
 			if err != nil {
 				recvErr = status.Errorf(codes.Internal, "actorlog: %v", err)
 				return
@@ -127,6 +133,14 @@ func (s *Server) ProduceStream(stream grpc.BidiStreamingServer[messages.ProduceR
 		if err != nil {
 			return s.streamError(ctx, err)
 		}
+		if _, dead := res.(*actor.DeadLetterResponse); dead {
+			// The session was gone: the request reached nobody, so it is
+			// sent again, on a new session (once for all the requests
+			// that went to the old one).
+			if res, err = s.resend(ctx, &sess, h, r); err != nil {
+				return s.streamError(ctx, err)
+			}
+		}
 		resp, ok := res.(*messages.ProduceResponse)
 		if !ok {
 			return replyError(res)
@@ -139,6 +153,24 @@ func (s *Server) ProduceStream(stream grpc.BidiStreamingServer[messages.ProduceR
 		return callError(ctx, recvErr)
 	}
 	return nil
+}
+
+// resend sends r's request again on a live session, opening one when the
+// stream's session is the one that has gone.
+func (s *Server) resend(ctx context.Context, sess *atomic.Pointer[actor.PID], h map[string]string, r *reply) (any, error) {
+	gone := sess.Load()
+	if target := r.target; target == nil || target.Equal(gone) {
+		pid, err := s.openSession(ctx, h, "grpc-produce-stream")
+		if err != nil {
+			return nil, err
+		}
+		if sess.CompareAndSwap(gone, pid) {
+			s.closeSession(gone)
+		} else {
+			s.closeSession(pid)
+		}
+	}
+	return s.ask(ctx, sess.Load(), h, r.req, 0)
 }
 
 // inbox receives a ConsumeStream subscription's pushes. Its channel holds

@@ -5,6 +5,8 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"net/http"
+	"strings"
 	"os"
 	"path/filepath"
 	"time"
@@ -269,6 +271,43 @@ var _ = Describe("The gRPC Log service", func() {
 		_, err = stream.Recv()
 		Expect(codeOf(err)).To(Equal(codes.Unavailable))
 		Eventually(stopped, 30*time.Second).Should(Receive(BeNil()))
+	})
+})
+
+var _ = Describe("A ProduceStream that stays quiet", func() {
+	It("outlives its session's idle timeout: the next request goes to a new session", func() {
+		n := startNode(func(c *node.Config) { c.SessionIdleTimeout = 300 * time.Millisecond })
+		sessions := func() (float64, error) {
+			resp, err := http.Get("http://" + n.HTTPAddr() + "/metrics")
+			if err != nil {
+				return 0, err
+			}
+			defer resp.Body.Close()
+			raw, err := io.ReadAll(resp.Body)
+			if err != nil {
+				return 0, err
+			}
+			for _, line := range strings.Split(string(raw), "\n") {
+				var v float64
+				if _, err := fmt.Sscanf(line, "actorlog_sessions %g", &v); err == nil {
+					return v, nil
+				}
+			}
+			return 0, fmt.Errorf("no actorlog_sessions in /metrics")
+		}
+		base, err := sessions()
+		Expect(err).NotTo(HaveOccurred())
+		stream, err := dial(n.GRPCAddr(), nil).ProduceStream(callCtx())
+		Expect(err).NotTo(HaveOccurred())
+		Expect(stream.Send(&messages.ProduceRequest{Records: values("first")})).To(Succeed())
+		_, err = stream.Recv()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(sessions()).To(Equal(base + 1))
+		Eventually(sessions, 10*time.Second, 50*time.Millisecond).Should(Equal(base), "the stream's session idled out")
+		Expect(stream.Send(&messages.ProduceRequest{Records: values("second")})).To(Succeed())
+		res, err := stream.Recv()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(res.GetOffsets()).To(Equal([]uint64{1}))
 	})
 })
 
