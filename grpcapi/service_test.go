@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"actorlog/grpcapi"
