@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"os"
 	"os/exec"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"actorlog/certs"
+	"actorlog/client"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gexec"
@@ -75,8 +78,18 @@ func startTLSCluster(set certSet) []*agent {
 	return []*agent{n1, n2, n3}
 }
 
-var _ = Describe("A Python client generated from the .proto files", func() {
-	It("produces, consumes, streams, and reads OutOfRange and PermissionDenied with their details, against a 3-node TLS cluster", func() {
+var _ = Describe("gRPC clients of a 3-node cluster with mutual TLS", Ordered, func() {
+	var (
+		set   certSet
+		nodes []*agent
+	)
+	BeforeAll(func() {
+		set = makeCerts(filepath.Join(GinkgoT().TempDir(), "certs"), "--nodes", "3", "--clients", "root,nobody,reader")
+		Expect(os.WriteFile(set.file("policy.csv"), []byte("p, root, *\np, reader, consume\n"), 0o644)).To(Succeed())
+		nodes = startTLSCluster(set)
+	})
+
+	It("serves a Python client generated from the .proto files: produce, consume, streams, OutOfRange and PermissionDenied with their details", func() {
 		protoc := tool("PROTOC", "python-grpc", "protoc")
 		plugin := tool("GRPC_PYTHON_PLUGIN", "python-grpc", "grpc_python_plugin")
 		// Debian's interpreter, where python3-grpcio is installed, even
@@ -91,8 +104,6 @@ var _ = Describe("A Python client generated from the .proto files", func() {
 		Expect(err).NotTo(HaveOccurred(), "protoc: %s", outp)
 		Expect(filepath.Join(gen, "log_pb2_grpc.py")).To(BeAnExistingFile())
 
-		set := makeCerts(filepath.Join(GinkgoT().TempDir(), "certs"), "--nodes", "3")
-		nodes := startTLSCluster(set)
 		root, nobody := set.files("root"), set.files("nobody")
 		run := exec.Command(python, "testdata/python/log_client.py", "--gen", gen, "--server", nodes[1].grpcAddr,
 			"--ca", root.CA, "--cert", root.Cert, "--key", root.Key, "--denied-cert", nobody.Cert, "--denied-key", nobody.Key)
@@ -129,6 +140,27 @@ var _ = Describe("A Python client generated from the .proto files", func() {
 			HaveKeyWithValue("code", "PERMISSION_DENIED"),
 			HaveKeyWithValue("identity", "nobody"),
 			HaveKeyWithValue("action", "produce")))
+	})
+
+	It("serves the Go client's gRPC transport with the certificate's identity and the policy", func() {
+		connect := func(name string) *client.Client {
+			GinkgoHelper()
+			cfg, err := certs.Load(set.files(name))
+			Expect(err).NotTo(HaveOccurred())
+			return clusterClient([]string{nodes[2].grpcAddr}, func(c *client.Config) {
+				c.Transport, c.TLS = client.TransportGRPC, cfg
+			})
+		}
+		root, reader := connect("root"), connect("reader")
+		offs := produceAll(root, uniqueValues("go-tls", 3))
+		_, err := reader.Produce(specCtx(20*time.Second), []byte("refused"))
+		var un *client.UnauthorizedError
+		Expect(errors.As(err, &un)).To(BeTrue(), "%v", err)
+		Expect(un.Identity).To(Equal("reader"))
+		Expect(un.Action).To(Equal("produce"))
+		res, err := reader.Consume(specCtx(20*time.Second), offs[0], client.ConsumeOptions{PreferLeader: true})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(res.Records).To(HaveLen(3))
 	})
 })
 

@@ -345,3 +345,36 @@ var _ = Describe("gRPC streams across a change of leader", func() {
 		read(after[9] + 1)
 	})
 })
+
+var _ = Describe("gRPC clients that find the nodes in Consul", func() {
+	It("resolves actorlog:///?consul= to the members' gRPC addresses, and follows a member that leaves", func() {
+		consul := startConsul()
+		c := startConsulCluster(consul.Addr(), 3)
+		// The members register their gRPC addresses in Consul.
+		Eventually(func() (map[string]string, error) {
+			ms, err := consulMembers(consul.Addr())
+			out := map[string]string{}
+			for id, m := range ms {
+				out[id] = m.GRPCAddr
+			}
+			return out, err
+		}, 30*time.Second, 200*time.Millisecond).Should(Equal(map[string]string{
+			"k1": c.nodes[0].grpcAddr, "k2": c.nodes[1].grpcAddr, "k3": c.nodes[2].grpcAddr}))
+
+		gc := clusterClient(nil, func(cfg *client.Config) {
+			cfg.Transport = client.TransportGRPC
+			cfg.Consul = consul.Addr()
+		})
+		offs := produceAll(gc, uniqueValues("via-consul", 5))
+		c.waitNext(offs[4] + 1)
+		res, err := gc.Consume(specCtx(20*time.Second), offs[0], client.ConsumeOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(res.Records).To(HaveLen(5))
+
+		// The leader dies: the client finds the new one by itself.
+		c.leader().kill9()
+		Eventually(c.settled, 60*time.Second, 100*time.Millisecond).Should(Succeed())
+		more := produceAll(gc, uniqueValues("via-consul-after", 5))
+		Expect(more[0]).To(Equal(offs[4] + 1))
+	})
+})
