@@ -27,7 +27,7 @@ var _ = Describe("make run (scripts/run-cluster.sh)", func() {
 		cmd.Dir = repo
 		cmd.Env = append(os.Environ(),
 			"DATA_DIR="+data, "ACTORLOG="+actorlogBin, "CONSUL_ADDR="+consul.Addr(),
-			"ACTOR_BASE=0", "HTTP_BASE=0", "RAFT_BASE=0")
+			"ACTOR_BASE=0", "HTTP_BASE=0", "RAFT_BASE=0", "GRPC_BASE=0")
 		run, err := gexec.Start(cmd, gexec.NewPrefixedWriter("[run] ", GinkgoWriter), gexec.NewPrefixedWriter("[run] ", GinkgoWriter))
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(func() { run.Kill().Wait(10 * time.Second) })
