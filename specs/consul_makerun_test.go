@@ -68,9 +68,9 @@ var _ = Describe("make run (scripts/run-cluster.sh)", func() {
 		leaders := 0
 		for _, row := range rows[1:] {
 			f := strings.Fields(row)
-			Expect(f).To(HaveLen(6))
-			Expect(f[5]).To(Equal("passing"), row)
-			if f[4] == "true" {
+			Expect(f).To(HaveLen(7))
+			Expect(f[6]).To(Equal("passing"), row)
+			if f[5] == "true" {
 				leaders++
 			}
 		}
