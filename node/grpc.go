@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"sync"
+	"time"
 
 	"actorlog/grpcapi"
 )
@@ -47,7 +49,7 @@ func (n *Node) startGRPC() error {
 		return fmt.Errorf("%w: %v", ErrInvalidConfig, err)
 	}
 	n.grpcSrv = srv
-	ln := n.grpcLn
+	ln := &firstAccept{Listener: n.grpcLn, accepting: make(chan struct{})}
 	n.grpcWG.Add(1)
 	go func() {
 		defer n.grpcWG.Done()
@@ -55,7 +57,31 @@ func (n *Node) startGRPC() error {
 			n.log.WithError(err).Error("gRPC server failed")
 		}
 	}()
-	return nil
+	// gRPC's Serve logs through gRPC's process-wide logger before it
+	// accepts, and protoactor's remote.Start writes that logger without
+	// synchronisation (see probeRemote): a client or node started later
+	// in the same process must find that read done. Start returns once
+	// Serve waits in Accept.
+	timer := time.NewTimer(n.cfg.RequestTimeout)
+	defer timer.Stop()
+	select {
+	case <-ln.accepting:
+		return nil
+	case <-timer.C:
+		return fmt.Errorf("%w: the gRPC server on %s did not start within %s", ErrStart, n.grpcAddr, n.cfg.RequestTimeout)
+	}
+}
+
+// firstAccept closes accepting when Serve first calls Accept.
+type firstAccept struct {
+	net.Listener
+	once      sync.Once
+	accepting chan struct{}
+}
+
+func (l *firstAccept) Accept() (net.Conn, error) {
+	l.once.Do(func() { close(l.accepting) })
+	return l.Listener.Accept()
 }
 
 // stopGRPC ends the gRPC service: streams are ended, unary calls in
