@@ -378,3 +378,35 @@ var _ = Describe("gRPC clients that find the nodes in Consul", func() {
 		Expect(more[0]).To(Equal(offs[4] + 1))
 	})
 })
+
+var _ = Describe("A gRPC subscription of the Go client", func() {
+	It("goes on from the next offset on another member when its node dies", func() {
+		c := startCluster(3)
+		gc := grpcClient(c.grpcAddrs())
+		first := produceAll(gc, uniqueValues("sub-before", 20))
+		sub, err := gc.Subscribe(specCtx(20*time.Second), first[0], client.SubscribeOptions{Buffer: 8})
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(sub.Close)
+		next := first[0]
+		read := func(until uint64) {
+			GinkgoHelper()
+			for next < until {
+				r, err := sub.Next(specCtx(60 * time.Second))
+				Expect(err).NotTo(HaveOccurred())
+				Expect(r.Offset).To(Equal(next), "in order, without gaps or repeats")
+				next++
+			}
+		}
+		read(first[19] + 1)
+		// Reads go to the followers: kill both in turn, so the stream's
+		// node is certainly among them, one at a time so the cluster keeps
+		// its majority.
+		for _, f := range c.followers() {
+			f.kill9()
+			more := produceAll(gc, uniqueValues("sub-after-"+f.id, 10))
+			read(more[9] + 1)
+			f.start()
+			c.waitSettled()
+		}
+	})
+})
