@@ -3,6 +3,7 @@ package grpcapi
 import (
 	"context"
 	"net"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -66,6 +67,9 @@ func New(cfg Config) (*Server, error) {
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(cfg.MaxRecvBytes),
 		grpc.MaxSendMsgSize(cfg.MaxSendBytes),
+		// A fixed pool of goroutines serves the streams instead of a new
+		// goroutine (and stack) per call.
+		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))),
 		grpc.InitialWindowSize(cfg.WindowBytes),
 		grpc.InitialConnWindowSize(cfg.ConnWindowBytes),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: cfg.KeepaliveTime, Timeout: cfg.KeepaliveTimeout}),

@@ -47,7 +47,7 @@ run() {
   esac
 }
 
-workloads="produce-batched produce-single consume-batched consume-single"
+workloads=${WORKLOADS:-"produce-batched produce-single consume-batched consume-single"}
 for r in $(seq 1 "$rounds"); do
   for w in $workloads; do
     for t in actor grpc; do
