@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"actorlog/client"
 	"actorlog/grpcapi"
 	"actorlog/messages"
 	"actorlog/node"
@@ -375,6 +376,36 @@ var _ = Describe("Tracing through the gRPC Log service", func() {
 			var names []string
 			for _, s := range rec.Ended() {
 				if s.SpanContext().TraceID().String() == traceID {
+					names = append(names, s.Name())
+				}
+			}
+			return names
+		}, 10*time.Second).Should(ContainElements("session.produce", "raft.apply"))
+	})
+
+	It("continues the Go client's traces over its gRPC transport", func() {
+		nodeRec, clientRec := tracetest.NewSpanRecorder(), tracetest.NewSpanRecorder()
+		nodeTP := trace.NewTracerProvider(trace.WithSpanProcessor(nodeRec))
+		clientTP := trace.NewTracerProvider(trace.WithSpanProcessor(clientRec))
+		DeferCleanup(nodeTP.Shutdown, context.Background())
+		DeferCleanup(clientTP.Shutdown, context.Background())
+		n := startNode(func(c *node.Config) { c.TracerProvider = nodeTP })
+		c, err := client.New(callCtx(), client.Config{Servers: []string{n.GRPCAddr()}, Transport: client.TransportGRPC, TracerProvider: clientTP})
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(c.Close)
+		_, err = c.Produce(callCtx(), []byte("traced by the client"))
+		Expect(err).NotTo(HaveOccurred())
+		var produce trace.ReadOnlySpan
+		for _, s := range clientRec.Ended() {
+			if s.Name() == "actorlog.produce" {
+				produce = s
+			}
+		}
+		Expect(produce).NotTo(BeNil(), "the client's span")
+		Eventually(func() []string {
+			var names []string
+			for _, s := range nodeRec.Ended() {
+				if s.SpanContext().TraceID() == produce.SpanContext().TraceID() {
 					names = append(names, s.Name())
 				}
 			}
