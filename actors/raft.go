@@ -197,7 +197,7 @@ func (a *raftActor) leader(forwarded bool) (*messages.Member, any) {
 	if forwarded || string(id) == a.cfg.Self.GetId() {
 		// Forwarded once already, or raft says we lead but we do not: the
 		// view is changing. Tell the client where to go.
-		return nil, &messages.NotLeader{LeaderId: m.GetId(), LeaderActorAddress: m.GetActorAddress()}
+		return nil, &messages.NotLeader{LeaderId: m.GetId(), LeaderActorAddress: m.GetActorAddress(), LeaderGrpcAddress: m.GetGrpcAddress()}
 	}
 	return m, nil
 }
@@ -318,7 +318,7 @@ func Servers(r *raft.Raft, fsm *consensus.FSM) any {
 	for _, s := range f.Configuration().Servers {
 		srv := &messages.Server{Id: string(s.ID), RaftAddress: string(s.Address), IsLeader: s.ID == leader}
 		if m, ok := fsm.Member(string(s.ID)); ok {
-			srv.ActorAddress, srv.HttpAddress = m.GetActorAddress(), m.GetHttpAddress()
+			srv.ActorAddress, srv.HttpAddress, srv.GrpcAddress = m.GetActorAddress(), m.GetHttpAddress(), m.GetGrpcAddress()
 		}
 		resp.Servers = append(resp.Servers, srv)
 	}

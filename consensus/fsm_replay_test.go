@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/raft"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"google.golang.org/protobuf/proto"
 
 	"actorlog/consensus"
 	"actorlog/messages"
@@ -26,9 +27,9 @@ func (l *memLog) Append(recs []*messages.Record) (uint64, error) {
 	defer l.mu.Unlock()
 	first := uint64(len(l.recs))
 	for _, r := range recs {
-		c := *r
+		c := proto.Clone(r).(*messages.Record)
 		c.Offset = uint64(len(l.recs))
-		l.recs = append(l.recs, &c)
+		l.recs = append(l.recs, c)
 	}
 	return first, nil
 }

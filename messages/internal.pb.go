@@ -2186,6 +2186,7 @@ type Member struct {
 	ActorAddress  string                 `protobuf:"bytes,2,opt,name=actor_address,json=actorAddress,proto3" json:"actor_address,omitempty"`
 	RaftAddress   string                 `protobuf:"bytes,3,opt,name=raft_address,json=raftAddress,proto3" json:"raft_address,omitempty"`
 	HttpAddress   string                 `protobuf:"bytes,4,opt,name=http_address,json=httpAddress,proto3" json:"http_address,omitempty"`
+	GrpcAddress   string                 `protobuf:"bytes,5,opt,name=grpc_address,json=grpcAddress,proto3" json:"grpc_address,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2244,6 +2245,13 @@ func (x *Member) GetRaftAddress() string {
 func (x *Member) GetHttpAddress() string {
 	if x != nil {
 		return x.HttpAddress
+	}
+	return ""
+}
+
+func (x *Member) GetGrpcAddress() string {
+	if x != nil {
+		return x.GrpcAddress
 	}
 	return ""
 }
@@ -3523,12 +3531,13 @@ const file_internal_proto_rawDesc = "" +
 	"\n" +
 	"ReadFenced\"@\n" +
 	"\aFSMRead\x125\n" +
-	"\arequest\x18\x01 \x01(\v2\x1b.actorlog.v1.ConsumeRequestR\arequest\"\x83\x01\n" +
+	"\arequest\x18\x01 \x01(\v2\x1b.actorlog.v1.ConsumeRequestR\arequest\"\xa6\x01\n" +
 	"\x06Member\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12#\n" +
 	"\ractor_address\x18\x02 \x01(\tR\factorAddress\x12!\n" +
 	"\fraft_address\x18\x03 \x01(\tR\vraftAddress\x12!\n" +
-	"\fhttp_address\x18\x04 \x01(\tR\vhttpAddress\"\xcb\x03\n" +
+	"\fhttp_address\x18\x04 \x01(\tR\vhttpAddress\x12!\n" +
+	"\fgrpc_address\x18\x05 \x01(\tR\vgrpcAddress\"\xcb\x03\n" +
 	"\vRaftCommand\x127\n" +
 	"\aproduce\x18\x01 \x01(\v2\x1b.actorlog.v1.ProduceRequestH\x00R\aproduce\x12-\n" +
 	"\x06member\x18\x02 \x01(\v2\x13.actorlog.v1.MemberH\x00R\x06member\x129\n" +

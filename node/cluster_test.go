@@ -89,9 +89,9 @@ var _ = Describe("A raft cluster of three in-process nodes", func() {
 			getJSON("http://"+n3.HTTPAddr()+"/v1/servers", &out)
 			return out
 		}, 20*time.Second, 50*time.Millisecond).Should(ConsistOf(
-			serverJSON{ID: "n1", ActorAddress: n1.ActorAddr(), RaftAddress: n1.RaftAddr(), HTTPAddress: n1.HTTPAddr(), IsLeader: true},
-			serverJSON{ID: "n2", ActorAddress: n2.ActorAddr(), RaftAddress: n2.RaftAddr(), HTTPAddress: n2.HTTPAddr()},
-			serverJSON{ID: "n3", ActorAddress: n3.ActorAddr(), RaftAddress: n3.RaftAddr(), HTTPAddress: n3.HTTPAddr()},
+			serverJSON{ID: "n1", ActorAddress: n1.ActorAddr(), RaftAddress: n1.RaftAddr(), HTTPAddress: n1.HTTPAddr(), GRPCAddress: n1.GRPCAddr(), IsLeader: true},
+			serverJSON{ID: "n2", ActorAddress: n2.ActorAddr(), RaftAddress: n2.RaftAddr(), HTTPAddress: n2.HTTPAddr(), GRPCAddress: n2.GRPCAddr()},
+			serverJSON{ID: "n3", ActorAddress: n3.ActorAddr(), RaftAddress: n3.RaftAddr(), HTTPAddress: n3.HTTPAddr(), GRPCAddress: n3.GRPCAddr()},
 		))
 	})
 

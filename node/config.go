@@ -26,6 +26,9 @@ const (
 	DefaultHTTPAddr = "127.0.0.1:7480"
 	// DefaultRaftAddr is where the raft transport listens.
 	DefaultRaftAddr = "127.0.0.1:7470"
+	// DefaultGRPCAddr is where the gRPC Log service (messages/log.proto)
+	// listens, for clients in any language.
+	DefaultGRPCAddr = "127.0.0.1:7490"
 	// DefaultRequestTimeout bounds every request the node makes of its own
 	// actors (HTTP requests, health checks, startup and shutdown steps).
 	DefaultRequestTimeout = 5 * time.Second
@@ -77,6 +80,14 @@ type Config struct {
 	// RaftAddr is the host:port of the raft transport; port 0 lets the
 	// kernel choose, and the bound port is advertised.
 	RaftAddr string
+	// GRPCAddr is the host:port of the gRPC Log service (package grpcapi);
+	// port 0 works as for ActorAddr. It serves with the node's TLS and
+	// policy, and its request limit follows MaxBatchBytes.
+	GRPCAddr string
+	// AdvertisedGRPCAddr is the gRPC address clients are told (in
+	// GetServers, NotLeader and Consul) when it differs from the bound one
+	// (NAT, containers). Empty means the bound address.
+	AdvertisedGRPCAddr string
 	// Bootstrap makes a node without raft state bootstrap a new cluster
 	// with itself as the only voter. Ignored when it has state.
 	Bootstrap bool
@@ -194,6 +205,7 @@ func DefaultConfig() Config {
 		ActorAddr:               DefaultActorAddr,
 		HTTPAddr:                DefaultHTTPAddr,
 		RaftAddr:                DefaultRaftAddr,
+		GRPCAddr:                DefaultGRPCAddr,
 		Raft:                    consensus.DefaultConfig(),
 		Storage:                 segmentstore.DefaultConfig(),
 		MaxRecordBytes:          DefaultMaxRecordBytes,
@@ -231,6 +243,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RaftAddr == "" {
 		c.RaftAddr = d.RaftAddr
+	}
+	if c.GRPCAddr == "" {
+		c.GRPCAddr = d.GRPCAddr
 	}
 	if c.Storage == (segmentstore.Config{}) {
 		c.Storage = d.Storage
@@ -299,7 +314,7 @@ func (c Config) Validate() error {
 		return bad("Tracing", "%v", err)
 	}
 	d := c.withDefaults()
-	for _, a := range []struct{ field, addr string }{{"ActorAddr", d.ActorAddr}, {"HTTPAddr", d.HTTPAddr}, {"RaftAddr", d.RaftAddr}} {
+	for _, a := range []struct{ field, addr string }{{"ActorAddr", d.ActorAddr}, {"HTTPAddr", d.HTTPAddr}, {"RaftAddr", d.RaftAddr}, {"GRPCAddr", d.GRPCAddr}} {
 		if _, _, err := net.SplitHostPort(a.addr); err != nil {
 			return bad(a.field, "%q is not host:port: %v", a.addr, err)
 		}
@@ -307,6 +322,11 @@ func (c Config) Validate() error {
 	if c.ConsulAddr != "" {
 		if _, _, err := net.SplitHostPort(c.ConsulAddr); err != nil {
 			return bad("ConsulAddr", "%q is not host:port: %v", c.ConsulAddr, err)
+		}
+	}
+	if c.AdvertisedGRPCAddr != "" {
+		if _, _, err := net.SplitHostPort(c.AdvertisedGRPCAddr); err != nil {
+			return bad("AdvertisedGRPCAddr", "%q is not host:port: %v", c.AdvertisedGRPCAddr, err)
 		}
 	}
 	if c.AdvertisedActorAddr != "" {

@@ -30,7 +30,7 @@ import (
 //	                       "next_offset":N, "low_offset":L, "end_offset":E}
 //	GET  /v1/records?consistent=true   the same, served by the leader after a raft barrier
 //	GET  /v1/status    -> {"id","state","leader_id","term","commit_index","applied_index","low_offset","next_offset","consul","produce_requests","consume_requests"}
-//	GET  /v1/servers   -> [{"id","actor_address","raft_address","http_address","is_leader"}]
+//	GET  /v1/servers   -> [{"id","actor_address","raft_address","http_address","grpc_address","is_leader"}]
 //	GET  /healthz      -> 200 {"status":"ok"} or 503 {"status":"unhealthy","reason":"..."}
 //	GET  /readyz       -> 200 {"status":"ready"} once the node is in a raft cluster that has a
 //	                      leader and its log serves, else 503 {"status":"not_ready","reason":"..."}
@@ -502,6 +502,7 @@ type serverJSON struct {
 	ActorAddress string `json:"actor_address"`
 	RaftAddress  string `json:"raft_address"`
 	HTTPAddress  string `json:"http_address"`
+	GRPCAddress  string `json:"grpc_address,omitempty"`
 	IsLeader     bool   `json:"is_leader"`
 }
 
@@ -515,7 +516,7 @@ func (h *httpAPI) servers(w http.ResponseWriter) {
 	out := make([]serverJSON, 0, len(resp.GetServers()))
 	for _, s := range resp.GetServers() {
 		out = append(out, serverJSON{ID: s.GetId(), ActorAddress: s.GetActorAddress(), RaftAddress: s.GetRaftAddress(),
-			HTTPAddress: s.GetHttpAddress(), IsLeader: s.GetIsLeader()})
+			HTTPAddress: s.GetHttpAddress(), GRPCAddress: s.GetGrpcAddress(), IsLeader: s.GetIsLeader()})
 	}
 	writeJSON(w, http.StatusOK, out)
 }

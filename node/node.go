@@ -18,6 +18,7 @@ import (
 	"actorlog/authz"
 	"actorlog/consensus"
 	"actorlog/discovery"
+	"actorlog/grpcapi"
 	"actorlog/messages"
 	"actorlog/segmentstore"
 	"github.com/asynkron/protoactor-go/actor"
@@ -60,6 +61,11 @@ type Node struct {
 	maxEntry int
 	hadState bool
 
+	grpcLn   net.Listener
+	grpcSrv  *grpcapi.Server
+	grpcWG   sync.WaitGroup
+	grpcAddr string
+
 	httpLn  net.Listener
 	httpSrv *http.Server
 	httpWG  sync.WaitGroup
@@ -101,7 +107,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		close(n.done)
 		return nil, err
 	}
-	n.log.WithFields(logrus.Fields{"actor_addr": n.actorAddr, "http_addr": n.httpAddr, "raft_addr": n.raftAddr, "data_dir": cfg.DataDir}).Info("node started")
+	n.log.WithFields(logrus.Fields{"actor_addr": n.actorAddr, "http_addr": n.httpAddr, "grpc_addr": n.grpcAddr, "raft_addr": n.raftAddr, "data_dir": cfg.DataDir}).Info("node started")
 	return n, nil
 }
 
@@ -179,6 +185,9 @@ func (n *Node) start(ctx context.Context) (err error) {
 		return fmt.Errorf("%w: listen on %s: %v", ErrStart, cfg.HTTPAddr, err)
 	}
 	n.httpAddr = n.httpLn.Addr().String()
+	if err := n.listenGRPC(); err != nil {
+		return err
+	}
 	if err := n.startRemote(); err != nil {
 		return err
 	}
@@ -198,7 +207,7 @@ func (n *Node) start(ctx context.Context) (err error) {
 		MaxBatchBytes:  cfg.MaxBatchBytes,
 		IdleTimeout:    cfg.SessionIdleTimeout,
 		Server: &messages.Server{
-			Id: cfg.ID, ActorAddress: n.actorAddr, HttpAddress: n.httpAddr, RaftAddress: n.raftAddr,
+			Id: cfg.ID, ActorAddress: n.actorAddr, HttpAddress: n.httpAddr, RaftAddress: n.raftAddr, GrpcAddress: n.grpcAddr,
 		},
 	}
 	if err := sessCfg.Validate(); err != nil {
@@ -239,6 +248,9 @@ func (n *Node) start(ctx context.Context) (err error) {
 			n.log.WithError(err).Error("HTTP server failed")
 		}
 	}()
+	if err := n.startGRPC(); err != nil {
+		return err
+	}
 	if cfg.PprofAddr != "" {
 		d, err := startDebugServer(cfg.PprofAddr, func(err error) { n.log.WithError(err).Error("pprof server failed") })
 		if err != nil {
@@ -569,6 +581,15 @@ func (n *Node) teardown() error {
 			_ = n.httpLn.Close()
 		}
 	}
+	//    The gRPC service likewise: its streams end at once, unary calls
+	//    in flight may finish.
+	grpcDone := make(chan struct{})
+	go func() {
+		defer close(grpcDone)
+		ctx, cancel := context.WithTimeout(context.Background(), step+n.cfg.MaxWait)
+		defer cancel()
+		n.stopGRPC(ctx)
+	}()
 	// 2. A repair in progress stops; its marker carries it on at the next
 	//    start.
 	n.repair.stopRepair()
@@ -587,6 +608,7 @@ func (n *Node) teardown() error {
 	if n.httpAPI != nil {
 		n.httpAPI.closeSession()
 	}
+	<-grpcDone
 	if n.sessions != nil {
 		if err := root().StopFuture(n.sessions).Wait(); err != nil {
 			errs = append(errs, fmt.Errorf("stop the sessions: %w", err))

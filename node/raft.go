@@ -177,7 +177,7 @@ func (n *Node) catchUpSnapshot(snaps raft.SnapshotStore) error {
 
 // self is this node's member entry.
 func (n *Node) self() *messages.Member {
-	return &messages.Member{Id: n.cfg.ID, ActorAddress: n.actorAddr, RaftAddress: n.raftAddr, HttpAddress: n.httpAddr}
+	return &messages.Member{Id: n.cfg.ID, ActorAddress: n.actorAddr, RaftAddress: n.raftAddr, HttpAddress: n.httpAddr, GrpcAddress: n.grpcAddr}
 }
 
 // spawnRaftActor starts the raft actor once the remote's address is known.

@@ -161,6 +161,9 @@ func (n *Node) RestartConfig() Config {
 	}
 	cfg.HTTPAddr = pinPort(cfg.HTTPAddr, n.httpAddr)
 	cfg.RaftAddr = pinPort(cfg.RaftAddr, n.raftAddr)
+	if cfg.AdvertisedGRPCAddr == "" {
+		cfg.GRPCAddr = pinPort(cfg.GRPCAddr, n.grpcAddr)
+	}
 	// A restarted node has raft state (or, after a dropped log, is added
 	// back by the leader): it must not bootstrap again.
 	cfg.Bootstrap = false

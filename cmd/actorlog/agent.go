@@ -39,12 +39,13 @@ func newAgentCommand(logLevel *string) *cobra.Command {
 		Short: "Run an actorlog node",
 		Long: `agent runs one actorlog node: it opens (or recovers) the log in --data-dir,
 serves clients on --actor-addr (protoactor remote, used by the Go client and the
-CLI) and the HTTP JSON API on --http-addr, and runs until SIGINT or SIGTERM,
-when it shuts down gracefully.
+CLI), the HTTP JSON API on --http-addr and the gRPC Log service (for clients
+in any language, messages/log.proto) on --grpc-addr, and runs until SIGINT or
+SIGTERM, when it shuts down gracefully.
 
 When it is ready it prints exactly one line to standard output:
 
-  actorlog agent ready id=<id> actor=<host:port> http=<host:port> raft=<host:port>
+  actorlog agent ready id=<id> actor=<host:port> http=<host:port> raft=<host:port> grpc=<host:port>
 
 with the addresses it actually listens on (use port 0 to let the kernel pick).
 The line comes once the node listens, before joining a cluster completes.
@@ -106,10 +107,10 @@ decision; others are sampled at --trace-sample-ratio.
 POST /debug/fault/segment-crash to the HTTP API, which makes the active segment
 actor panic so its supervisor restarts it. Never enable it in production.`,
 		Example: `  actorlog agent --id n1 --data-dir ./data/n1 --bootstrap
-  actorlog agent --id n2 --data-dir ./data/n2 --actor-addr 127.0.0.1:7401 --http-addr 127.0.0.1:7481 --raft-addr 127.0.0.1:7471 --join 127.0.0.1:7400
+  actorlog agent --id n2 --data-dir ./data/n2 --actor-addr 127.0.0.1:7401 --http-addr 127.0.0.1:7481 --raft-addr 127.0.0.1:7471 --grpc-addr 127.0.0.1:7491 --join 127.0.0.1:7400
   actorlog agent --id n1 --data-dir /var/lib/actorlog --actor-addr 0.0.0.0:7400 --http-addr 0.0.0.0:7480
   actorlog agent --id n1 --data-dir ./data/n1 --consul-addr 127.0.0.1:8500 --bootstrap-expect 3
-  actorlog agent --id t1 --data-dir /tmp/t1 --actor-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 --sync always
+  actorlog agent --id t1 --data-dir /tmp/t1 --actor-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 --grpc-addr 127.0.0.1:0 --sync always
   actorlog agent --id n1 --data-dir ./data/n1 --bootstrap --tls-cert certs-dev/n1.pem --tls-key certs-dev/n1-key.pem --tls-ca certs-dev/ca.pem --acl-policy certs-dev/policy.csv
   actorlog agent --id n1 --data-dir ./data/n1 --bootstrap --trace-exporter otlp --trace-otlp-endpoint localhost:4318`,
 		Args: noArgs,
@@ -145,6 +146,8 @@ this long`)
 	f.DurationVar(&o.cfg.Raft.SnapshotInterval, "raft-snapshot-interval", def.Raft.SnapshotInterval, "how often raft checks --raft-snapshot-threshold")
 	f.Uint64Var(&o.cfg.Raft.TrailingLogs, "raft-trailing-logs", def.Raft.TrailingLogs, "raft entries kept after a snapshot, so a follower that lags less catches up without one")
 	f.StringVar(&o.cfg.HTTPAddr, "http-addr", def.HTTPAddr, "host:port of the HTTP JSON API and /healthz")
+	f.StringVar(&o.cfg.GRPCAddr, "grpc-addr", def.GRPCAddr, "host:port of the gRPC Log service (actorlog.v1.Log; reflection and grpc.health.v1 too), with the same TLS and policy as --actor-addr")
+	f.StringVar(&o.cfg.AdvertisedGRPCAddr, "advertise-grpc-addr", def.AdvertisedGRPCAddr, "address gRPC clients should use for --grpc-addr when it differs (NAT, containers); empty: the bound one")
 	f.Uint64Var(&o.cfg.Storage.MaxStoreBytes, "segment-bytes", def.Storage.MaxStoreBytes, "roll over to a new segment once its store file reaches this size")
 	f.Uint64Var(&o.cfg.Storage.MaxIndexBytes, "index-bytes", def.Storage.MaxIndexBytes, "roll over to a new segment once its index reaches this size")
 	f.StringVar(&o.sync, "sync", o.sync, "fsync policy: none, interval or always")
@@ -219,7 +222,7 @@ func (o *agentOptions) run(ctx context.Context, out io.Writer) error {
 		return fmt.Errorf("starting node %s: %w", cfg.ID, err)
 	}
 	// Exactly one line on stdout: scripts and specs wait for it.
-	fmt.Fprintf(out, "actorlog agent ready id=%s actor=%s http=%s raft=%s\n", cfg.ID, n.ActorAddr(), n.HTTPAddr(), n.RaftAddr())
+	fmt.Fprintf(out, "actorlog agent ready id=%s actor=%s http=%s raft=%s grpc=%s\n", cfg.ID, n.ActorAddr(), n.HTTPAddr(), n.RaftAddr(), n.GRPCAddr())
 	if f, ok := out.(*os.File); ok {
 		_ = f.Sync()
 	}
