@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"regexp"
 	"time"
@@ -48,15 +49,9 @@ type testCluster struct {
 func startCluster(n int, extra ...string) *testCluster {
 	GinkgoHelper()
 	c := &testCluster{}
-	DeferCleanup(func() {
-		for _, nd := range c.nodes {
-			if nd.session != nil {
-				nd.session.Kill().Wait(10 * time.Second)
-			}
-		}
-	})
+	DeferCleanup(c.cleanup)
 	for i := range n {
-		nd := &clusterNode{id: fmt.Sprintf("c%d", i+1), dataDir: GinkgoT().TempDir()}
+		nd := &clusterNode{id: fmt.Sprintf("c%d", i+1), dataDir: nodeDir()}
 		if i == 0 {
 			nd.args = append([]string{"--bootstrap"}, extra...)
 		} else {
@@ -67,6 +62,29 @@ func startCluster(n int, extra ...string) *testCluster {
 	}
 	c.waitSettled()
 	return c
+}
+
+// nodeDir makes a data directory for a cluster node. The cluster's cleanup
+// removes it after killing the node: a test temp dir would be removed
+// while the node may still write (a snapshot in progress), when the node
+// outlives the spec that made the directory.
+func nodeDir() string {
+	GinkgoHelper()
+	dir, err := os.MkdirTemp("", "actorlog-node-")
+	Expect(err).NotTo(HaveOccurred())
+	return dir
+}
+
+// cleanup kills every node still running, then removes their data.
+func (c *testCluster) cleanup() {
+	for _, nd := range c.nodes {
+		if nd.session != nil {
+			nd.session.Kill().Wait(10 * time.Second)
+		}
+	}
+	for _, nd := range c.nodes {
+		_ = os.RemoveAll(nd.dataDir)
+	}
 }
 
 // start runs the agent, on its earlier addresses when it has run before,

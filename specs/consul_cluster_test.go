@@ -67,7 +67,7 @@ var _ = Describe("A cluster discovered through Consul", Ordered, func() {
 	It("adds a fourth node that registers in Consul, without --join, as a voter that catches up", func() {
 		c := viaConsul()
 		produce(c, "before-k4", 50)
-		k4 := &clusterNode{id: "k4", dataDir: GinkgoT().TempDir(), args: []string{"--consul-addr", consul.Addr()}}
+		k4 := &clusterNode{id: "k4", dataDir: nodeDir(), args: []string{"--consul-addr", consul.Addr()}}
 		k4.start()
 		cluster.nodes = append(cluster.nodes, k4)
 		cluster.waitSettled()

@@ -29,15 +29,9 @@ func startConsul() *consultest.Agent {
 func startConsulCluster(consulAddr string, n int, extra ...string) *testCluster {
 	GinkgoHelper()
 	c := &testCluster{}
-	DeferCleanup(func() {
-		for _, nd := range c.nodes {
-			if nd.session != nil {
-				nd.session.Kill().Wait(10 * time.Second)
-			}
-		}
-	})
+	DeferCleanup(c.cleanup)
 	for i := range n {
-		nd := &clusterNode{id: fmt.Sprintf("k%d", i+1), dataDir: GinkgoT().TempDir(),
+		nd := &clusterNode{id: fmt.Sprintf("k%d", i+1), dataDir: nodeDir(),
 			args: append([]string{"--consul-addr", consulAddr, "--bootstrap-expect", fmt.Sprint(n)}, extra...)}
 		nd.start()
 		c.nodes = append(c.nodes, nd)
