@@ -1,0 +1,131 @@
+package dockerspecs
+
+import (
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gexec"
+)
+
+var _ = Describe("The Compose cluster (deploy/compose.yaml)", Ordered, func() {
+	var s *stack
+	// acked holds every record acknowledged in any step so far: each step
+	// checks all of them again.
+	acked := map[string]uint64{}
+
+	BeforeAll(func() {
+		s = newStack("compose.yaml")
+		s.up()
+	})
+
+	// converged waits until every node serves the same log holding every
+	// acknowledged record exactly once, and the nodes agree on a leader.
+	converged := func() {
+		GinkgoHelper()
+		Eventually(s.leader).WithTimeout(2 * time.Minute).WithPolling(time.Second).ShouldNot(BeEmpty())
+		Eventually(func() error { return checkLogs(s, acked) }).WithTimeout(2 * time.Minute).WithPolling(time.Second).Should(Succeed())
+	}
+
+	// during runs a producer on the host while fault happens, and heal
+	// after the producer made progress under the fault; then everything
+	// acknowledged must be there once on every node.
+	during := func(tag string, fault, heal func()) {
+		GinkgoHelper()
+		p := startProducer(s, tag)
+		DeferCleanup(func() { p.finish() })
+		Eventually(p.count).WithTimeout(2*time.Minute).WithPolling(200*time.Millisecond).Should(BeNumerically(">=", 100), "records before the fault")
+		fault()
+		before := p.count()
+		Eventually(p.count).WithTimeout(3*time.Minute).WithPolling(200*time.Millisecond).Should(BeNumerically(">=", before+100), "records acknowledged under the fault")
+		heal()
+		Eventually(s.leader).WithTimeout(2 * time.Minute).WithPolling(time.Second).ShouldNot(BeEmpty())
+		after := p.count()
+		Eventually(p.count).WithTimeout(2*time.Minute).WithPolling(200*time.Millisecond).Should(BeNumerically(">=", after+100), "records after healing")
+		for v, o := range p.finish() {
+			acked[v] = o
+		}
+		converged()
+	}
+
+	It("forms a cluster that the host's produce and consume reach within a minute", func() {
+		var offsets []uint64
+		Eventually(func() error {
+			var err error
+			offsets, err = produce(s, []string{"hello", "world"}, 5*time.Second)
+			return err
+		}).WithTimeout(time.Minute).WithPolling(time.Second).Should(Succeed())
+		Expect(offsets).To(HaveLen(2))
+		acked["hello"], acked["world"] = offsets[0], offsets[1]
+
+		consume := cli(append([]string{"consume", "--from", "0", "--consistent"}, s.clientFlags()...)...)
+		Eventually(consume).WithTimeout(time.Minute).Should(gexec.Exit(0))
+		Expect(strings.Fields(string(consume.Out.Contents()))).To(Equal([]string{"hello", "world"}))
+
+		// Every member with its advertised addresses, once the leader has
+		// learnt them all.
+		Eventually(func() string {
+			servers := cli(append([]string{"servers"}, s.clientFlags()...)...)
+			Eventually(servers).WithTimeout(time.Minute).Should(gexec.Exit(0))
+			return string(servers.Out.Contents())
+		}).WithTimeout(time.Minute).WithPolling(time.Second).Should(And(
+			MatchRegexp(`(?m)^n1\s+%s:7400\s+\S+\s+n1:7470\s+(true|false)\s+passing$`, s.nodeIP("n1")),
+			MatchRegexp(`(?m)^n2\s+%s:7400\s+\S+\s+n2:7470\s+(true|false)\s+passing$`, s.nodeIP("n2")),
+			MatchRegexp(`(?m)^n3\s+%s:7400\s+\S+\s+n3:7470\s+(true|false)\s+passing$`, s.nodeIP("n3"))))
+		for _, n := range nodeNames {
+			Eventually(func() string {
+				return docker("inspect", "--format", "{{.State.Health.Status}} {{.Config.User}}", s.containerID(n))
+			}).WithTimeout(2*time.Minute).WithPolling(time.Second).Should(Equal("healthy 65532:65532"), "the image's health check passes as the unprivileged user")
+		}
+		converged()
+	})
+
+	It("loses and duplicates nothing when the leader is killed and started again", func() {
+		var victim string
+		during("kill", func() {
+			var err error
+			victim, err = s.leader()
+			Expect(err).NotTo(HaveOccurred())
+			docker("kill", s.containerID(victim))
+		}, func() {
+			docker("start", s.containerID(victim))
+		})
+	})
+
+	It("loses and duplicates nothing when the leader is paused and resumed", func() {
+		var victim string
+		during("pause", func() {
+			var err error
+			victim, err = s.leader()
+			Expect(err).NotTo(HaveOccurred())
+			docker("pause", s.containerID(victim))
+		}, func() {
+			docker("unpause", s.containerID(victim))
+		})
+	})
+
+	It("loses and duplicates nothing when the leader is cut off the network and reconnected", func() {
+		var victim string
+		during("partition", func() {
+			var err error
+			victim, err = s.leader()
+			Expect(err).NotTo(HaveOccurred())
+			docker("network", "disconnect", s.network(), s.containerID(victim))
+		}, func() {
+			// Back with its fixed address and its service name.
+			docker("network", "connect", "--ip", s.nodeIP(victim), "--alias", victim, s.network(), s.containerID(victim))
+		})
+	})
+
+	It("loses and duplicates nothing when every container restarts, and keeps the data", func() {
+		during("restart", func() {
+			s.compose("restart", "-t", "20")
+		}, func() {})
+		for _, n := range nodeNames {
+			st, err := s.status(n)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(st.NextOffset).To(BeNumerically(">=", uint64(len(acked))))
+		}
+	})
+})
