@@ -151,8 +151,8 @@ test-docker: image build ## the Compose cluster for real: kill, pause, disconnec
 	cd deploy && ACTORLOG_BIN=$(ACTORLOG) ACTORLOG_IMAGE=$(IMAGE):$(VERSION) CONSUL_IMAGE=$(CONSUL_IMAGE) \
 	  COMPOSE="$(COMPOSE)" $(GO) test -count=1 -timeout 30m -v ./dockerspecs/
 
-chart-test: ## render the Helm chart with Helm's Go library and check every manifest against the Kubernetes API types
-	cd deploy && ACTORLOG_BIN=$(ACTORLOG) $(GO) test -count=1 ./helm/...
+chart-test: build ## render the Helm chart with Helm's Go library and check every manifest against the Kubernetes API types
+	cd deploy && $(GO) vet ./... && ACTORLOG_BIN=$(ACTORLOG) $(GO) test -count=1 ./helm/...
 
 clean: ## remove build output (keeps bin/consul, which is slow to build)
 	rm -f $(ACTORLOG)
