@@ -1,6 +1,11 @@
 package dockerspecs
 
 import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -127,5 +132,26 @@ var _ = Describe("The Compose cluster (deploy/compose.yaml)", Ordered, func() {
 			Expect(err).NotTo(HaveOccurred())
 			Expect(st.NextOffset).To(BeNumerically(">=", uint64(len(acked))))
 		}
+	})
+
+	It("turns a node whose data directory was wiped unhealthy, in its health check and on /healthz", func() {
+		victim := "n3"
+		mount := docker("volume", "inspect", "--format", "{{.Mountpoint}}", s.project+"_n3-data")
+		entries, err := os.ReadDir(mount)
+		Expect(err).NotTo(HaveOccurred(), "the spec removes the volume's files through its mount point, which needs root on the Docker host")
+		Expect(entries).NotTo(BeEmpty())
+		for _, e := range entries {
+			Expect(os.RemoveAll(filepath.Join(mount, e.Name()))).To(Succeed())
+		}
+		Eventually(func() string {
+			return docker("inspect", "--format", "{{.State.Health.Status}}", s.containerID(victim))
+		}).WithTimeout(2 * time.Minute).WithPolling(time.Second).Should(Equal("unhealthy"))
+		resp, err := httpClient.Get(fmt.Sprintf("http://127.0.0.1:%d/healthz", s.httpPorts[victim]))
+		Expect(err).NotTo(HaveOccurred())
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(resp.StatusCode).To(Equal(http.StatusServiceUnavailable))
+		Expect(string(body)).To(ContainSubstring("data directory lost"))
 	})
 })
