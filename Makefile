@@ -128,7 +128,7 @@ run: build setup ## start a local 3-node cluster (and a Consul dev agent) on 127
 certs: build ## write a development CA, certificates for n1..n3, root and nobody, and policy.csv into certs-dev/ (existing ones are kept)
 	$(ACTORLOG) certs --dir $(CERTS_DIR)
 
-image: ## build the images actorlog:VERSION (and :latest) and the local Consul image, FROM scratch with static binaries
+image: build ## build bin/actorlog and the images actorlog:VERSION (and :latest) and the local Consul image, FROM scratch with static binaries
 	@command -v docker >/dev/null || { echo "make image needs a Docker engine"; exit 1; }
 	@bash scripts/build-consul.sh
 	@stage=$(BIN)/image; rm -rf $$stage; mkdir -p $$stage/actorlog/data $$stage/consul/data; \
