@@ -156,3 +156,4 @@ chart-test: build ## render the Helm chart with Helm's Go library and check ever
 
 clean: ## remove build output (keeps bin/consul, which is slow to build)
 	rm -f $(ACTORLOG)
+	rm -rf $(BIN)/image
