@@ -68,6 +68,19 @@ var _ = Describe("The Compose cluster (deploy/compose.yaml)", Ordered, func() {
 		Eventually(consume).WithTimeout(time.Minute).Should(gexec.Exit(0))
 		Expect(strings.Fields(string(consume.Out.Contents()))).To(Equal([]string{"hello", "world"}))
 
+		// The gRPC Log service through the published loopback ports: no
+		// dial-back, so it works where the actor remote cannot.
+		Eventually(func() error {
+			var err error
+			offsets, err = produceWith(s, []string{"over-grpc"}, 5*time.Second, s.grpcFlags()...)
+			return err
+		}).WithTimeout(time.Minute).WithPolling(time.Second).Should(Succeed())
+		Expect(offsets).To(Equal([]uint64{2}))
+		acked["over-grpc"] = 2
+		grpcConsume := cli(append([]string{"consume", "--from", "0", "--consistent"}, s.grpcFlags()...)...)
+		Eventually(grpcConsume).WithTimeout(time.Minute).Should(gexec.Exit(0))
+		Expect(strings.Fields(string(grpcConsume.Out.Contents()))).To(Equal([]string{"hello", "world", "over-grpc"}))
+
 		// Every member with its advertised addresses, once the leader has
 		// learnt them all.
 		Eventually(func() string {
@@ -75,9 +88,9 @@ var _ = Describe("The Compose cluster (deploy/compose.yaml)", Ordered, func() {
 			Eventually(servers).WithTimeout(time.Minute).Should(gexec.Exit(0))
 			return string(servers.Out.Contents())
 		}).WithTimeout(time.Minute).WithPolling(time.Second).Should(And(
-			MatchRegexp(`(?m)^n1\s+%s:7400\s+\S+\s+n1:7470\s+(true|false)\s+passing$`, s.nodeIP("n1")),
-			MatchRegexp(`(?m)^n2\s+%s:7400\s+\S+\s+n2:7470\s+(true|false)\s+passing$`, s.nodeIP("n2")),
-			MatchRegexp(`(?m)^n3\s+%s:7400\s+\S+\s+n3:7470\s+(true|false)\s+passing$`, s.nodeIP("n3"))))
+			MatchRegexp(`(?m)^n1\s+%s:7400\s+\S+\s+n1:7470\s+127\.0\.0\.1:%d\s+(true|false)\s+passing$`, s.nodeIP("n1"), s.grpcPorts["n1"]),
+			MatchRegexp(`(?m)^n2\s+%s:7400\s+\S+\s+n2:7470\s+127\.0\.0\.1:%d\s+(true|false)\s+passing$`, s.nodeIP("n2"), s.grpcPorts["n2"]),
+			MatchRegexp(`(?m)^n3\s+%s:7400\s+\S+\s+n3:7470\s+127\.0\.0\.1:%d\s+(true|false)\s+passing$`, s.nodeIP("n3"), s.grpcPorts["n3"])))
 		for _, n := range nodeNames {
 			Eventually(func() string {
 				return docker("inspect", "--format", "{{.State.Health.Status}} {{.Config.User}}", s.containerID(n))

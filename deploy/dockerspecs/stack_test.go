@@ -34,6 +34,7 @@ type stack struct {
 	subnet     string // first three octets
 	consulPort int
 	httpPorts  map[string]int
+	grpcPorts  map[string]int
 	env        []string
 	files      []string
 }
@@ -100,6 +101,7 @@ func newStack(files ...string) *stack {
 		subnet:     freeSubnet(),
 		consulPort: freePort(),
 		httpPorts:  map[string]int{},
+		grpcPorts:  map[string]int{},
 	}
 	for _, f := range files {
 		abs, err := filepath.Abs(filepath.Join("..", f))
@@ -112,7 +114,9 @@ func newStack(files ...string) *stack {
 		"CONSUL_PORT="+strconv.Itoa(s.consulPort))
 	for _, n := range nodeNames {
 		s.httpPorts[n] = freePort()
-		s.env = append(s.env, strings.ToUpper(n)+"_HTTP_PORT="+strconv.Itoa(s.httpPorts[n]))
+		s.grpcPorts[n] = freePort()
+		s.env = append(s.env, strings.ToUpper(n)+"_HTTP_PORT="+strconv.Itoa(s.httpPorts[n]),
+			strings.ToUpper(n)+"_GRPC_PORT="+strconv.Itoa(s.grpcPorts[n]))
 	}
 	return s
 }
@@ -184,6 +188,16 @@ func (s *stack) clientFlags() []string {
 		servers = append(servers, s.nodeIP(n)+":7400")
 	}
 	return []string{"--consul-addr", s.consulAddr(), "--servers", strings.Join(servers, ",")}
+}
+
+// grpcFlags are the flags of a host CLI command over the gRPC Log service,
+// through the loopback ports the stack publishes.
+func (s *stack) grpcFlags() []string {
+	var servers []string
+	for _, n := range nodeNames {
+		servers = append(servers, "127.0.0.1:"+strconv.Itoa(s.grpcPorts[n]))
+	}
+	return []string{"--transport", "grpc", "--servers", strings.Join(servers, ",")}
 }
 
 var httpClient = &http.Client{Timeout: 5 * time.Second}

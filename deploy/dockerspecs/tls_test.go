@@ -40,7 +40,7 @@ var _ = Describe("The Compose cluster with TLS (deploy/compose.tls.yaml)", Order
 		var offsets []uint64
 		Eventually(func() error {
 			var err error
-			offsets, err = produceWith(s, []string{"secret"}, 5*time.Second, tlsFlags("root")...)
+			offsets, err = produceWith(s, []string{"secret"}, 5*time.Second, append(s.clientFlags(), tlsFlags("root")...)...)
 			return err
 		}).WithTimeout(2 * time.Minute).WithPolling(time.Second).Should(Succeed())
 		Expect(offsets).To(Equal([]uint64{0}))

@@ -31,15 +31,15 @@ type producer struct {
 // produce runs `actorlog produce` once with lines; it returns the offsets
 // printed (those acknowledged, in input order) and the command's error.
 func produce(s *stack, lines []string, timeout time.Duration) ([]uint64, error) {
-	return produceWith(s, lines, timeout)
+	return produceWith(s, lines, timeout, s.clientFlags()...)
 }
 
-// produceWith is produce with extra flags (TLS).
-func produceWith(s *stack, lines []string, timeout time.Duration, extra ...string) ([]uint64, error) {
+// produceWith is produce with the given flags instead of the actor
+// remote's (TLS, the gRPC transport).
+func produceWith(s *stack, lines []string, timeout time.Duration, flags ...string) ([]uint64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout+30*time.Second)
 	defer cancel()
-	args := append([]string{"produce", "--batch", "10", "--quiet", "--timeout", timeout.String()}, s.clientFlags()...)
-	args = append(args, extra...)
+	args := append([]string{"produce", "--batch", "10", "--quiet", "--timeout", timeout.String()}, flags...)
 	cmd := exec.CommandContext(ctx, actorlogBin, args...)
 	cmd.Stdin = strings.NewReader(strings.Join(lines, "\n") + "\n")
 	var out, errOut bytes.Buffer

@@ -296,7 +296,7 @@ func checkRelease(t *testing.T, r rendered, flags map[string]string, replicas in
 	for _, p := range c.Ports {
 		cports[p.Name] = p.ContainerPort
 	}
-	for name, flag := range map[string]string{"actor": "actor-addr", "raft": "raft-addr", "http": "http-addr"} {
+	for name, flag := range map[string]string{"actor": "actor-addr", "raft": "raft-addr", "http": "http-addr", "grpc": "grpc-addr"} {
 		want := port(t, flags[flag])
 		if cports[name] != want {
 			t.Errorf("container port %s is %d, actorlog agent's --%s defaults to port %d", name, cports[name], flag, want)
@@ -306,7 +306,7 @@ func checkRelease(t *testing.T, r rendered, flags map[string]string, replicas in
 		}
 	}
 	headless := sts.Spec.ServiceName
-	for _, flag := range []string{"advertise-actor-addr", "advertise-raft-addr"} {
+	for _, flag := range []string{"advertise-actor-addr", "advertise-raft-addr", "advertise-grpc-addr"} {
 		v := one(t, a, flag)
 		want := "$(POD_NAME)." + headless + ".$(POD_NAMESPACE).svc."
 		if !strings.HasPrefix(v, want) {
@@ -318,6 +318,9 @@ func checkRelease(t *testing.T, r rendered, flags map[string]string, replicas in
 	}
 	if got := one(t, a, "advertise-actor-addr"); port(t, got) != cports["actor"] {
 		t.Errorf("--advertise-actor-addr %s is not on the actor port %d", got, cports["actor"])
+	}
+	if got := one(t, a, "advertise-grpc-addr"); port(t, got) != cports["grpc"] {
+		t.Errorf("--advertise-grpc-addr %s is not on the gRPC port %d", got, cports["grpc"])
 	}
 	if got := one(t, a, "id"); got != "$(POD_NAME)" {
 		t.Errorf("--id=%s, want $(POD_NAME)", got)
@@ -332,7 +335,7 @@ func checkRelease(t *testing.T, r rendered, flags map[string]string, replicas in
 	for _, e := range c.Env {
 		envs[e.Name] = e
 	}
-	for _, flag := range []string{"id", "advertise-actor-addr", "advertise-raft-addr", "consul-addr"} {
+	for _, flag := range []string{"id", "advertise-actor-addr", "advertise-raft-addr", "advertise-grpc-addr", "consul-addr"} {
 		for _, ref := range regexp.MustCompile(`\$\(([A-Z_]+)\)`).FindAllStringSubmatch(one(t, a, flag), -1) {
 			if _, ok := envs[ref[1]]; !ok {
 				t.Errorf("--%s uses $(%s), which the container does not define", flag, ref[1])
