@@ -30,12 +30,22 @@ BENCHTIME    ?= 2s
 CERTS_DIR    ?= $(CURDIR)/certs-dev
 # TLS=1 makes `make run` start the cluster with mutual TLS and authorisation.
 TLS          ?=
+# Version metadata of `actorlog --version` and of the image's OCI labels.
+VERSION      ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT       ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS      := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+# Images of `make image`: actorlog:$(VERSION) (also tagged latest) and the
+# local Consul image of the Compose stack.
+IMAGE        ?= actorlog
+CONSUL_IMAGE ?= actorlog-consul:1.14.11
+# `docker compose` (plugin) where it exists, else docker-compose (v1).
+COMPOSE      ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 
 # Leader pauses in `make faults` (short) and `make stress-pauses` (long).
 FAULT_PAUSES  ?= 8
 STRESS_PAUSES ?= 300
 
-.PHONY: help setup consul grpcurl python-grpc protoc build proto proto-check vet test faults stress-pauses bench bench-grpc bench-compare fuzz run certs clean
+.PHONY: help setup consul grpcurl python-grpc protoc build proto proto-check vet test faults stress-pauses bench bench-grpc bench-compare fuzz run certs clean image test-docker chart-test
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -66,7 +76,7 @@ protoc: ## install protoc from Debian when it is missing
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq protobuf-compiler; }
 
 build: ## build bin/actorlog
-	$(GO) build -o $(ACTORLOG) ./cmd/actorlog
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(ACTORLOG) ./cmd/actorlog
 
 proto: protoc ## regenerate messages/*.pb.go
 	$(PROTOC_GO) --go_out=. --go-grpc_out=. $(PROTO_FILES)
@@ -118,5 +128,32 @@ run: build setup ## start a local 3-node cluster (and a Consul dev agent) on 127
 certs: build ## write a development CA, certificates for n1..n3, root and nobody, and policy.csv into certs-dev/ (existing ones are kept)
 	$(ACTORLOG) certs --dir $(CERTS_DIR)
 
+image: build ## build bin/actorlog and the images actorlog:VERSION (and :latest) and the local Consul image, FROM scratch with static binaries
+	@command -v docker >/dev/null || { echo "make image needs a Docker engine"; exit 1; }
+	@bash scripts/build-consul.sh
+	@stage=$(BIN)/image; rm -rf $$stage; mkdir -p $$stage/actorlog/data $$stage/consul/data; \
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)" -o $$stage/actorlog/actorlog ./cmd/actorlog && \
+	cp deploy/Dockerfile $$stage/actorlog/Dockerfile && \
+	{ cp /etc/ssl/certs/ca-certificates.crt $$stage/actorlog/ 2>/dev/null || : > $$stage/actorlog/ca-certificates.crt; } && \
+	consul=$(CONSUL); \
+	if ! $(GO) version -m $$consul | grep -q 'CGO_ENABLED=0'; then \
+	  echo "bin/consul is not static; building bin/consul-static for the image"; \
+	  CONSUL_OUT=$(BIN)/consul-static bash scripts/build-consul.sh && consul=$(BIN)/consul-static; \
+	fi; \
+	cp $$consul $$stage/consul/consul && cp deploy/consul.Dockerfile $$stage/consul/Dockerfile && \
+	docker build -q -t $(IMAGE):$(VERSION) -t $(IMAGE):latest \
+	  --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) \
+	  --build-arg CREATED=$$(date -u +%Y-%m-%dT%H:%M:%SZ) $$stage/actorlog && \
+	docker build -q -t $(CONSUL_IMAGE) $$stage/consul && \
+	docker image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E '^($(IMAGE):$(VERSION)|$(CONSUL_IMAGE)) '
+
+test-docker: image build ## the Compose cluster for real: kill, pause, disconnect and restart nodes with clients on this host
+	cd deploy && ACTORLOG_BIN=$(ACTORLOG) ACTORLOG_IMAGE=$(IMAGE):$(VERSION) CONSUL_IMAGE=$(CONSUL_IMAGE) \
+	  COMPOSE="$(COMPOSE)" $(GO) test -count=1 -timeout 30m -v ./dockerspecs/
+
+chart-test: build ## render the Helm chart with Helm's Go library and check every manifest against the Kubernetes API types
+	cd deploy && $(GO) vet ./... && ACTORLOG_BIN=$(ACTORLOG) $(GO) test -count=1 ./helm/...
+
 clean: ## remove build output (keeps bin/consul, which is slow to build)
 	rm -f $(ACTORLOG)
+	rm -rf $(BIN)/image

@@ -80,6 +80,13 @@ type Config struct {
 	// RaftAddr is the host:port of the raft transport; port 0 lets the
 	// kernel choose, and the bound port is advertised.
 	RaftAddr string
+	// AdvertisedRaftAddr is the address other nodes dial for raft, when it
+	// differs from the bound one: a stable DNS name (a StatefulSet pod's,
+	// a Compose service's) where RaftAddr binds 0.0.0.0 or an address that
+	// changes when the node restarts. Raft keeps members by this address,
+	// so it must stay the same across restarts. Empty means the bound
+	// address, which must then not be 0.0.0.0.
+	AdvertisedRaftAddr string
 	// GRPCAddr is the host:port of the gRPC Log service (package grpcapi);
 	// port 0 works as for ActorAddr. It serves with the node's TLS and
 	// policy, and its request limit follows MaxBatchBytes.
@@ -332,6 +339,11 @@ func (c Config) Validate() error {
 	if c.AdvertisedActorAddr != "" {
 		if _, _, err := net.SplitHostPort(c.AdvertisedActorAddr); err != nil {
 			return bad("AdvertisedActorAddr", "%q is not host:port: %v", c.AdvertisedActorAddr, err)
+		}
+	}
+	if c.AdvertisedRaftAddr != "" {
+		if _, port, err := net.SplitHostPort(c.AdvertisedRaftAddr); err != nil || port == "0" {
+			return bad("AdvertisedRaftAddr", "%q is not host:port with a port", c.AdvertisedRaftAddr)
 		}
 	}
 	switch {

@@ -85,6 +85,8 @@ type Node struct {
 	probeStop func()
 	probeWG   sync.WaitGroup
 
+	dataDir *dataDirWatch
+
 	stopOnce sync.Once
 	done     chan struct{}
 	stopErr  error
@@ -123,6 +125,10 @@ func (n *Node) start(ctx context.Context) (err error) {
 	}
 	// A replica being repaired drops its logs before anything opens them.
 	if err := n.repair.beforeOpen(); err != nil {
+		return err
+	}
+	// Watched once the repair above has recreated what it drops.
+	if n.dataDir, err = watchDataDir(cfg.DataDir, logDir); err != nil {
 		return err
 	}
 
@@ -475,7 +481,8 @@ func (n *Node) Done() <-chan struct{} { return n.done }
 // Healthy returns nil when the node can serve, or an error wrapping
 // ErrUnhealthy (or ErrStopped) that says why not. A storage failure
 // escalated by the log, an actor that failed for good, and a log actor
-// that does not answer within the request timeout all make it unhealthy.
+// that does not answer within the request timeout all make it unhealthy,
+// and so does a data directory that was removed or replaced under it.
 // The node keeps running when unhealthy: it serves what it still can, and
 // its health check tells discovery to route clients elsewhere.
 func (n *Node) Healthy() error {
@@ -486,6 +493,9 @@ func (n *Node) Healthy() error {
 	}
 	if err := n.sup.Err(); err != nil {
 		return fmt.Errorf("%w: %v", ErrUnhealthy, err)
+	}
+	if err := n.dataDir.check(); err != nil {
+		return err
 	}
 	res, err := n.sys.Root.RequestFuture(n.logPID, &messages.LogStatusRequest{}, min(n.cfg.RequestTimeout, 2*time.Second)).Result()
 	if err != nil {

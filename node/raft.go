@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"sync"
 	"time"
 
@@ -86,7 +87,11 @@ func (n *Node) startRaft() error {
 	if cfg.TLS != nil {
 		raftTLS = certs.RequireNode(cfg.TLS)
 	}
-	trans, err := consensus.NewTCPTransport(cfg.RaftAddr, nil, consensus.TransportConfig{Logger: rlog, TLS: raftTLS,
+	var advertise net.Addr
+	if cfg.AdvertisedRaftAddr != "" {
+		advertise = raftAdvertiseAddr(cfg.AdvertisedRaftAddr)
+	}
+	trans, err := consensus.NewTCPTransport(cfg.RaftAddr, advertise, consensus.TransportConfig{Logger: rlog, TLS: raftTLS,
 		UnsafeHeartbeatFastPath: cfg.UnsafeRaftHeartbeatFastPath})
 	if err != nil {
 		return fmt.Errorf("%w: raft transport on %s: %v", ErrStart, cfg.RaftAddr, err)
@@ -401,3 +406,11 @@ func (n *Node) otherVoters() bool {
 	}
 	return false
 }
+
+// raftAdvertiseAddr is Config.AdvertisedRaftAddr as a net.Addr. It stays a
+// name: raft dials it as written, so a DNS name is resolved on every dial
+// and follows the peer when its IP changes.
+type raftAdvertiseAddr string
+
+func (a raftAdvertiseAddr) Network() string { return "tcp" }
+func (a raftAdvertiseAddr) String() string  { return string(a) }

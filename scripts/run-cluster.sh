@@ -5,7 +5,8 @@
 # in Consul: each starts with --consul-addr and --bootstrap-expect NODES, and
 # the lowest id bootstraps raft with all of them once they are registered.
 # Ctrl-C stops everything this script started, gracefully, and leaves the
-# data for the next run (which rejoins the same cluster).
+# data for the next run (which rejoins the same cluster); the script then
+# exits 0. It exits 1 when a node fails by itself.
 #
 #   NODES=3 scripts/run-cluster.sh
 #
@@ -156,6 +157,15 @@ registered in Consul at $consul_addr. The commands find every member from
 Ctrl-C here stops the cluster.
 MSG
 echo "cluster ready"
-wait -n "${pids[@]}" || true
-echo "a node exited; see $data/n*/agent.log" >&2
+# Ctrl-C in a terminal sends SIGINT to every process of the group at once:
+# the nodes stop gracefully by themselves and exit 0, and bash may see a
+# node's exit before (or instead of) running its own INT trap. A node that
+# exits 0 was stopped by a signal, so that is the quiet way out; only a node
+# that failed (non-zero status) is reported.
+status=0
+wait -n "${pids[@]}" || status=$?
+if [ "$status" = 0 ]; then
+  stop_all 0
+fi
+echo "a node exited with status $status; see $data/n*/agent.log" >&2
 exit 1

@@ -132,6 +132,7 @@ actor panic so its supervisor restarts it. Never enable it in production.`,
 	f.StringVar(&o.cfg.ActorAddr, "actor-addr", def.ActorAddr, "host:port of the actor remote that clients connect to")
 	f.StringVar(&o.cfg.AdvertisedActorAddr, "advertise-actor-addr", def.AdvertisedActorAddr, "address clients should use for --actor-addr when it differs (NAT, containers); empty: the bound one")
 	f.StringVar(&o.cfg.RaftAddr, "raft-addr", def.RaftAddr, "host:port of the raft transport (port 0: the kernel picks, and the bound port is advertised)")
+	f.StringVar(&o.cfg.AdvertisedRaftAddr, "advertise-raft-addr", "", "address other nodes dial for raft when it differs from --raft-addr: a name that stays the same across restarts (a StatefulSet pod's DNS name, a Compose service); empty: the bound one, which must not be 0.0.0.0")
 	f.BoolVar(&o.cfg.Bootstrap, "bootstrap", false, "bootstrap a new single-voter cluster when the node has no raft state (ignored when it has)")
 	f.StringSliceVar(&o.cfg.Join, "join", nil, "actor addresses (host:port[,host:port...]) of existing members to ask for being added as a voter")
 	f.BoolVar(&o.consul, "consul", false, "register in Consul and reconcile raft with it (on by default when --consul-addr or --bootstrap-expect is given; --consul=false turns it off)")

@@ -10,6 +10,10 @@
 //   - `actorlog servers` lists the cluster's servers, leader and health.
 //   - `actorlog bench` measures produce and consume throughput and request
 //     latency against running nodes.
+//   - `actorlog health` checks a node's /healthz (or /readyz) and exits 0
+//     when it passes: the container image's health check, which has no
+//     shell. `actorlog --version` prints the version and commit that
+//     `make build` and `make image` set at link time.
 //
 // The client commands use package client, share --servers and --timeout, and
 // stay quiet on stderr unless --log-level asks otherwise. Every command has

@@ -26,7 +26,9 @@ from any shell, or the HTTP JSON API of the node.`,
   actorlog bench --records 100000 --size 1024`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       versionString(),
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.PersistentFlags().StringVar(&logLevel, "log-level", "",
 		`log level on stderr: panic, fatal, error, warn, info, debug or trace
 (default "info" for agent, "error" for the client commands, which stay quiet)`)
@@ -38,6 +40,7 @@ from any shell, or the HTTP JSON API of the node.`,
 		newServersCommand(&logLevel),
 		newBenchCommand(&logLevel),
 		newCertsCommand(),
+		newHealthCommand(),
 	)
 	return root
 }
