@@ -134,6 +134,10 @@ func freeSubnet(seed int) string {
 // end of the spec, also when it fails.
 func newNetLab(lab string, n int) *netLab {
 	GinkgoHelper()
+	for _, tool := range []string{"ip", "iptables"} {
+		_, err := exec.LookPath(tool)
+		Expect(err).NotTo(HaveOccurred(), "the partition specs need %s: `make netns-tools` installs it", tool)
+	}
 	sweepStaleLabs()
 	pid := os.Getpid()
 	l := &netLab{

@@ -128,7 +128,7 @@ func electionSummary(s []electionSample) string {
 	}
 	slices.Sort(ds)
 	return fmt.Sprintf("%d samples: p50 %s, max %s (all: %v)", len(ds),
-		ds[len(ds)/2].Round(time.Millisecond), ds[len(ds)-1].Round(time.Millisecond), ds)
+		ds[(len(ds)-1)/2].Round(time.Millisecond), ds[len(ds)-1].Round(time.Millisecond), ds)
 }
 
 // ---------------------------------------------------------------------------
@@ -882,7 +882,7 @@ func (r *partRun) finish() {
 	if len(minorityAnswers) > 0 {
 		slices.Sort(minorityAnswers)
 		summary += fmt.Sprintf("; %d answers of cut-off nodes, p50 %s, max %s", len(minorityAnswers),
-			minorityAnswers[len(minorityAnswers)/2].Round(time.Millisecond), minorityAnswers[len(minorityAnswers)-1].Round(time.Millisecond))
+			minorityAnswers[(len(minorityAnswers)-1)/2].Round(time.Millisecond), minorityAnswers[len(minorityAnswers)-1].Round(time.Millisecond))
 	}
 	AddReportEntry(r.name, summary, ReportEntryVisibilityAlways)
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/anishathalye/porcupine"
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
 )
 
 // The sequential specification of the log that the partition specs check
@@ -141,3 +143,61 @@ var logModel = porcupine.Model{
 		return fmt.Sprintf("%d records, ...%v", s.n, s.slice(from, s.n))
 	},
 }
+
+// The model must tell a linearizable history of the log from one that is
+// not, or the partition specs could not fail.
+var _ = Describe("The log model of the partition specs", Label("faults"), func() {
+	app := func(client int, v string, call, ret int64, off uint64) porcupine.Operation {
+		return porcupine.Operation{ClientId: client, Input: linInput{append: true, value: v}, Call: call,
+			Output: linOutput{offset: off}, Return: ret}
+	}
+	read := func(client int, from uint64, call, ret int64, end uint64, recs ...string) porcupine.Operation {
+		return porcupine.Operation{ClientId: client, Input: linInput{offset: from}, Call: call,
+			Output: linOutput{records: recs, end: end}, Return: ret}
+	}
+	tail := func(client int, from uint64, call, ret int64, end uint64) porcupine.Operation {
+		return porcupine.Operation{ClientId: client, Input: linInput{offset: from}, Call: call,
+			Output: linOutput{oor: true, end: end}, Return: ret}
+	}
+	full := func(call int64, recs ...string) porcupine.Operation {
+		return porcupine.Operation{ClientId: 9, Input: linInput{full: true}, Call: call,
+			Output: linOutput{records: recs, end: uint64(len(recs))}, Return: call + 1}
+	}
+	check := func(ops ...porcupine.Operation) bool { return porcupine.CheckOperations(logModel, ops) }
+
+	It("accepts appends and reads that agree", func() {
+		Expect(check(
+			app(0, "a", 0, 10, 0), app(1, "b", 5, 20, 1),
+			read(2, 0, 21, 30, 2, "a", "b"), tail(2, 2, 31, 40, 2),
+			full(50, "a", "b"),
+		)).To(BeTrue())
+	})
+	It("accepts concurrent appends committed in the other order", func() {
+		Expect(check(app(0, "a", 0, 10, 1), app(1, "b", 1, 9, 0), full(20, "b", "a"))).To(BeTrue())
+	})
+	It("accepts a read that saw a concurrent append", func() {
+		Expect(check(app(0, "a", 0, 10, 0), read(1, 0, 2, 5, 1, "a"), full(20, "a"))).To(BeTrue())
+	})
+	It("refuses a stale read: the end of the log before an acknowledged append", func() {
+		Expect(check(app(0, "a", 0, 10, 0), tail(1, 0, 11, 20, 0), full(30, "a"))).To(BeFalse())
+	})
+	It("refuses a read that returns records past an end it reports", func() {
+		Expect(check(app(0, "a", 0, 10, 0), app(0, "b", 11, 20, 1), read(1, 0, 21, 30, 1, "a", "b"), full(40, "a", "b"))).To(BeFalse())
+	})
+	It("refuses a read that sees other bytes than were appended", func() {
+		Expect(check(app(0, "a", 0, 10, 0), read(1, 0, 11, 20, 1, "x"), full(30, "a"))).To(BeFalse())
+	})
+	It("refuses two appends acknowledged at one offset", func() {
+		Expect(check(app(0, "a", 0, 10, 0), app(1, "b", 11, 20, 0), full(30, "a", "b"))).To(BeFalse())
+	})
+	It("refuses an acknowledged append missing from the final log", func() {
+		Expect(check(app(0, "a", 0, 10, 0), app(1, "b", 11, 20, 1), full(30, "a"))).To(BeFalse())
+	})
+	It("refuses a read of a record that was then lost", func() {
+		Expect(check(
+			porcupine.Operation{ClientId: 0, Input: linInput{append: true, value: "a"}, Call: 0,
+				Output: linOutput{offset: 0}, Return: 1000},
+			read(1, 0, 1, 5, 1, "a"), full(30, "b"), app(2, "b", 6, 9, 0),
+		)).To(BeFalse())
+	})
+})
