@@ -58,9 +58,12 @@ import (
 // an Eventually or a Consistently.
 //
 // Environment: FAULTS_SEED (default: random; printed, and printed again
-// with the history when a spec fails), FAULTS_LEADER_ISOLATIONS (times the
-// leader is cut off per cluster, default 2), FAULTS_OP_INTERVAL (pause of
-// each client between operations, default 25ms).
+// with the history when a spec fails), FAULTS_PARTITION_ROUNDS (times the
+// whole sequence of faults runs per cluster, default 1),
+// FAULTS_LEADER_ISOLATIONS (times the leader is cut off per round, default
+// 2), FAULTS_OP_INTERVAL (pause of each client between operations in
+// milliseconds, default 25). The default run takes about 70 s after the
+// build.
 var _ = Describe("Network partitions", Label("faults"), Ordered, ContinueOnFailure, func() {
 	var elections []electionSample
 
@@ -72,26 +75,30 @@ var _ = Describe("Network partitions", Label("faults"), Ordered, ContinueOnFailu
 
 	It("keep a 3-node cluster linearizable through leader and follower isolation, flapping, pauses and kills", func() {
 		r := newPartRun("a", 3, 6)
-		for range partEnvInt("FAULTS_LEADER_ISOLATIONS", 2) {
-			r.isolateLeader()
+		for range partEnvInt("FAULTS_PARTITION_ROUNDS", 1) {
+			for range partEnvInt("FAULTS_LEADER_ISOLATIONS", 2) {
+				r.isolateLeader()
+			}
+			r.isolateFollower()
+			r.flap(r.pick(r.nodes))
+			r.pause(r.leaderNode())
+			r.kill(r.pick(r.nodes))
 		}
-		r.isolateFollower()
-		r.flap(r.pick(r.nodes))
-		r.pause(r.leaderNode())
-		r.kill(r.pick(r.nodes))
 		r.finish()
 		elections = append(elections, r.elections...)
 	})
 
 	It("keep a 5-node cluster linearizable through majority/minority splits, leader isolation, flapping, pauses and kills", func() {
 		r := newPartRun("b", 5, 5)
-		r.split()
-		for range partEnvInt("FAULTS_LEADER_ISOLATIONS", 2) {
-			r.isolateLeader()
+		for range partEnvInt("FAULTS_PARTITION_ROUNDS", 1) {
+			r.split()
+			for range partEnvInt("FAULTS_LEADER_ISOLATIONS", 2) {
+				r.isolateLeader()
+			}
+			r.flap(r.leaderNode())
+			r.pause(r.pick(r.followers()))
+			r.kill(r.pickN(r.nodes, 2)...)
 		}
-		r.flap(r.leaderNode())
-		r.pause(r.pick(r.followers()))
-		r.kill(r.pickN(r.nodes, 2)...)
 		r.finish()
 		elections = append(elections, r.elections...)
 	})
