@@ -583,8 +583,24 @@ func (r *partRun) afterFault() {
 	t := r.h.now()
 	for _, nd := range r.nodes {
 		Eventually(func() int { return r.h.ackedSince(t, []*labNode{nd}) }, 60*time.Second, 50*time.Millisecond).
-			Should(BeNumerically(">=", 3), "%s: writes through %s after the fault healed", r.name, nd.id)
+			Should(BeNumerically(">=", 3), func() string {
+				return fmt.Sprintf("%s: writes through %s after the fault healed (%s)", r.name, nd.id, r.diagnose(nd))
+			})
 	}
+}
+
+// diagnose tells what a node that does not serve writes still does: its
+// status, and a local (not consistent) read, which stays inside the node.
+func (r *partRun) diagnose(nd *labNode) string {
+	st, err := nd.status()
+	out := fmt.Sprintf("status %+v (%v)", st, err)
+	resp, err := r.probe.Get(fmt.Sprintf("http://%s/v1/records?offset=0&max=1", nd.httpAddr))
+	if err != nil {
+		return out + fmt.Sprintf("; local read: %v", err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
+	return out + fmt.Sprintf("; local read: %s %s", resp.Status, raw)
 }
 
 // progress waits until n writes sent through the given nodes after t
