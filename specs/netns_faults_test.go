@@ -270,6 +270,8 @@ func (l *netLab) startLabCluster(n int, extra ...string) (*testCluster, []*labNo
 	GinkgoHelper()
 	c := &testCluster{}
 	var nodes []*labNode
+	// The nodes are killed before their data directories are removed (a
+	// test temp dir would go first, while a node may still write to it).
 	DeferCleanup(func() {
 		for _, nd := range c.nodes {
 			if nd.session != nil {
@@ -278,10 +280,15 @@ func (l *netLab) startLabCluster(n int, extra ...string) (*testCluster, []*labNo
 				nd.session.Kill().Wait(10 * time.Second)
 			}
 		}
+		for _, nd := range c.nodes {
+			_ = os.RemoveAll(nd.dataDir)
+		}
 	})
 	for i := range n {
+		dir, err := os.MkdirTemp("", "actorlog-partition-")
+		Expect(err).NotTo(HaveOccurred())
 		ln := &labNode{ns: l.nodes[i], ip: l.nodeIP(i), clusterNode: &clusterNode{
-			id: fmt.Sprintf("p%d", i+1), dataDir: GinkgoT().TempDir(),
+			id: fmt.Sprintf("p%d", i+1), dataDir: dir,
 			actorAddr: fmt.Sprintf("%s:%d", l.nodeIP(i), labActorPort),
 			httpAddr:  fmt.Sprintf("%s:%d", l.nodeIP(i), labHTTPPort),
 			raftAddr:  fmt.Sprintf("%s:%d", l.nodeIP(i), labRaftPort),
