@@ -75,6 +75,15 @@ protoc: ## install protoc from Debian when it is missing
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq protobuf-compiler; }
 
+# The network-partition specs of the fault suite put each node in a network
+# namespace of its own and cut links with iptables inside it.
+.PHONY: netns-tools
+netns-tools: ## install ip (iproute2) and iptables from Debian when missing (the fault suite's partitions)
+	@command -v ip >/dev/null && command -v iptables >/dev/null || { \
+	  echo "installing iproute2 and iptables (Debian)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq iproute2 iptables; }
+
 build: ## build bin/actorlog
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(ACTORLOG) ./cmd/actorlog
 

@@ -3,6 +3,7 @@ module actorlog
 go 1.26.0
 
 require (
+	github.com/anishathalye/porcupine v1.3.1
 	github.com/asynkron/protoactor-go v0.0.0-20240822202345-3c0e61ca19c9
 	github.com/casbin/casbin/v2 v2.135.0
 	github.com/edsrzf/mmap-go v1.2.0
