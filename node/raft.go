@@ -84,7 +84,11 @@ func (n *Node) startRaft() error {
 	if cfg.TLS != nil {
 		raftTLS = certs.RequireNode(cfg.TLS)
 	}
-	trans, err := consensus.NewTCPTransport(cfg.RaftAddr, nil, consensus.TransportConfig{Logger: rlog, TLS: raftTLS})
+	tcfg := consensus.TransportConfig{Logger: rlog, TLS: raftTLS}
+	if raftTLS != nil {
+		tcfg.PeerAllowed = n.raftPeerAllowed
+	}
+	trans, err := consensus.NewTCPTransport(cfg.RaftAddr, nil, tcfg)
 	if err != nil {
 		return fmt.Errorf("%w: raft transport on %s: %v", ErrStart, cfg.RaftAddr, err)
 	}
@@ -182,6 +186,10 @@ func (n *Node) spawnRaftActor() error {
 	props := actors.NewRaftProps(actors.RaftConfig{
 		Raft: n.raft, FSM: n.fsm, Log: n.logPID, Self: n.self(),
 		MaxEntryBytes: n.maxEntry, RequestTimeout: n.cfg.RequestTimeout, Logger: n.log,
+		Limits: actors.Limits{MaxRecordBytes: n.cfg.MaxRecordBytes, MaxBatchBytes: n.cfg.MaxBatchBytes},
+		// New members join as non-voters; the leader promotes them once
+		// caught up and stable (README, "Membership").
+		MemberStatus: n.memberStatus(), VerifyMember: n.verifyMember(), StabilizationTime: n.cfg.StabilizationTime,
 		Healthy: n.sup.Err, TracerProvider: n.tp,
 	})
 	pid, err := n.sys.Root.SpawnNamed(props.Configure(actor.WithGuardian(n.sup)), actors.RaftName)
@@ -223,7 +231,8 @@ func (n *Node) awaitSoleLeader(ctx context.Context) {
 }
 
 // startJoin asks the Join members (and the leader, once known), with
-// backoff, to add this node as a voter, until it is one at its current raft
+// backoff, to add this node (as a non-voter, which the leader promotes once it has
+// caught up), until it is a voter at its current raft
 // address and the member table holds its current addresses, or the node
 // stops. A node restarted on other ports thus tells the cluster where it
 // is now.

@@ -13,9 +13,11 @@ import (
 	"time"
 
 	"actorlog/client"
+	"actorlog/discovery"
 	"actorlog/messages"
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/remote"
+	consulapi "github.com/hashicorp/consul/api"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gexec"
@@ -290,5 +292,164 @@ var _ = Describe("Security without TLS: limits checked where requests enter raft
 		Expect(node.healthy()).To(Succeed())
 		logged := strings.Count(string(node.session.Err.Contents())+string(node.session.Out.Contents()), "deserialize")
 		Expect(logged).To(BeNumerically("<=", int(elapsed.Seconds())+2), "lines about invalid protobuf in %s", elapsed)
+	})
+})
+
+var _ = Describe("Security: membership that cannot be taken over (finding 5)", func() {
+	It("keeps quorum and serves writes when rogue members with dead addresses join, without TLS", func() {
+		cl := startCluster(1)
+		c := clusterClient(cl.actorAddrs(), nil)
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		_, err := c.Produce(ctx, []byte("before the rogues"))
+		Expect(err).NotTo(HaveOccurred())
+
+		By("three rogues ask the raft actor to add them, with raft addresses nobody listens on")
+		nd := cl.nodes[0]
+		a := newAttacker(nd.actorAddr, nil, "127.0.0.1:1")
+		raftPID := &actor.PID{Address: nd.actorAddr, Id: "raft"}
+		var envs []envelope
+		for i := range 3 {
+			dead := newCountingListener()
+			addr := dead.addr()
+			Expect(dead.ln.Close()).To(Succeed())
+			envs = append(envs, envelope{"actorlog.v1.JoinRequest", raftPID, nil, &messages.JoinRequest{Member: &messages.Member{
+				Id: fmt.Sprintf("rogue%d", i), RaftAddress: addr, ActorAddress: addr, HttpAddress: addr}}})
+		}
+		Expect(a.sendAll(envs)).To(Succeed())
+
+		By("they are at most non-voters: writes keep committing")
+		Eventually(func() ([]serverJSON, error) { return nd.servers() }, 30*time.Second, 200*time.Millisecond).Should(HaveLen(4))
+		Consistently(func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, err := c.Produce(ctx, []byte("during the rogues"))
+			return err
+		}, 5*time.Second, 500*time.Millisecond).Should(Succeed())
+		sv, err := nd.servers()
+		Expect(err).NotTo(HaveOccurred())
+		for _, s := range sv {
+			Expect(s.Voter).To(Equal(s.ID == nd.id), "%s", s.ID)
+		}
+	})
+
+	Context("with TLS", Ordered, func() {
+		var (
+			set  certSet
+			node *agent
+		)
+		BeforeAll(func() {
+			tmp := GinkgoT().TempDir()
+			set = makeCerts(filepath.Join(tmp, "certs"), "--node", "n1,n9")
+			node = startAgent("n1", filepath.Join(tmp, "n1"), append(set.flags("n1"), "--acl-policy", set.file("policy.csv"))...)
+		})
+
+		It("lets no other node certificate, a non-member's, speak raft", func() {
+			conn, err := tls.Dial("tcp", node.raftAddr, loadTLS(set.files("n9")))
+			if err == nil {
+				defer conn.Close()
+				// An AppendEntries RPC type byte; a member would go on.
+				_, _ = conn.Write([]byte{0})
+				_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+				_, err = conn.Read(make([]byte, 1))
+			}
+			Expect(err).To(HaveOccurred())
+			var ne interface{ Timeout() bool }
+			Expect(errors.As(err, &ne) && ne.Timeout()).To(BeFalse(), "the connection stayed open: %v", err)
+		})
+
+		It("makes clients accept only the node certificate of the member they dial", func() {
+			By("a server holding nobody's client certificate is refused by root's client")
+			ln, err := tls.Listen("tcp", "127.0.0.1:0", loadTLS(set.files("nobody")))
+			Expect(err).NotTo(HaveOccurred())
+			DeferCleanup(ln.Close)
+			go func() {
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					go func() {
+						defer c.Close()
+						_ = c.(*tls.Conn).Handshake()
+						_, _ = c.Read(make([]byte, 1))
+					}()
+				}
+			}()
+			_, err = tlsClient([]string{ln.Addr().String()}, loadTLS(set.files("root")))
+			Expect(err).To(MatchError(client.ErrTLSHandshake))
+		})
+
+		It("refuses a join whose id is not the name of the certificate at its addresses", func() {
+			a := newAttacker(node.actorAddr, loadTLS(set.files("n9")), "127.0.0.1:1")
+			// n9 claims to be n2, at its own listener (which presents n9).
+			ln, err := tls.Listen("tcp", "127.0.0.1:0", loadTLS(set.files("n9")))
+			Expect(err).NotTo(HaveOccurred())
+			DeferCleanup(ln.Close)
+			go func() {
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					go func() { defer c.Close(); _ = c.(*tls.Conn).Handshake() }()
+				}
+			}()
+			addr := ln.Addr().String()
+			Expect(a.sendAll([]envelope{{"actorlog.v1.JoinRequest", &actor.PID{Address: node.actorAddr, Id: "raft"}, nil,
+				&messages.JoinRequest{Member: &messages.Member{Id: "n2", RaftAddress: addr, ActorAddress: addr, HttpAddress: addr}}}})).To(Succeed())
+			admin := httpsClient(set, set, "root")
+			Consistently(func() (string, error) {
+				_, body, err := do(admin, http.MethodGet, "https://"+node.httpAddr+"/v1/servers", nil)
+				return body, err
+			}, 5*time.Second, 500*time.Millisecond).ShouldNot(ContainSubstring(`"n2"`))
+		})
+	})
+})
+
+var _ = Describe("Security: rogue registrations in an open Consul (finding 5)", func() {
+	It("keep quorum and writes: dead addresses and a reused id never become voters", func() {
+		consul := startConsul()
+		cl := startConsulCluster(consul.Addr(), 3)
+		c := clusterClient(cl.actorAddrs(), nil)
+		api, err := consulapi.NewClient(&consulapi.Config{Address: consul.Addr()})
+		Expect(err).NotTo(HaveOccurred())
+
+		By("registering three rogues at dead addresses, and one that reuses the id k2")
+		register := func(serviceID, nodeID, addr string) {
+			host, port, _ := strings.Cut(addr, ":")
+			p, _ := strconv.Atoi(port)
+			Expect(api.Agent().ServiceRegister(&consulapi.AgentServiceRegistration{
+				ID: serviceID, Name: discovery.DefaultService, Address: host, Port: p,
+				Meta: map[string]string{discovery.MetaNodeID: nodeID, discovery.MetaRaftAddr: addr, discovery.MetaHTTPAddr: addr},
+			})).To(Succeed())
+		}
+		for i := range 3 {
+			dead := newCountingListener()
+			addr := dead.addr()
+			Expect(dead.ln.Close()).To(Succeed())
+			register(fmt.Sprintf("rogue%d", i), fmt.Sprintf("rogue%d", i), addr)
+		}
+		stranger := newCountingListener()
+		register("rogue-k2", "k2", stranger.addr())
+
+		By("writes keep committing, and the voters stay the three real nodes at their addresses")
+		Consistently(func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, err := c.Produce(ctx, []byte("during the rogues"))
+			return err
+		}, 20*time.Second, time.Second).Should(Succeed())
+		sv, err := cl.nodes[0].servers()
+		Expect(err).NotTo(HaveOccurred())
+		voters := map[string]string{}
+		for _, s := range sv {
+			if s.Voter {
+				voters[s.ID] = s.RaftAddress
+			}
+		}
+		Expect(voters).To(Equal(map[string]string{
+			"k1": cl.byID("k1").raftAddr, "k2": cl.byID("k2").raftAddr, "k3": cl.byID("k3").raftAddr,
+		}))
 	})
 })
