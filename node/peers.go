@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hashicorp/raft"
 	"github.com/sirupsen/logrus"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
@@ -168,9 +167,12 @@ func (c *releasingConn) Close() error {
 	return err
 }
 
-// isMemberActorAddr reports whether addr is the actor address of a voter
+// isMemberActorAddr reports whether addr is the actor address of a server
 // of the raft configuration (from the member table). Without TLS it tells
-// a node's stream from a client's (see guard.isMember).
+// a node's stream from a client's (see guard.isMember). Non-voters count:
+// a member that joined forwards its clients' requests to the leader
+// before it is promoted. (Without TLS anyone may join; README, "TLS and
+// authorisation".)
 func (n *Node) isMemberActorAddr(addr string) bool {
 	if n.raft == nil || n.fsm == nil {
 		return false
@@ -180,9 +182,6 @@ func (n *Node) isMemberActorAddr(addr string) bool {
 		return false
 	}
 	for _, s := range f.Configuration().Servers {
-		if s.Suffrage != raft.Voter {
-			continue
-		}
 		if m, ok := n.fsm.Member(string(s.ID)); ok && m.GetActorAddress() == addr {
 			return true
 		}
