@@ -90,10 +90,6 @@ func (l *peerLimiter) allowLog(addr string) bool {
 	return true
 }
 
-// ErrTooManyConnections is why a peer's connection is closed when it
-// already holds the most connections one peer may (Config.MaxConnsPerPeer).
-var ErrTooManyConnections = errors.New("node: too many connections from this peer")
-
 // guardCreds are the actor remote's server credentials: the TLS (or
 // plaintext) handshake of every accepted connection, after a check of the
 // peer's connection count, and a log line (at most once a second per peer)
@@ -188,10 +184,6 @@ func (n *Node) isMemberActorAddr(addr string) bool {
 	}
 	return false
 }
-
-// ErrNotAMember is why a node certificate whose name is no member's is
-// refused on the raft port.
-var ErrNotAMember = errors.New("node: not a member of this raft cluster")
 
 // raftPeerAllowed lets a node certificate speak raft on this node only when
 // its name (the member id) is in the raft configuration, which holds the
