@@ -91,8 +91,12 @@ type envelope struct {
 }
 
 // sendAll packs the envelopes into batches of at most 500 and sends
-// them, stopping at the first send error (the node closed the stream).
+// them, stopping at the first send error (the node closed the stream). A
+// node that stops reading (overwhelmed) holds the sends back; after a
+// minute the attacker gives up and closes its stream.
 func (a *attacker) sendAll(envs []envelope) error {
+	giveUp := time.AfterFunc(time.Minute, a.cancel)
+	defer giveUp.Stop()
 	for len(envs) > 0 {
 		n := min(len(envs), 500)
 		b := &remote.MessageBatch{}
