@@ -132,6 +132,9 @@ var _ = Describe("Security: an identity with no grants", Ordered, func() {
 		}
 		Expect(a.sendAll(envs)).To(Succeed())
 		Consistently(gauge, 3*time.Second, 300*time.Millisecond).Should(BeNumerically("<=", sessionsBefore))
+		// A client's remote.Start writes gRPC's global logger, which a
+		// live gRPC connection of this process reads: close ours first.
+		a.close()
 
 		By("nobody's own client is told it may not open a session")
 		c, err := tlsClient([]string{node.actorAddr}, nobody)
