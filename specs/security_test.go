@@ -391,6 +391,7 @@ var _ = Describe("Security: membership that cannot be taken over (finding 5)", f
 			}()
 			_, err = tlsClient([]string{ln.Addr().String()}, loadTLS(set.files("root")))
 			Expect(err).To(MatchError(client.ErrTLSHandshake))
+			Expect(err.Error()).To(ContainSubstring("not a node certificate"))
 		})
 
 		It("refuses a join whose id is not the name of the certificate at its addresses", func() {
