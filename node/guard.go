@@ -217,7 +217,11 @@ func (s *guardedStream) RecvMsg(m any) error {
 		if sc == nil {
 			return nil
 		}
-		if !s.tlsNode {
+		// A member's stream (without TLS: one that announces a member's
+		// registered actor address) is exempt from the host check: a node
+		// may advertise an address its traffic does not come from (NAT).
+		s.memberStream = !s.g.tls && s.g.isMember != nil && s.g.isMember(sc.GetAddress())
+		if !s.tlsNode && !s.memberStream {
 			if why := s.g.checkAnnounced(sc.GetAddress(), s.peerIP); why != "" {
 				s.g.dropped.Add(1)
 				s.g.peerLog(s.peerAddr, "refused a remote stream: "+why)
@@ -225,7 +229,6 @@ func (s *guardedStream) RecvMsg(m any) error {
 			}
 		}
 		s.announced = sc.GetAddress()
-		s.memberStream = !s.g.tls && s.g.isMember != nil && s.g.isMember(s.announced)
 		return nil
 	}
 	if b := rm.GetMessageBatch(); b != nil {
