@@ -282,6 +282,49 @@ func (g *guard) checkAnnounced(addr string, ip net.IP) string {
 	return ""
 }
 
+// canonicalAddr reports whether addr is host:port written the way
+// protoactor writes it: a port from 1 to 65535 without leading zeros, and
+// an IP literal in its canonical form (a host name passes as it is).
+func canonicalAddr(addr string) bool {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p <= 0 || p > 65535 || strconv.Itoa(p) != port {
+		return false
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.String() != host {
+		return false
+	}
+	return host != ""
+}
+
+// noticeAddress decodes the address a Terminated (Who), Watch or Unwatch
+// (Watcher) names.
+func noticeAddress(typeName string, data []byte) (string, bool) {
+	switch typeName {
+	case "actor.Terminated":
+		var t actor.Terminated
+		if proto.Unmarshal(data, &t) != nil {
+			return "", false
+		}
+		return t.GetWho().GetAddress(), true
+	case "actor.Watch":
+		var w actor.Watch
+		if proto.Unmarshal(data, &w) != nil {
+			return "", false
+		}
+		return w.GetWatcher().GetAddress(), true
+	default:
+		var u actor.Unwatch
+		if proto.Unmarshal(data, &u) != nil {
+			return "", false
+		}
+		return u.GetWatcher().GetAddress(), true
+	}
+}
+
 // filter removes the envelopes that may not pass and stamps the identity on
 // the others, in place.
 func (g *guard) filter(b *remote.MessageBatch, s *guardedStream) {
@@ -331,6 +374,18 @@ func (g *guard) refuseAddresses(b *remote.MessageBatch, e *remote.MessageEnvelop
 		sender = b.Senders[e.Sender-1].GetAddress()
 		if sender == local {
 			return "sender address is this node's"
+		}
+		if !canonicalAddr(sender) {
+			return "sender address " + truncate(sender) + " is not written canonically"
+		}
+	}
+	// Every address a notice names must be written the one way
+	// protoactor writes it, whoever sends it: each other spelling of a
+	// port (leading zeros) would be a new endpoint for the node to dial.
+	switch b.TypeNames[e.TypeId] {
+	case "actor.Terminated", "actor.Watch", "actor.Unwatch":
+		if addr, ok := noticeAddress(b.TypeNames[e.TypeId], e.MessageData); !ok || !canonicalAddr(addr) {
+			return "a notice names the address " + truncate(addr) + ", not written canonically"
 		}
 	}
 	if s.tlsNode || s.memberStream {

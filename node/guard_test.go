@@ -122,6 +122,16 @@ var _ = Describe("The transport guard's address binding", func() {
 			batch("actorlog.v1.Subscribe", actors.SessionsName+"/session-x", &actor.PID{Address: client, Id: "req1"}, data(&messages.Subscribe{SubscriberAddress: client, SubscriberId: "s"})), true),
 	)
 
+	It("refuses, even from a node, a notice naming an address not written canonically", func() {
+		b := batch("actor.Terminated", actors.SessionsName+"/session-x/sub-1", nil,
+			data(&actor.Terminated{Who: &actor.PID{Address: "127.0.0.1:007400", Id: "x"}}))
+		g.filter(b, &guardedStream{g: g, identity: "n2", node: true, tlsNode: true})
+		Expect(b.Envelopes).To(BeEmpty())
+		b = batch("actor.Watch", actors.SessionsName, nil, data(&actor.Watch{Watcher: &actor.PID{Address: "127.0.0.1:7401", Id: "w"}}))
+		g.filter(b, &guardedStream{g: g, identity: "n2", node: true, tlsNode: true})
+		Expect(b.Envelopes).To(HaveLen(1))
+	})
+
 	It("refuses a node address as sender even from a node", func() {
 		b := batch("actorlog.v1.ForwardedProduce", actors.RaftName, &actor.PID{Address: local, Id: "future$1"}, nil)
 		g.filter(b, &guardedStream{g: g, identity: "n2", node: true, tlsNode: true})
