@@ -47,6 +47,13 @@ type testCluster struct {
 func startCluster(n int, extra ...string) *testCluster {
 	GinkgoHelper()
 	c := &testCluster{}
+	// The data directories first: cleanups run last-in first-out, so the
+	// agents are killed before their directories are removed (a node
+	// still taking a snapshot would fail the removal).
+	dirs := make([]string, n)
+	for i := range dirs {
+		dirs[i] = GinkgoT().TempDir()
+	}
 	DeferCleanup(func() {
 		for _, nd := range c.nodes {
 			if nd.session != nil {
@@ -58,7 +65,7 @@ func startCluster(n int, extra ...string) *testCluster {
 	// is 10 s); the specs need no production-sized wait.
 	extra = append([]string{"--stabilization-time", "1s"}, extra...)
 	for i := range n {
-		nd := &clusterNode{id: fmt.Sprintf("c%d", i+1), dataDir: GinkgoT().TempDir()}
+		nd := &clusterNode{id: fmt.Sprintf("c%d", i+1), dataDir: dirs[i]}
 		if i == 0 {
 			nd.args = append([]string{"--bootstrap"}, extra...)
 		} else {
