@@ -29,6 +29,12 @@ func startConsul() *consultest.Agent {
 func startConsulCluster(consulAddr string, n int, extra ...string) *testCluster {
 	GinkgoHelper()
 	c := &testCluster{}
+	// The data directories before the cleanup that kills the agents (see
+	// startCluster).
+	dirs := make([]string, n)
+	for i := range dirs {
+		dirs[i] = GinkgoT().TempDir()
+	}
 	DeferCleanup(func() {
 		for _, nd := range c.nodes {
 			if nd.session != nil {
@@ -37,7 +43,7 @@ func startConsulCluster(consulAddr string, n int, extra ...string) *testCluster 
 		}
 	})
 	for i := range n {
-		nd := &clusterNode{id: fmt.Sprintf("k%d", i+1), dataDir: GinkgoT().TempDir(),
+		nd := &clusterNode{id: fmt.Sprintf("k%d", i+1), dataDir: dirs[i],
 			args: append([]string{"--consul-addr", consulAddr, "--bootstrap-expect", fmt.Sprint(n), "--stabilization-time", "1s"}, extra...)}
 		nd.start()
 		c.nodes = append(c.nodes, nd)
