@@ -9,8 +9,17 @@ GO           ?= go
 BIN          := $(CURDIR)/bin
 CONSUL       := $(BIN)/consul
 ACTORLOG     := $(BIN)/actorlog
+GRPCURL      := $(BIN)/grpcurl
+# grpcurl, built from its Go module at this version (specs list the gRPC
+# services with it through reflection).
+GRPCURL_VERSION ?= v1.9.3
 PROTO_FILES  := $(wildcard messages/*.proto)
 PROTOC_GEN_GO = $(shell $(GO) tool -n protoc-gen-go)
+PROTOC_GEN_GO_GRPC = $(shell $(GO) tool -n protoc-gen-go-grpc)
+# protoc with both generators: messages (protoc-gen-go) and the gRPC Log
+# service's stubs (protoc-gen-go-grpc, for the .proto files with a service).
+PROTOC_GO    = protoc --plugin=protoc-gen-go=$(PROTOC_GEN_GO) --plugin=protoc-gen-go-grpc=$(PROTOC_GEN_GO_GRPC) \
+               --go_opt=module=actorlog --go-grpc_opt=module=actorlog -I messages
 # Ginkgo suites run through `go test`; -race is always on in `make test`.
 TEST_FLAGS   ?= -race -count=1 -timeout 25m
 # A count, not a duration: Go 1.26 can fail a duration-bounded fuzz run with a
@@ -22,13 +31,30 @@ CERTS_DIR    ?= $(CURDIR)/certs-dev
 # TLS=1 makes `make run` start the cluster with mutual TLS and authorisation.
 TLS          ?=
 
-.PHONY: help setup consul protoc build proto proto-check vet test bench bench-compare fuzz run certs clean
+# Leader pauses in `make faults` (short) and `make stress-pauses` (long).
+FAULT_PAUSES  ?= 8
+STRESS_PAUSES ?= 300
+
+.PHONY: help setup consul grpcurl python-grpc protoc build proto proto-check vet test faults stress-pauses bench bench-grpc bench-compare fuzz run certs clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-setup: consul ## install what is missing (Consul v1.14.11 into bin/)
+setup: consul grpcurl python-grpc ## install what is missing (Consul v1.14.11 and grpcurl into bin/, Debian's Python gRPC)
 	$(GO) mod download
+
+grpcurl: ## build grpcurl $(GRPCURL_VERSION) into bin/grpcurl (skipped when present)
+	@[ -x $(GRPCURL) ] || { echo "building grpcurl $(GRPCURL_VERSION)"; GOBIN=$(BIN) GOFLAGS= $(GO) install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION); }
+
+# The polyglot spec generates a Python client from messages/*.proto with
+# Debian's protoc, its gRPC Python plugin and python3-grpcio/-protobuf, run
+# by /usr/bin/python3 (Debian's, whatever python3 comes first on PATH).
+python-grpc: ## install Debian's Python gRPC (python3-grpcio, protobuf-compiler-grpc) when missing
+	@{ command -v protoc >/dev/null && command -v grpc_python_plugin >/dev/null && \
+	   /usr/bin/python3 -c 'import grpc, google.protobuf' 2>/dev/null; } || { \
+	  echo "installing Debian's Python gRPC (python3-grpcio, python3-protobuf, protobuf-compiler-grpc)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq protobuf-compiler protobuf-compiler-grpc python3 python3-grpcio python3-protobuf; }
 
 consul: ## build Consul v1.14.11 into bin/consul (skipped when present)
 	@bash scripts/build-consul.sh
@@ -43,11 +69,11 @@ build: ## build bin/actorlog
 	$(GO) build -o $(ACTORLOG) ./cmd/actorlog
 
 proto: protoc ## regenerate messages/*.pb.go
-	protoc --plugin=protoc-gen-go=$(PROTOC_GEN_GO) --go_out=. --go_opt=module=actorlog -I messages $(PROTO_FILES)
+	$(PROTOC_GO) --go_out=. --go-grpc_out=. $(PROTO_FILES)
 
 proto-check: protoc ## fail when the committed .pb.go files differ from a fresh generation
 	@tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
-	protoc --plugin=protoc-gen-go=$(PROTOC_GEN_GO) --go_out=$$tmp --go_opt=module=actorlog -I messages $(PROTO_FILES) && \
+	$(PROTOC_GO) --go_out=$$tmp --go-grpc_out=$$tmp $(PROTO_FILES) && \
 	for f in $$tmp/messages/*.pb.go; do \
 	  diff -u messages/$$(basename $$f) $$f >/dev/null || { echo "messages/$$(basename $$f) is stale: run 'make proto'"; exit 1; }; \
 	done; \
@@ -56,10 +82,19 @@ proto-check: protoc ## fail when the committed .pb.go files differ from a fresh 
 
 vet: ## go vet and gofmt
 	$(GO) vet ./...
+	$(GO) vet -tags faults ./specs/
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); [ -z "$$out" ] || { echo "gofmt needed: $$out"; exit 1; }
 
 test: setup proto-check vet build ## vet, then every test and Ginkgo suite with -race
-	ACTORLOG_BIN=$(ACTORLOG) CONSUL_BIN=$(CONSUL) $(GO) test $(TEST_FLAGS) ./...
+	ACTORLOG_BIN=$(ACTORLOG) CONSUL_BIN=$(CONSUL) GRPCURL_BIN=$(GRPCURL) $(GO) test $(TEST_FLAGS) ./...
+
+faults: setup build ## the fault suite against real processes (leader pauses under writes); run by .ci/run, not by make test
+	FAULTS_PAUSES=$(FAULT_PAUSES) ACTORLOG_BIN=$(ACTORLOG) CONSUL_BIN=$(CONSUL) \
+	  $(GO) test -tags faults -count=1 -timeout 40m ./specs/ -args -ginkgo.label-filter=faults
+
+stress-pauses: setup build ## STRESS_PAUSES (300) leader pauses under writes; FAULTS_UNSAFE_FAST_PATH=1 reproduces raft's heartbeat race
+	FAULTS_PAUSES=$(STRESS_PAUSES) ACTORLOG_BIN=$(ACTORLOG) CONSUL_BIN=$(CONSUL) \
+	  $(GO) test -tags faults -count=1 -timeout 120m ./specs/ -args -ginkgo.label-filter=faults -ginkgo.focus='Leader pauses'
 
 bench: ## storage and client benchmarks (go test -bench)
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
@@ -70,6 +105,9 @@ fuzz: ## run each fuzz target for FUZZTIME executions (default 50000x)
 	    echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \
 	done
+
+bench-grpc: build ## the gRPC Log service against the actor remote, one node, alternated rounds (not part of make test)
+	ACTORLOG=$(ACTORLOG) bash scripts/bench-grpc.sh
 
 bench-compare: build ## actorlog against NATS JetStream, side by side (not part of make test)
 	bash scripts/bench-compare.sh

@@ -33,6 +33,11 @@ const (
 	// overwriting whatever the peer wrote, and local sends (the node's HTTP
 	// API) never pass the guard. Sessions tell remote clients from the node
 	// by it, never by the sender's address, which the peer writes itself.
+	// The gRPC Log service (package grpcapi) is the other transport that
+	// sets it: it sends its callers' requests from inside the node with
+	// the three headers stamped from the verified gRPC peer, as the guard
+	// stamps them, so its sessions are authorised and idle out as a
+	// remote client's.
 	RemoteHeader = "actorlog-remote"
 )
 

@@ -50,6 +50,11 @@ func (l *FSMLog) answer(msg any, f *actor.Future) (any, error) {
 	return res, nil
 }
 
+// FSMProducerID is the producer id of the FSM's appends to the log actor.
+// Clients never reach the log actor (their produces go through raft), so
+// it cannot collide with theirs.
+const FSMProducerID = "actorlog-fsm"
+
 // Append implements consensus.Log.
 func (l *FSMLog) Append(recs []*messages.Record) (uint64, error) {
 	return l.AppendContext(context.Background(), recs)
@@ -59,7 +64,14 @@ func (l *FSMLog) Append(recs []*messages.Record) (uint64, error) {
 // goes to the log actor in the message header, and from there to the
 // segment that appends the records.
 func (l *FSMLog) AppendContext(ctx context.Context, recs []*messages.Record) (uint64, error) {
+	// An append that timed out may still reach the log and be written; its
+	// retry must not be written again. The batch's first offset, which the
+	// FSM decided, identifies it: the log answers a repeat with the
+	// offsets of the first, as it does for a client's retried sequence.
 	msg := &messages.ProduceRequest{Records: recs}
+	if len(recs) > 0 {
+		msg.ProducerId, msg.Sequence = FSMProducerID, recs[0].GetOffset()+1
+	}
 	var (
 		res any
 		err error
@@ -96,7 +108,7 @@ func (l *FSMLog) Bounds() (uint64, uint64, error) {
 
 // Read implements consensus.Log.
 func (l *FSMLog) Read(offset uint64, max int) ([]*messages.Record, error) {
-	res, err := l.ask(&messages.ConsumeRequest{Offset: offset, MaxRecords: uint32(max), MaxBytes: DefaultMaxReadBytes})
+	res, err := l.ask(&messages.FSMRead{Request: &messages.ConsumeRequest{Offset: offset, MaxRecords: uint32(max), MaxBytes: DefaultMaxReadBytes}})
 	if err != nil {
 		return nil, err
 	}

@@ -115,6 +115,12 @@ type deferred struct {
 type logActor struct {
 	cfg LogConfig
 	log *logrus.Entry
+	// fence, when set, refuses reads at and past its offset: this replica
+	// diverged and is being repaired (node/repair.go).
+	fence *messages.ReadFence
+	// internalRead is set while a read of the FSM is routed: the fence
+	// does not apply to it.
+	internalRead bool
 	// traced: the segments trace the appends of traced requests, so the
 	// log passes their trace context on.
 	traced bool
@@ -236,6 +242,12 @@ func (a *logActor) Receive(ctx actor.Context) {
 		a.produce(ctx, ctx.Sender(), m)
 	case *messages.ConsumeRequest:
 		a.consume(ctx.Sender(), m)
+	case *messages.FSMRead:
+		// The FSM reads what it wrote (its last record, snapshots) even
+		// through a read fence.
+		a.internalRead = true
+		a.consume(ctx.Sender(), m.GetRequest())
+		a.internalRead = false
 	case *messages.CheckOffset:
 		a.checkOffset(ctx, m)
 	case *messages.PollExpired:
@@ -260,7 +272,31 @@ func (a *logActor) Receive(ctx actor.Context) {
 		a.sync(ctx, m)
 	case *messages.LogReset:
 		a.reset(ctx, m)
+	case *messages.ReadFence:
+		a.fence = m
+		if !m.GetOn() {
+			a.fence = nil
+		}
+		ctx.Respond(&messages.ReadFenced{})
 	}
+}
+
+// fenced answers a read the fence refuses; it reports whether it did.
+func (a *logActor) fenced(from *actor.PID, off uint64) bool {
+	if a.fence == nil || a.internalRead || off < a.fence.GetFromOffset() {
+		return false
+	}
+	a.send(from, unavailable("%s", a.fence.GetReason()))
+	return true
+}
+
+// readLimit is the end of what reads may return: the log's end, or the
+// fence.
+func (a *logActor) readLimit() uint64 {
+	if a.fence != nil && !a.internalRead {
+		return min(a.next, a.fence.GetFromOffset())
+	}
+	return a.next
 }
 
 // sync has the active segment fsync everything appended before it; the
@@ -328,6 +364,10 @@ func (a *logActor) resetProgress() {
 		}
 	}
 	a.resetting = nil
+	// The offsets start over: what the table says was appended where is
+	// no longer true, and would answer the new appends without writing
+	// them.
+	a.producers = newProducerTable(a.cfg.DedupeProducers, a.cfg.DedupeWindow)
 	if _, err := a.spawnSegment(a.ctx, r.base, false); err != nil {
 		a.failed, a.noAppends = err, err
 		a.send(r.from, unavailable("reset failed: %v", err))
@@ -853,6 +893,9 @@ func (a *logActor) consume(from *actor.PID, m *messages.ConsumeRequest) {
 		return
 	}
 	off := m.GetOffset()
+	if a.fenced(from, off) {
+		return
+	}
 	if off < a.low || off > a.next || (off == a.next && m.GetWaitMs() == 0) {
 		a.send(from, &messages.OffsetOutOfRange{Offset: off, LowOffset: a.low, NextOffset: a.next})
 		return
@@ -904,6 +947,9 @@ func (a *logActor) wakeWaiters() {
 // route sends a read to the segment holding its offset; the segment's reply
 // comes back here and is forwarded with the log's bounds.
 func (a *logActor) route(from *actor.PID, m *messages.ConsumeRequest) {
+	if a.fenced(from, m.GetOffset()) {
+		return
+	}
 	s := a.segFor(m.GetOffset())
 	if s == nil {
 		a.send(from, &messages.OffsetOutOfRange{Offset: m.GetOffset(), LowOffset: a.low, NextOffset: a.next})
@@ -937,7 +983,7 @@ func (a *logActor) route(from *actor.PID, m *messages.ConsumeRequest) {
 	a.send(s.pid, &messages.SegmentRead{
 		Epoch: a.epoch, RequestId: op.id, Offset: m.GetOffset(),
 		MaxRecords: min(maxRecords, a.cfg.MaxReadRecords), MaxBytes: min(maxBytes, a.cfg.MaxReadBytes),
-		Limit: a.next,
+		Limit: a.readLimit(),
 	})
 }
 

@@ -478,7 +478,7 @@ func (a *membershipActor) checkPeers(cands []discovery.Member, selfID string, no
 		if passed, ok := a.peerPassed[m.ID]; m.ID == selfID || (ok && now.Sub(passed) < peerCheckTTL) {
 			continue
 		}
-		todo = append(todo, &messages.Member{Id: m.ID, ActorAddress: m.ActorAddr, RaftAddress: m.RaftAddr, HttpAddress: m.HTTPAddr})
+		todo = append(todo, &messages.Member{Id: m.ID, ActorAddress: m.ActorAddr, RaftAddress: m.RaftAddr, HttpAddress: m.HTTPAddr, GrpcAddress: m.GRPCAddr})
 	}
 	if len(todo) == 0 {
 		return false
@@ -588,7 +588,7 @@ func planReconcile(selfID string, members []discovery.Member, servers []raft.Ser
 		if m.ID == selfID || m.Status != discovery.StatusPassing || m.RaftAddr == "" || ambiguous[m.ID] {
 			continue
 		}
-		want := &messages.Member{Id: m.ID, ActorAddress: m.ActorAddr, RaftAddress: m.RaftAddr, HttpAddress: m.HTTPAddr}
+		want := &messages.Member{Id: m.ID, ActorAddress: m.ActorAddr, RaftAddress: m.RaftAddr, HttpAddress: m.HTTPAddr, GrpcAddress: m.GRPCAddr}
 		have, ok := member(m.ID)
 		if serverAt[m.ID] != m.RaftAddr || !ok || !proto.Equal(have, want) {
 			p.add = append(p.add, want)

@@ -71,7 +71,9 @@ func (a *raftActor) goPromote() {
 				}
 				present[s.ID] = true
 				m, ok := fsm.Member(string(s.ID))
-				if !ok || m.GetRaftAddress() != string(s.Address) {
+				// A member rebuilding its log after a divergence becomes a
+				// voter only through RepairDone (repair.go).
+				if !ok || m.GetRaftAddress() != string(s.Address) || fsm.UnderRepair(string(s.ID)) {
 					delete(since, s.ID)
 					continue
 				}

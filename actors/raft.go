@@ -68,6 +68,10 @@ type RaftConfig struct {
 	// raft.forward on a follower) and carries their trace context into
 	// the raft entry. Nil traces nothing.
 	TracerProvider trace.TracerProvider
+	// ChecksumInterval is how often the leader commits a checkpoint and
+	// its checksum for every replica to compare (repair.go). Zero means
+	// DefaultChecksumInterval; negative turns the checks off.
+	ChecksumInterval time.Duration
 }
 
 // NewRaftProps returns the props of the raft actor; spawn it with the name
@@ -100,6 +104,9 @@ func NewRaftProps(cfg RaftConfig) *actor.Props {
 	if cfg.Limits.MaxBatchRecords == 0 {
 		cfg.Limits.MaxBatchRecords = DefaultMaxBatchRecords
 	}
+	if cfg.ChecksumInterval == 0 {
+		cfg.ChecksumInterval = DefaultChecksumInterval
+	}
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &raftActor{cfg: cfg, log: cfg.Logger.WithField("actor", RaftName), tr: newActorTracer(cfg.TracerProvider)}
 	})
@@ -130,6 +137,7 @@ func (a *raftActor) Receive(ctx actor.Context) {
 		a.stop = make(chan struct{})
 		a.observe()
 		a.goPromote()
+		a.startChecks()
 		if a.cfg.Raft.State() == raft.Leader {
 			a.announceSelf()
 		}
@@ -154,6 +162,14 @@ func (a *raftActor) Receive(ctx actor.Context) {
 		a.servers(ctx)
 	case *messages.JoinRequest:
 		a.join(ctx, m)
+	case *messages.ChecksumQuery:
+		a.checksumQuery(ctx, m)
+	case *messages.RepairRequest:
+		a.repairRequest(ctx, m)
+	case *messages.RepairDone:
+		a.repairDone(ctx, m)
+	case *messages.LeaderSuspect:
+		a.leaderSuspect(ctx, m)
 	}
 }
 
@@ -223,7 +239,7 @@ func (a *raftActor) leader(forwarded bool) (*messages.Member, any) {
 	if forwarded || string(id) == a.cfg.Self.GetId() {
 		// Forwarded once already, or raft says we lead but we do not: the
 		// view is changing. Tell the client where to go.
-		return nil, &messages.NotLeader{LeaderId: m.GetId(), LeaderActorAddress: m.GetActorAddress()}
+		return nil, &messages.NotLeader{LeaderId: m.GetId(), LeaderActorAddress: m.GetActorAddress(), LeaderGrpcAddress: m.GetGrpcAddress()}
 	}
 	return m, nil
 }
@@ -349,7 +365,7 @@ func Servers(r *raft.Raft, fsm *consensus.FSM) any {
 	for _, s := range f.Configuration().Servers {
 		srv := &messages.Server{Id: string(s.ID), RaftAddress: string(s.Address), IsLeader: s.ID == leader}
 		if m, ok := fsm.Member(string(s.ID)); ok {
-			srv.ActorAddress, srv.HttpAddress = m.GetActorAddress(), m.GetHttpAddress()
+			srv.ActorAddress, srv.HttpAddress, srv.GrpcAddress = m.GetActorAddress(), m.GetHttpAddress(), m.GetGrpcAddress()
 		}
 		resp.Servers = append(resp.Servers, srv)
 	}
@@ -376,6 +392,12 @@ func (a *raftActor) join(ctx actor.Context, m *messages.JoinRequest) {
 			return
 		}
 		ctx.RequestWithCustomSender(actor.NewPID(l.GetActorAddress(), RaftName), &messages.JoinRequest{Member: mem, Forwarded: true}, sender)
+		return
+	}
+	if a.cfg.FSM.UnderRepair(mem.GetId()) {
+		// A member rebuilding its log becomes a voter only through
+		// RepairDone, once it has verified what it rebuilt.
+		ctx.Respond(unavailable("member %s is rebuilding its log after a divergence; it becomes a voter when it has verified it", mem.GetId()))
 		return
 	}
 	r, root, timeout, log, stop, verify := a.cfg.Raft, a.root, a.cfg.RequestTimeout, a.log, a.stop, a.cfg.VerifyMember

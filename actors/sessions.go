@@ -290,6 +290,10 @@ func (s *session) Receive(ctx actor.Context) {
 		if !s.authorize(ctx, ActionConsume) {
 			return
 		}
+		if bad := ValidateTopic(m.GetTopic(), m.GetPartition()); bad != nil {
+			ctx.Respond(bad)
+			return
+		}
 		if c := s.spec.cfg.Counters; c != nil {
 			c.ConsumeRequests.Add(1)
 		}

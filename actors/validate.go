@@ -15,10 +15,40 @@ type Limits struct {
 	MaxBatchRecords uint32
 }
 
+// DefaultTopic is the topic of a request that names none. Until topics
+// exist it is the only one, with the single partition 0.
+const DefaultTopic = "default"
+
+// ValidateTopic checks a request's topic and partition: the wire carries
+// them already, so that clients written today keep working when topics
+// arrive, but only the default topic's partition 0 exists.
+func ValidateTopic(topic string, partition uint32) *messages.InvalidRequest {
+	if topic != "" && topic != DefaultTopic {
+		return &messages.InvalidRequest{Field: "topic", Reason: fmt.Sprintf(
+			"unknown topic %q: only %q exists", truncateField(topic), DefaultTopic)}
+	}
+	if partition != 0 {
+		return &messages.InvalidRequest{Field: "partition", Reason: fmt.Sprintf(
+			"unknown partition %d: topic %q has only partition 0", partition, DefaultTopic)}
+	}
+	return nil
+}
+
+// truncateField keeps a client's string short enough to quote in a reply.
+func truncateField(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "..."
+	}
+	return s
+}
+
 // ValidateProduce checks a ProduceRequest against the limits and returns
 // the InvalidRequest to answer with, or nil when the request is acceptable.
 // The reason names the limit and the field names the offending part.
 func ValidateProduce(m *messages.ProduceRequest, l Limits) *messages.InvalidRequest {
+	if bad := ValidateTopic(m.GetTopic(), m.GetPartition()); bad != nil {
+		return bad
+	}
 	recs := m.GetRecords()
 	if len(recs) == 0 {
 		return &messages.InvalidRequest{Field: "records", Reason: "empty batch: at least one record is required"}
@@ -52,6 +82,9 @@ func ValidateProduce(m *messages.ProduceRequest, l Limits) *messages.InvalidRequ
 
 // ValidateSubscribe checks a Subscribe request.
 func ValidateSubscribe(m *messages.Subscribe, maxCredit uint32) *messages.InvalidRequest {
+	if bad := ValidateTopic(m.GetTopic(), m.GetPartition()); bad != nil {
+		return bad
+	}
 	switch {
 	case m.GetSubscriberAddress() == "":
 		return &messages.InvalidRequest{Field: "subscriber_address", Reason: "the subscriber's address is required"}

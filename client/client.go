@@ -75,6 +75,10 @@ type Client struct {
 	dead map[string]bool
 
 	unwatch func()
+
+	// g is set with TransportGRPC: every operation goes through it (see
+	// grpc.go) and none of the actor fields above is used.
+	g *grpcConn
 }
 
 // session is an open session with one node: the session actor's PID and the
@@ -121,6 +125,9 @@ func (s *sessionSlot) release() { <-s.lock }
 // down is reported here rather than on the first request. ctx bounds that
 // first session only.
 func New(ctx context.Context, cfg Config) (*Client, error) {
+	if cfg.Transport == TransportGRPC {
+		return newGRPCClient(ctx, cfg)
+	}
 	if err := cfg.lookupConsul(ctx); err != nil {
 		return nil, err
 	}
@@ -185,7 +192,13 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 
 // Addr is the address of the client's own listener, which nodes dial back.
 // Clients of one process with equal transport settings share it.
-func (c *Client) Addr() string { return c.tr.addr }
+// With TransportGRPC there is none: it returns "".
+func (c *Client) Addr() string {
+	if c.g != nil {
+		return ""
+	}
+	return c.tr.addr
+}
 
 // Close ends every subscription and session and stops the client's actor
 // system, listener and goroutines (when no other Client in the process
@@ -194,6 +207,10 @@ func (c *Client) Addr() string { return c.tr.addr }
 func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
 		c.closeFn()
+		if c.g != nil {
+			c.grpcClose()
+			return
+		}
 		c.mu.Lock()
 		subs := make([]*Subscription, 0, len(c.subs))
 		for s := range c.subs {
@@ -842,7 +859,9 @@ type Server struct {
 	ActorAddr string
 	RaftAddr  string
 	HTTPAddr  string
-	IsLeader  bool
+	// GRPCAddr is the node's gRPC Log service, empty when unknown.
+	GRPCAddr string
+	IsLeader bool
 	// Health as seen by discovery ("passing", "warning", "critical"), or
 	// empty when the node runs without discovery.
 	Health string
@@ -851,6 +870,9 @@ type Server struct {
 // Servers asks a node for the cluster's members, the leader marked. The
 // client also takes the answer as its view of the cluster for routing.
 func (c *Client) Servers(ctx context.Context) ([]Server, error) {
+	if c.g != nil {
+		return c.grpcServers(ctx)
+	}
 	var out []Server
 	err := c.do(ctx, "servers", routeAny, 0, func(ctx context.Context, s *session, timeout time.Duration) error {
 		var err error
@@ -881,6 +903,7 @@ func (c *Client) askServers(ctx context.Context, s *session, timeout time.Durati
 			ActorAddr: sv.GetActorAddress(),
 			RaftAddr:  sv.GetRaftAddress(),
 			HTTPAddr:  sv.GetHttpAddress(),
+			GRPCAddr:  sv.GetGrpcAddress(),
 			IsLeader:  sv.GetIsLeader(),
 			Health:    sv.GetHealth(),
 		})

@@ -64,7 +64,7 @@ func startNode(dataDir, actorAddr string, extra ...string) *testNode {
 		actorAddr = "127.0.0.1:0"
 	}
 	args := append([]string{"agent", "--id", "client-test", "--data-dir", dataDir,
-		"--actor-addr", actorAddr, "--http-addr", "127.0.0.1:0", "--raft-addr", "127.0.0.1:0", "--bootstrap"}, extra...)
+		"--actor-addr", actorAddr, "--http-addr", "127.0.0.1:0", "--raft-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", "--bootstrap"}, extra...)
 	cmd := exec.Command(agentBin, args...)
 	w := gexec.NewPrefixedWriter("[node] ", GinkgoWriter)
 	session, err := gexec.Start(cmd, w, w)

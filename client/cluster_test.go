@@ -25,7 +25,7 @@ var clusterReady = regexp.MustCompile(`actorlog agent ready id=\S+ actor=(\S+) h
 func startMember(id, join string) *testNode {
 	GinkgoHelper()
 	args := []string{"agent", "--id", id, "--data-dir", GinkgoT().TempDir(),
-		"--actor-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--raft-addr", "127.0.0.1:0"}
+		"--actor-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--raft-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0"}
 	if join == "" {
 		args = append(args, "--bootstrap")
 	} else {

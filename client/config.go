@@ -102,6 +102,12 @@ type Config struct {
 	// the nodes authorise. Nil: plaintext, which a node with TLS refuses
 	// (New then fails with ErrTLSRequired).
 	TLS *tls.Config
+	// Transport selects the actor remote (TransportActor, the default) or
+	// the gRPC Log service (TransportGRPC; Servers are then --grpc-addr
+	// addresses, and Consul's instances are dialled at their grpc_addr).
+	// ListenAddr, AdvertisedAddr and EndpointWriterBatchSize apply to the
+	// actor remote only.
+	Transport Transport
 	// Name identifies the client in the node's logs and metrics only.
 	Name string
 
@@ -222,7 +228,12 @@ func (c Config) Validate() error {
 	bad := func(field, format string, args ...any) error {
 		return &InvalidRequestError{Field: field, Reason: fmt.Sprintf(format, args...)}
 	}
-	if len(c.Servers) == 0 {
+	switch c.Transport {
+	case "", TransportActor, TransportGRPC:
+	default:
+		return bad("Transport", "%q is neither %q nor %q", c.Transport, TransportActor, TransportGRPC)
+	}
+	if len(c.Servers) == 0 && !(c.Transport == TransportGRPC && c.Consul != "") {
 		if c.Consul != "" {
 			return bad("Consul", "no passing actorlog node is registered at %s", c.Consul)
 		}

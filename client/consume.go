@@ -81,6 +81,9 @@ func (c *Client) Consume(ctx context.Context, offset uint64, opts ConsumeOptions
 
 // consume is Consume without its span and timing.
 func (c *Client) consume(ctx context.Context, offset uint64, opts ConsumeOptions) (*ConsumeResult, error) {
+	if c.g != nil {
+		return c.grpcConsume(ctx, offset, opts)
+	}
 	ctx, cancel := c.opContext(ctx)
 	defer cancel()
 

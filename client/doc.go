@@ -110,6 +110,18 @@
 // panics on a message type this binary does not know). It dials a node once
 // per attempt instead of protoactor's five two-second retries.
 //
+// # The gRPC transport
+//
+// With Config.Transport set to TransportGRPC the client speaks the gRPC Log
+// service (README.md, "gRPC") instead: Servers (and Consul's instances) are
+// --grpc-addr addresses, there is no listener of the client's own, so it
+// works through NAT, a port-forward or a TCP proxy, and routing is the
+// grpcroute package's (produces to the leader, reads to the followers).
+// Produce, Consume, Subscribe and Servers behave as above: the same
+// idempotent lanes, retries within the deadline and typed errors (read
+// from the status details). A Subscription reads a ConsumeStream, whose
+// back-pressure is gRPC's flow control; Limits reports zero (unknown).
+//
 // # Logging
 //
 // Config.Logger receives the client's logs and protoactor's (which logs

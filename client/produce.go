@@ -38,7 +38,12 @@ type Limits struct {
 
 // Limits returns the limits announced by the node that takes produce
 // requests, opening a session with it when needed.
+// With TransportGRPC the limits are not announced: it returns zero limits
+// (unknown), and the node refuses what exceeds them.
 func (c *Client) Limits(ctx context.Context) (Limits, error) {
+	if c.g != nil {
+		return Limits{}, nil
+	}
 	var l Limits
 	err := c.do(ctx, "limits", routeLeader, 0, func(_ context.Context, s *session, _ time.Duration) error {
 		l = Limits{MaxRecordBytes: s.maxRecordBytes, MaxBatchBytes: s.maxBatchBytes}
@@ -109,6 +114,9 @@ func (c *Client) Produce(ctx context.Context, values ...[]byte) ([]uint64, error
 
 // produce is Produce without its span and timing.
 func (c *Client) produce(ctx context.Context, values [][]byte) ([]uint64, error) {
+	if c.g != nil {
+		return c.grpcProduce(ctx, values)
+	}
 	ctx, cancel := c.opContext(ctx)
 	defer cancel()
 

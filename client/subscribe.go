@@ -61,6 +61,8 @@ type Subscription struct {
 	subscribing bool
 	err         error // terminal: returned by Next once buf is empty
 	received    uint64
+
+	g *grpcSub // set with TransportGRPC: see grpc.go
 }
 
 // inbox is the local process that a node pushes SubscriptionRecords to. A
@@ -81,6 +83,9 @@ func (in *inbox) Stop(*actor.PID)                   {}
 // Subscribe starts a subscription at offset from. ctx bounds the initial
 // subscribe request only; the subscription lives until Close.
 func (c *Client) Subscribe(ctx context.Context, from uint64, opts SubscribeOptions) (*Subscription, error) {
+	if c.g != nil {
+		return c.grpcSubscribe(ctx, from, opts)
+	}
 	if opts.Buffer <= 0 {
 		opts.Buffer = DefaultSubscribeBuffer
 	}
@@ -322,6 +327,9 @@ func (s *Subscription) fail(err error) {
 // ErrSubscriptionEnded; when the subscription cannot go on (its offset is no
 // longer retained, say) it returns that error.
 func (s *Subscription) Next(ctx context.Context) (Record, error) {
+	if s.g != nil {
+		return s.grpcNext(ctx)
+	}
 	for {
 		if s.ctx.Err() != nil {
 			return Record{}, s.endedErr()
@@ -398,6 +406,9 @@ func (s *Subscription) Records(ctx context.Context) iter.Seq2[Record, error] {
 
 // Buffered is the number of records received and not yet returned by Next.
 func (s *Subscription) Buffered() int {
+	if s.g != nil {
+		return int(s.g.buffered.Load())
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.buf)
@@ -405,6 +416,9 @@ func (s *Subscription) Buffered() int {
 
 // Received is the number of records received from the node so far.
 func (s *Subscription) Received() uint64 {
+	if s.g != nil {
+		return s.g.received.Load()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.received
@@ -415,6 +429,10 @@ func (s *Subscription) Received() uint64 {
 // buffered are dropped. It is safe to call more than once.
 func (s *Subscription) Close() error {
 	s.closeOnce.Do(func() {
+		if s.g != nil {
+			s.grpcClose()
+			return
+		}
 		s.mu.Lock()
 		sess, id := s.sess, s.subID
 		s.mu.Unlock()

@@ -56,3 +56,7 @@ func syncDir(dir string) error {
 	}
 	return nil
 }
+
+// WriteFileAtomic replaces path with data as the FSM writes its state: a
+// crash leaves either the old or the new content.
+func WriteFileAtomic(path string, data []byte) error { return writeFileAtomic(path, data) }

@@ -53,7 +53,7 @@ func (noopSnapshot) Release()                             {}
 type testNode struct {
 	id    string
 	raft  *raft.Raft
-	trans *raft.NetworkTransport
+	trans *consensus.Transport
 	fsm   *recordingFSM
 }
 

@@ -15,8 +15,12 @@ import (
 const (
 	// DefaultHeartbeatTimeout is half of raft's 1 s: loopback and LAN round
 	// trips are well under a millisecond, so a follower can notice a dead
-	// leader sooner without risking spurious elections. Heartbeats take
-	// raft's fast path that skips the disk, so fsync stalls do not delay them.
+	// leader sooner without risking spurious elections. Heartbeats go
+	// through raft's main loop (see Transport), so a follower answers one
+	// only after the disk write in front of it: a disk whose raft writes
+	// take longer than this costs elections (docs/BENCHMARKS.md, "Leader
+	// pauses"), and such a node needs a longer timeout
+	// (--raft-heartbeat-timeout).
 	DefaultHeartbeatTimeout = 500 * time.Millisecond
 	// DefaultElectionTimeout equals the heartbeat timeout, as in raft.
 	DefaultElectionTimeout = 500 * time.Millisecond

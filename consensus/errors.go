@@ -44,6 +44,10 @@ var (
 	// (0.0.0.0 or [::]).
 	ErrNotAdvertisable = errors.New("consensus: bind address is not advertisable; set an advertise address")
 
+	// ErrInvalidArgument is returned for a call whose argument cannot be
+	// used as given (a fault at an offset already applied).
+	ErrInvalidArgument = errors.New("consensus: invalid argument")
+
 	// ErrInvalidConfig is wrapped by the *ConfigError that Validate returns.
 	ErrInvalidConfig = errors.New("consensus: invalid config")
 )

@@ -74,7 +74,18 @@ type FSMConfig struct {
 	TracerProvider trace.TracerProvider
 	// NodeID names the node in the FSM's spans.
 	NodeID string
+	// OnDivergence, when set, is called (on raft's FSM goroutine, so it
+	// must not block) when this replica's checksum differs from the
+	// leader's at a checkpoint.
+	OnDivergence func(Divergence)
+	// OnVerified, when set, is called (on raft's FSM goroutine, so it must
+	// not block) when this replica's checksum equals the leader's.
+	OnVerified func(Checksum)
 }
+
+// CheckpointResult is the response of an applied Checkpoint entry: the
+// replica's checksum there. The leader puts its own into a Verify entry.
+type CheckpointResult = Checksum
 
 // ProduceResult is the response of an applied produce entry, returned
 // through raft's ApplyFuture.Response. Err is set when the records could
@@ -125,13 +136,20 @@ type FSM struct {
 	applied uint64
 	// next is the offset the next appended record gets.
 	next uint64
-	// onDisk is the raft index of the last record found in the log at open
-	// (or restored): entries at or below it are already in the log.
-	onDisk uint64
+	// logNext is the log's next offset at open (or after a restore):
+	// records below it are already in the log, and replay does not append
+	// them again. Offsets, not raft indexes, decide it, because retention
+	// may have deleted every record (and with them the last raft index
+	// they carried), and a crash may have cut the log inside an entry.
+	logNext uint64
 	// stateIndex is the index the state file reflects.
 	stateIndex uint64
 	producers  map[string]*producer
 	members    map[string]*messages.Member
+	// repairing holds the members under repair, with the index that held
+	// them.
+	repairing map[string]uint64
+	ck        checker
 }
 
 type producer struct {
@@ -159,7 +177,9 @@ func NewFSM(cfg FSMConfig) (*FSM, error) {
 		cfg.Logger = discardEntry()
 	}
 	f := &FSM{cfg: cfg, log: cfg.Logger.WithField("component", "fsm"), tr: newFSMTracer(cfg), stop: make(chan struct{}),
-		producers: map[string]*producer{}, members: map[string]*messages.Member{}}
+		producers: map[string]*producer{}, members: map[string]*messages.Member{},
+		repairing: map[string]uint64{}}
+	f.ck.init()
 	if err := removeStaleTemp(cfg.StatePath); err != nil {
 		return nil, err
 	}
@@ -168,7 +188,9 @@ func NewFSM(cfg FSMConfig) (*FSM, error) {
 		if err := proto.Unmarshal(b, st); err != nil {
 			return nil, fmt.Errorf("%w: FSM state file %s: %v", ErrCorrupt, cfg.StatePath, err)
 		}
-		f.loadState(st)
+		if err := f.loadState(st); err != nil {
+			return nil, err
+		}
 	} else if !os.IsNotExist(err) {
 		return nil, fmt.Errorf("consensus: read FSM state: %w", err)
 	}
@@ -179,18 +201,12 @@ func NewFSM(cfg FSMConfig) (*FSM, error) {
 	if err != nil {
 		return nil, fmt.Errorf("consensus: FSM: log bounds: %w", err)
 	}
-	if f.stateIndex == 0 {
-		f.next = low
-	}
-	f.onDisk = f.stateIndex
-	if next > low {
-		recs, err := cfg.Log.Read(next-1, 1)
-		if err != nil || len(recs) != 1 {
-			return nil, fmt.Errorf("consensus: FSM: read the last record at %d: %v", next-1, err)
-		}
-		f.onDisk = max(f.onDisk, recs[0].GetRaftIndex())
-	}
-	f.log.WithFields(logrus.Fields{"state_index": f.stateIndex, "last_record_index": f.onDisk, "next": f.next, "log_next": next}).Info("FSM opened")
+	// Without a state file no snapshot was taken, so raft replays from
+	// its first entry, whose first record has offset 0, even when
+	// retention has since deleted it (low > 0).
+	_ = low
+	f.logNext = next
+	f.log.WithFields(logrus.Fields{"state_index": f.stateIndex, "next": f.next, "log_next": next}).Info("FSM opened")
 	return f, nil
 }
 
@@ -250,6 +266,8 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	out := make([]interface{}, len(logs))
 	var appends []pendingAppend
 	var traced []tracedEntry // only when tracing is on
+	var diverged []Divergence
+	var verified []Checksum
 	membersChanged := false
 	f.mu.Lock()
 	for i, l := range logs {
@@ -272,6 +290,23 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 				membersChanged = true
 			}
 			f.members[c.Member.GetId()] = c.Member
+		case *messages.RaftCommand_Checkpoint:
+			cs := f.ck.checkpointLocked(l.Index, f.next)
+			out[i] = &cs
+		case *messages.RaftCommand_Verify:
+			d, local, known := f.ck.verifyLocked(c.Verify)
+			switch {
+			case d != nil:
+				diverged = append(diverged, *d)
+			case known:
+				verified = append(verified, local)
+			}
+		case *messages.RaftCommand_RepairHold:
+			if c.RepairHold.GetHeld() {
+				f.repairing[c.RepairHold.GetId()] = l.Index
+			} else {
+				delete(f.repairing, c.RepairHold.GetId())
+			}
 		case *messages.RaftCommand_Produce:
 			res, recs := f.produceLocked(l.Index, cmd.GetTimestampUnixNano(), c.Produce)
 			out[i] = res
@@ -290,6 +325,17 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	endApplySpan(span, appends)
 	if membersChanged {
 		f.writeMembers()
+	}
+	for _, d := range diverged {
+		f.log.WithField("divergence", d.String()).Error("REPLICA DIVERGED: this replica's records differ from the leader's")
+		if f.cfg.OnDivergence != nil {
+			f.cfg.OnDivergence(d)
+		}
+	}
+	for _, cs := range verified {
+		if f.cfg.OnVerified != nil {
+			f.cfg.OnVerified(cs)
+		}
 	}
 	return out
 }
@@ -348,19 +394,29 @@ func (f *FSM) produceLocked(index uint64, ts int64, req *messages.ProduceRequest
 	}
 	n := len(req.GetRecords())
 	res := &ProduceResult{First: f.next, Count: n}
+	for i, r := range req.GetRecords() {
+		f.ck.addLocked(r, res.First+uint64(i), ts)
+	}
 	f.next += uint64(n)
 	if pid != "" {
 		f.rememberLocked(pid, index, &messages.ProducedBatch{Sequence: seq, FirstOffset: res.First, Count: uint32(n)})
 	}
-	if index <= f.onDisk {
+	skip := 0
+	if res.First < f.logNext {
+		skip = int(min(f.logNext-res.First, uint64(n)))
+	}
+	if skip == n {
 		return res, nil
 	}
 	// The decoded records become the log's records: the command is this
 	// entry's alone (decodeCommand made it), so stamping them in place
 	// spares a second record per value.
-	recs := req.GetRecords()
-	for _, r := range recs {
-		r.Offset, r.TimestampUnixNano, r.RaftIndex = 0, ts, index
+	// Offset carries the offset the FSM decided on: the log ignores it
+	// for the record, and the node's log uses the batch's first to tell a
+	// retried append from a new one (actors.FSMLog).
+	recs := req.GetRecords()[skip:]
+	for i, r := range recs {
+		r.Offset, r.TimestampUnixNano, r.RaftIndex = res.First+uint64(skip+i), ts, index
 	}
 	return res, recs
 }
@@ -424,7 +480,7 @@ func (f *FSM) appendAll(ctx context.Context, appends []pendingAppend) {
 			for _, a := range appends[:n] {
 				a.res.Err = err
 			}
-		} else if want := appends[0].res.First; first != want {
+		} else if want := appends[0].recs[0].GetOffset(); first != want {
 			// Offsets are decided here; the log disagreeing means a bug or
 			// a damaged log. Report the offsets the records really got.
 			f.log.WithFields(logrus.Fields{"expected": want, "got": first}).Error("the log assigned unexpected offsets")
@@ -473,10 +529,22 @@ func (f *FSM) stateLocked(low uint64) *messages.FSMState {
 		st.Members = append(st.Members, m)
 	}
 	sort.Slice(st.Members, func(i, j int) bool { return st.Members[i].GetId() < st.Members[j].GetId() })
+	st.ChecksumState = f.ck.stateLocked()
+	for id := range f.repairing {
+		st.Repairing = append(st.Repairing, id)
+	}
+	sort.Strings(st.Repairing)
 	return st
 }
 
-func (f *FSM) loadState(st *messages.FSMState) {
+func (f *FSM) loadState(st *messages.FSMState) error {
+	if err := f.ck.loadLocked(st.GetChecksumState()); err != nil {
+		return err
+	}
+	f.repairing = make(map[string]uint64, len(st.GetRepairing()))
+	for _, id := range st.GetRepairing() {
+		f.repairing[id] = st.GetAppliedIndex()
+	}
 	f.applied, f.stateIndex, f.next = st.GetAppliedIndex(), st.GetAppliedIndex(), st.GetNextOffset()
 	f.producers = make(map[string]*producer, len(st.GetProducers()))
 	for _, p := range st.GetProducers() {
@@ -486,6 +554,7 @@ func (f *FSM) loadState(st *messages.FSMState) {
 	for _, m := range st.GetMembers() {
 		f.members[m.GetId()] = m
 	}
+	return nil
 }
 
 // writeState syncs the log, then writes st to the state file.

@@ -117,10 +117,13 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		return fmt.Errorf("%w: snapshot ends at offset %d, its state says %d", ErrCorrupt, next, st.GetNextOffset())
 	}
 	f.mu.Lock()
-	f.loadState(st)
+	err := f.loadState(st)
 	f.stateIndex = 0 // written below
-	f.onDisk = st.GetAppliedIndex()
+	f.logNext = st.GetNextOffset()
 	f.mu.Unlock()
+	if err != nil {
+		return err
+	}
 	if err := f.writeState(st); err != nil {
 		return err
 	}

@@ -109,7 +109,8 @@ var _ = Describe("FSM tracing", func() {
 		Expect(err).NotTo(HaveOccurred())
 		g := openFSM(off)
 		ctx, span := tp.Tracer("test").Start(context.Background(), "raft.apply")
-		g.ApplyBatch([]*raft.Log{tracedEntry(ctx, 2, "y")})
+		// A new FSM over the log replays raft from its first entry.
+		g.ApplyBatch([]*raft.Log{produceEntry(1, "", 0, "x"), tracedEntry(ctx, 2, "y")})
 		span.End()
 		Expect(exp.GetSpans()).To(HaveLen(1), "only the leader's span")
 		Expect(log.spans).To(BeEmpty())

@@ -71,6 +71,11 @@ type TransportConfig struct {
 	PeerAllowed func(identity string) error
 	// Logger receives the transport's logs. Nil discards them.
 	Logger *logrus.Entry
+	// UnsafeHeartbeatFastPath lets raft answer heartbeats on the
+	// transport's goroutine, as hashicorp/raft does by default. Off by
+	// default because that fast path can make replicas diverge (see
+	// Transport); it exists to reproduce and measure that race.
+	UnsafeHeartbeatFastPath bool
 }
 
 func (c TransportConfig) withDefaults() TransportConfig {
@@ -111,9 +116,38 @@ func (c TransportConfig) Validate() error {
 	return nil
 }
 
-// NewTCPTransport listens on bindAddr and returns raft's NetworkTransport
-// over a stream layer of this package, which speaks TLS when cfg.TLS is set
-// and plaintext TCP otherwise.
+// Transport is raft's NetworkTransport over this package's stream layer,
+// without raft's heartbeat fast path.
+//
+// Why: hashicorp/raft answers a heartbeat on the transport's goroutine
+// when a handler is registered, and that handler raises the current term
+// while the leader loop may still be dispatching logs it accepted as
+// leader. A leader that was paused (GC, SIGSTOP, a stalled disk) and comes
+// back then writes its queued entries stamped with the newer term, a term
+// it never led; another node already holds different entries at the same
+// (index, term), so raft never repairs them and the replicas diverge for
+// good (hashicorp/raft issue 695, still open, with an unmerged fix in pull
+// request 701). docs/DESIGN.md ("Raft's heartbeat fast path") has what it
+// costs and when to drop this.
+//
+// With SetHeartbeatHandler a no-op, a heartbeat is an ordinary
+// AppendEntries handled by raft's main loop, in order with everything else.
+type Transport struct {
+	*raft.NetworkTransport
+	fastPath bool
+}
+
+// SetHeartbeatHandler drops raft's heartbeat fast path unless the
+// transport was built with UnsafeHeartbeatFastPath.
+func (t *Transport) SetHeartbeatHandler(cb func(rpc raft.RPC)) {
+	if t.fastPath {
+		t.NetworkTransport.SetHeartbeatHandler(cb)
+	}
+}
+
+// NewTCPTransport listens on bindAddr and returns a Transport over a
+// stream layer of this package, which speaks TLS when cfg.TLS is set and
+// plaintext TCP otherwise.
 //
 // bindAddr may use port 0; the transport's LocalAddr then reports the port
 // the kernel chose. advertise is the address peers dial; nil means the bound
@@ -122,7 +156,7 @@ func (c TransportConfig) Validate() error {
 //
 // Closing the transport closes the listener and every connection it
 // accepted or dialled, so no connection goroutine outlives it.
-func NewTCPTransport(bindAddr string, advertise net.Addr, cfg TransportConfig) (*raft.NetworkTransport, error) {
+func NewTCPTransport(bindAddr string, advertise net.Addr, cfg TransportConfig) (*Transport, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -132,13 +166,14 @@ func NewTCPTransport(bindAddr string, advertise net.Addr, cfg TransportConfig) (
 		return nil, err
 	}
 	stream.SetLimits(cfg.IdleTimeout, cfg.MaxConnsPerPeer, cfg.PeerAllowed, cfg.Logger)
-	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+	nt := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:          stream,
 		MaxPool:         cfg.MaxPool,
 		MaxRPCsInFlight: cfg.MaxRPCsInFlight,
 		Timeout:         cfg.Timeout,
 		Logger:          NewHCLogger(cfg.Logger, "raft-net"),
-	}), nil
+	})
+	return &Transport{NetworkTransport: nt, fastPath: cfg.UnsafeHeartbeatFastPath}, nil
 }
 
 // StreamLayer is a raft.StreamLayer over TCP with optional TLS. It tracks

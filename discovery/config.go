@@ -78,6 +78,7 @@ const (
 	MetaNodeID   = "node_id"
 	MetaRaftAddr = "raft_addr"
 	MetaHTTPAddr = "http_addr"
+	MetaGRPCAddr = "grpc_addr"
 )
 
 // Config configures a Registrar: who this node is, where its local Consul
@@ -108,6 +109,10 @@ type Config struct {
 	// HTTPAddr is the HTTP API address, published in Meta under
 	// MetaHTTPAddr. Optional.
 	HTTPAddr string
+
+	// GRPCAddr is the gRPC Log service's address, published in Meta under
+	// MetaGRPCAddr. Optional.
+	GRPCAddr string
 
 	// TTL is the TTL of the node's health check. The registrar refreshes it
 	// every TTL/3 with the status last given to UpdateTTL; when refreshes

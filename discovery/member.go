@@ -33,6 +33,7 @@ type Member struct {
 	ActorAddr string // actor remote endpoint, "host:port"
 	RaftAddr  string // raft transport address; empty if not published
 	HTTPAddr  string // HTTP API address; empty if not published
+	GRPCAddr  string // gRPC Log service address; empty if not published
 	Status    Status
 	Node      string // the Consul node (agent) it is registered with
 }
@@ -111,6 +112,7 @@ func toMember(e *api.ServiceEntry) Member {
 		ID:       e.Service.ID,
 		RaftAddr: e.Service.Meta[MetaRaftAddr],
 		HTTPAddr: e.Service.Meta[MetaHTTPAddr],
+		GRPCAddr: e.Service.Meta[MetaGRPCAddr],
 		Status:   Status(e.Checks.AggregatedStatus()),
 	}
 	if id := e.Service.Meta[MetaNodeID]; id != "" {

@@ -110,6 +110,9 @@ func NewRegistrar(cfg Config) (*Registrar, error) {
 	if cfg.HTTPAddr != "" {
 		meta[MetaHTTPAddr] = cfg.HTTPAddr
 	}
+	if cfg.GRPCAddr != "" {
+		meta[MetaGRPCAddr] = cfg.GRPCAddr
+	}
 	client, transport, err := newClient(cfg.ConsulAddr, true)
 	if err != nil {
 		return nil, err

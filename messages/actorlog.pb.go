@@ -298,8 +298,13 @@ type ProduceRequest struct {
 	// Idempotent produce: a (producer_id, sequence) pair the node has already
 	// applied is answered with the original offsets instead of being appended
 	// again. An empty producer_id disables deduplication.
-	ProducerId    string `protobuf:"bytes,2,opt,name=producer_id,json=producerId,proto3" json:"producer_id,omitempty"`
-	Sequence      uint64 `protobuf:"varint,3,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	ProducerId string `protobuf:"bytes,2,opt,name=producer_id,json=producerId,proto3" json:"producer_id,omitempty"`
+	Sequence   uint64 `protobuf:"varint,3,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	// The topic and partition to append to. Until topics exist the only log
+	// is "default" partition 0; empty means "default", and anything else is
+	// refused with InvalidRequest naming the field.
+	Topic         string `protobuf:"bytes,4,opt,name=topic,proto3" json:"topic,omitempty"`
+	Partition     uint32 `protobuf:"varint,5,opt,name=partition,proto3" json:"partition,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -351,6 +356,20 @@ func (x *ProduceRequest) GetProducerId() string {
 func (x *ProduceRequest) GetSequence() uint64 {
 	if x != nil {
 		return x.Sequence
+	}
+	return 0
+}
+
+func (x *ProduceRequest) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *ProduceRequest) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
 	}
 	return 0
 }
@@ -413,7 +432,10 @@ type ConsumeRequest struct {
 	// records). Zero answers at once with OffsetOutOfRange.
 	WaitMs uint32 `protobuf:"varint,4,opt,name=wait_ms,json=waitMs,proto3" json:"wait_ms,omitempty"`
 	// Linearizable read: served by the leader after confirming leadership.
-	Consistent    bool `protobuf:"varint,5,opt,name=consistent,proto3" json:"consistent,omitempty"`
+	Consistent bool `protobuf:"varint,5,opt,name=consistent,proto3" json:"consistent,omitempty"`
+	// The topic and partition to read: see ProduceRequest.topic.
+	Topic         string `protobuf:"bytes,6,opt,name=topic,proto3" json:"topic,omitempty"`
+	Partition     uint32 `protobuf:"varint,7,opt,name=partition,proto3" json:"partition,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -481,6 +503,20 @@ func (x *ConsumeRequest) GetConsistent() bool {
 		return x.Consistent
 	}
 	return false
+}
+
+func (x *ConsumeRequest) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *ConsumeRequest) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
 }
 
 // ConsumeResponse carries the records read and the log's bounds.
@@ -555,8 +591,11 @@ type Subscribe struct {
 	SubscriberAddress string `protobuf:"bytes,3,opt,name=subscriber_address,json=subscriberAddress,proto3" json:"subscriber_address,omitempty"`
 	SubscriberId      string `protobuf:"bytes,4,opt,name=subscriber_id,json=subscriberId,proto3" json:"subscriber_id,omitempty"`
 	MaxBytes          uint32 `protobuf:"varint,5,opt,name=max_bytes,json=maxBytes,proto3" json:"max_bytes,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// The topic and partition to follow: see ProduceRequest.topic.
+	Topic         string `protobuf:"bytes,6,opt,name=topic,proto3" json:"topic,omitempty"`
+	Partition     uint32 `protobuf:"varint,7,opt,name=partition,proto3" json:"partition,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Subscribe) Reset() {
@@ -620,6 +659,20 @@ func (x *Subscribe) GetSubscriberId() string {
 func (x *Subscribe) GetMaxBytes() uint32 {
 	if x != nil {
 		return x.MaxBytes
+	}
+	return 0
+}
+
+func (x *Subscribe) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *Subscribe) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
 	}
 	return 0
 }
@@ -917,7 +970,9 @@ type Server struct {
 	IsLeader     bool                   `protobuf:"varint,5,opt,name=is_leader,json=isLeader,proto3" json:"is_leader,omitempty"`
 	// Health as last seen by discovery ("passing", "warning", "critical"), or
 	// empty when discovery is not in use.
-	Health        string `protobuf:"bytes,6,opt,name=health,proto3" json:"health,omitempty"`
+	Health string `protobuf:"bytes,6,opt,name=health,proto3" json:"health,omitempty"`
+	// The gRPC Log service's address; empty when the node serves none.
+	GrpcAddress   string `protobuf:"bytes,7,opt,name=grpc_address,json=grpcAddress,proto3" json:"grpc_address,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -990,6 +1045,13 @@ func (x *Server) GetIsLeader() bool {
 func (x *Server) GetHealth() string {
 	if x != nil {
 		return x.Health
+	}
+	return ""
+}
+
+func (x *Server) GetGrpcAddress() string {
+	if x != nil {
+		return x.GrpcAddress
 	}
 	return ""
 }
@@ -1160,8 +1222,10 @@ type NotLeader struct {
 	state              protoimpl.MessageState `protogen:"open.v1"`
 	LeaderId           string                 `protobuf:"bytes,1,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
 	LeaderActorAddress string                 `protobuf:"bytes,2,opt,name=leader_actor_address,json=leaderActorAddress,proto3" json:"leader_actor_address,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// The leader's gRPC Log service address, when it serves one.
+	LeaderGrpcAddress string `protobuf:"bytes,3,opt,name=leader_grpc_address,json=leaderGrpcAddress,proto3" json:"leader_grpc_address,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *NotLeader) Reset() {
@@ -1204,6 +1268,13 @@ func (x *NotLeader) GetLeaderId() string {
 func (x *NotLeader) GetLeaderActorAddress() string {
 	if x != nil {
 		return x.LeaderActorAddress
+	}
+	return ""
+}
+
+func (x *NotLeader) GetLeaderGrpcAddress() string {
+	if x != nil {
+		return x.LeaderGrpcAddress
 	}
 	return ""
 }
@@ -1326,14 +1397,16 @@ const file_actorlog_proto_rawDesc = "" +
 	"\x10max_record_bytes\x18\x03 \x01(\rR\x0emaxRecordBytes\x12&\n" +
 	"\x0fmax_batch_bytes\x18\x04 \x01(\rR\rmaxBatchBytes\"\x0e\n" +
 	"\fCloseSession\"\x0f\n" +
-	"\rSessionClosed\"|\n" +
+	"\rSessionClosed\"\xb0\x01\n" +
 	"\x0eProduceRequest\x12-\n" +
 	"\arecords\x18\x01 \x03(\v2\x13.actorlog.v1.RecordR\arecords\x12\x1f\n" +
 	"\vproducer_id\x18\x02 \x01(\tR\n" +
 	"producerId\x12\x1a\n" +
-	"\bsequence\x18\x03 \x01(\x04R\bsequence\"+\n" +
+	"\bsequence\x18\x03 \x01(\x04R\bsequence\x12\x14\n" +
+	"\x05topic\x18\x04 \x01(\tR\x05topic\x12\x1c\n" +
+	"\tpartition\x18\x05 \x01(\rR\tpartition\"+\n" +
 	"\x0fProduceResponse\x12\x18\n" +
-	"\aoffsets\x18\x01 \x03(\x04R\aoffsets\"\x9f\x01\n" +
+	"\aoffsets\x18\x01 \x03(\x04R\aoffsets\"\xd3\x01\n" +
 	"\x0eConsumeRequest\x12\x16\n" +
 	"\x06offset\x18\x01 \x01(\x04R\x06offset\x12\x1f\n" +
 	"\vmax_records\x18\x02 \x01(\rR\n" +
@@ -1342,19 +1415,23 @@ const file_actorlog_proto_rawDesc = "" +
 	"\await_ms\x18\x04 \x01(\rR\x06waitMs\x12\x1e\n" +
 	"\n" +
 	"consistent\x18\x05 \x01(\bR\n" +
-	"consistent\"\x80\x01\n" +
+	"consistent\x12\x14\n" +
+	"\x05topic\x18\x06 \x01(\tR\x05topic\x12\x1c\n" +
+	"\tpartition\x18\a \x01(\rR\tpartition\"\x80\x01\n" +
 	"\x0fConsumeResponse\x12-\n" +
 	"\arecords\x18\x01 \x03(\v2\x13.actorlog.v1.RecordR\arecords\x12\x1d\n" +
 	"\n" +
 	"low_offset\x18\x02 \x01(\x04R\tlowOffset\x12\x1f\n" +
 	"\vnext_offset\x18\x03 \x01(\x04R\n" +
-	"nextOffset\"\xbb\x01\n" +
+	"nextOffset\"\xef\x01\n" +
 	"\tSubscribe\x12\x16\n" +
 	"\x06offset\x18\x01 \x01(\x04R\x06offset\x12%\n" +
 	"\x0einitial_credit\x18\x02 \x01(\rR\rinitialCredit\x12-\n" +
 	"\x12subscriber_address\x18\x03 \x01(\tR\x11subscriberAddress\x12#\n" +
 	"\rsubscriber_id\x18\x04 \x01(\tR\fsubscriberId\x12\x1b\n" +
-	"\tmax_bytes\x18\x05 \x01(\rR\bmaxBytes\"7\n" +
+	"\tmax_bytes\x18\x05 \x01(\rR\bmaxBytes\x12\x14\n" +
+	"\x05topic\x18\x06 \x01(\tR\x05topic\x12\x1c\n" +
+	"\tpartition\x18\a \x01(\rR\tpartition\"7\n" +
 	"\fSubscribeAck\x12'\n" +
 	"\x0fsubscription_id\x18\x01 \x01(\tR\x0esubscriptionId\"K\n" +
 	"\x06Credit\x12'\n" +
@@ -1368,14 +1445,15 @@ const file_actorlog_proto_rawDesc = "" +
 	"\x11SubscriptionEnded\x12'\n" +
 	"\x0fsubscription_id\x18\x01 \x01(\tR\x0esubscriptionId\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x10\n" +
-	"\x0eServersRequest\"\xb8\x01\n" +
+	"\x0eServersRequest\"\xdb\x01\n" +
 	"\x06Server\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12#\n" +
 	"\ractor_address\x18\x02 \x01(\tR\factorAddress\x12!\n" +
 	"\fraft_address\x18\x03 \x01(\tR\vraftAddress\x12!\n" +
 	"\fhttp_address\x18\x04 \x01(\tR\vhttpAddress\x12\x1b\n" +
 	"\tis_leader\x18\x05 \x01(\bR\bisLeader\x12\x16\n" +
-	"\x06health\x18\x06 \x01(\tR\x06health\"@\n" +
+	"\x06health\x18\x06 \x01(\tR\x06health\x12!\n" +
+	"\fgrpc_address\x18\a \x01(\tR\vgrpcAddress\"@\n" +
 	"\x0fServersResponse\x12-\n" +
 	"\aservers\x18\x01 \x03(\v2\x13.actorlog.v1.ServerR\aservers\"j\n" +
 	"\x10OffsetOutOfRange\x12\x16\n" +
@@ -1386,10 +1464,11 @@ const file_actorlog_proto_rawDesc = "" +
 	"nextOffset\">\n" +
 	"\x0eInvalidRequest\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\x12\x14\n" +
-	"\x05field\x18\x02 \x01(\tR\x05field\"Z\n" +
+	"\x05field\x18\x02 \x01(\tR\x05field\"\x8a\x01\n" +
 	"\tNotLeader\x12\x1b\n" +
 	"\tleader_id\x18\x01 \x01(\tR\bleaderId\x120\n" +
-	"\x14leader_actor_address\x18\x02 \x01(\tR\x12leaderActorAddress\"%\n" +
+	"\x14leader_actor_address\x18\x02 \x01(\tR\x12leaderActorAddress\x12.\n" +
+	"\x13leader_grpc_address\x18\x03 \x01(\tR\x11leaderGrpcAddress\"%\n" +
 	"\vUnavailable\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\"B\n" +
 	"\fUnauthorized\x12\x1a\n" +

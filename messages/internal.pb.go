@@ -2033,6 +2033,151 @@ func (*LogResetDone) Descriptor() ([]byte, []int) {
 	return file_internal_proto_rawDescGZIP(), []int{33}
 }
 
+// ReadFence makes the log refuse reads at or past from_offset with
+// Unavailable(reason) while on is set (a diverged replica being repaired);
+// ReadFence{} lifts it. Reply: ReadFenced.
+type ReadFence struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	On            bool                   `protobuf:"varint,1,opt,name=on,proto3" json:"on,omitempty"`
+	FromOffset    uint64                 `protobuf:"varint,2,opt,name=from_offset,json=fromOffset,proto3" json:"from_offset,omitempty"`
+	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadFence) Reset() {
+	*x = ReadFence{}
+	mi := &file_internal_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadFence) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadFence) ProtoMessage() {}
+
+func (x *ReadFence) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadFence.ProtoReflect.Descriptor instead.
+func (*ReadFence) Descriptor() ([]byte, []int) {
+	return file_internal_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *ReadFence) GetOn() bool {
+	if x != nil {
+		return x.On
+	}
+	return false
+}
+
+func (x *ReadFence) GetFromOffset() uint64 {
+	if x != nil {
+		return x.FromOffset
+	}
+	return 0
+}
+
+func (x *ReadFence) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type ReadFenced struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadFenced) Reset() {
+	*x = ReadFenced{}
+	mi := &file_internal_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadFenced) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadFenced) ProtoMessage() {}
+
+func (x *ReadFenced) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadFenced.ProtoReflect.Descriptor instead.
+func (*ReadFenced) Descriptor() ([]byte, []int) {
+	return file_internal_proto_rawDescGZIP(), []int{35}
+}
+
+// FSMRead is a read of the FSM's (its last record at start, the records of
+// a snapshot): a ReadFence does not apply to it. Reply: as ConsumeRequest.
+type FSMRead struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Request       *ConsumeRequest        `protobuf:"bytes,1,opt,name=request,proto3" json:"request,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FSMRead) Reset() {
+	*x = FSMRead{}
+	mi := &file_internal_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FSMRead) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FSMRead) ProtoMessage() {}
+
+func (x *FSMRead) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FSMRead.ProtoReflect.Descriptor instead.
+func (*FSMRead) Descriptor() ([]byte, []int) {
+	return file_internal_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *FSMRead) GetRequest() *ConsumeRequest {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
 // Member maps a raft server id to the addresses of its node. The leader
 // applies one when a node joins and for itself when it becomes leader.
 type Member struct {
@@ -2041,13 +2186,14 @@ type Member struct {
 	ActorAddress  string                 `protobuf:"bytes,2,opt,name=actor_address,json=actorAddress,proto3" json:"actor_address,omitempty"`
 	RaftAddress   string                 `protobuf:"bytes,3,opt,name=raft_address,json=raftAddress,proto3" json:"raft_address,omitempty"`
 	HttpAddress   string                 `protobuf:"bytes,4,opt,name=http_address,json=httpAddress,proto3" json:"http_address,omitempty"`
+	GrpcAddress   string                 `protobuf:"bytes,5,opt,name=grpc_address,json=grpcAddress,proto3" json:"grpc_address,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Member) Reset() {
 	*x = Member{}
-	mi := &file_internal_proto_msgTypes[34]
+	mi := &file_internal_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2059,7 +2205,7 @@ func (x *Member) String() string {
 func (*Member) ProtoMessage() {}
 
 func (x *Member) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_proto_msgTypes[34]
+	mi := &file_internal_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2072,7 +2218,7 @@ func (x *Member) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Member.ProtoReflect.Descriptor instead.
 func (*Member) Descriptor() ([]byte, []int) {
-	return file_internal_proto_rawDescGZIP(), []int{34}
+	return file_internal_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *Member) GetId() string {
@@ -2103,6 +2249,13 @@ func (x *Member) GetHttpAddress() string {
 	return ""
 }
 
+func (x *Member) GetGrpcAddress() string {
+	if x != nil {
+		return x.GrpcAddress
+	}
+	return ""
+}
+
 // RaftCommand is the payload of every raft log entry actorlog writes.
 type RaftCommand struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2110,6 +2263,9 @@ type RaftCommand struct {
 	//
 	//	*RaftCommand_Produce
 	//	*RaftCommand_Member
+	//	*RaftCommand_Checkpoint
+	//	*RaftCommand_Verify
+	//	*RaftCommand_RepairHold
 	Command isRaftCommand_Command `protobuf_oneof:"command"`
 	// The leader's clock when it accepted the request; every replica stamps
 	// the records with it, so replicas stay byte-identical.
@@ -2125,7 +2281,7 @@ type RaftCommand struct {
 
 func (x *RaftCommand) Reset() {
 	*x = RaftCommand{}
-	mi := &file_internal_proto_msgTypes[35]
+	mi := &file_internal_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2137,7 +2293,7 @@ func (x *RaftCommand) String() string {
 func (*RaftCommand) ProtoMessage() {}
 
 func (x *RaftCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_proto_msgTypes[35]
+	mi := &file_internal_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2150,7 +2306,7 @@ func (x *RaftCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftCommand.ProtoReflect.Descriptor instead.
 func (*RaftCommand) Descriptor() ([]byte, []int) {
-	return file_internal_proto_rawDescGZIP(), []int{35}
+	return file_internal_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *RaftCommand) GetCommand() isRaftCommand_Command {
@@ -2173,6 +2329,33 @@ func (x *RaftCommand) GetMember() *Member {
 	if x != nil {
 		if x, ok := x.Command.(*RaftCommand_Member); ok {
 			return x.Member
+		}
+	}
+	return nil
+}
+
+func (x *RaftCommand) GetCheckpoint() *Checkpoint {
+	if x != nil {
+		if x, ok := x.Command.(*RaftCommand_Checkpoint); ok {
+			return x.Checkpoint
+		}
+	}
+	return nil
+}
+
+func (x *RaftCommand) GetVerify() *Verify {
+	if x != nil {
+		if x, ok := x.Command.(*RaftCommand_Verify); ok {
+			return x.Verify
+		}
+	}
+	return nil
+}
+
+func (x *RaftCommand) GetRepairHold() *RepairHold {
+	if x != nil {
+		if x, ok := x.Command.(*RaftCommand_RepairHold); ok {
+			return x.RepairHold
 		}
 	}
 	return nil
@@ -2204,9 +2387,27 @@ type RaftCommand_Member struct {
 	Member *Member `protobuf:"bytes,2,opt,name=member,proto3,oneof"`
 }
 
+type RaftCommand_Checkpoint struct {
+	Checkpoint *Checkpoint `protobuf:"bytes,5,opt,name=checkpoint,proto3,oneof"`
+}
+
+type RaftCommand_Verify struct {
+	Verify *Verify `protobuf:"bytes,6,opt,name=verify,proto3,oneof"`
+}
+
+type RaftCommand_RepairHold struct {
+	RepairHold *RepairHold `protobuf:"bytes,7,opt,name=repair_hold,json=repairHold,proto3,oneof"`
+}
+
 func (*RaftCommand_Produce) isRaftCommand_Command() {}
 
 func (*RaftCommand_Member) isRaftCommand_Command() {}
+
+func (*RaftCommand_Checkpoint) isRaftCommand_Command() {}
+
+func (*RaftCommand_Verify) isRaftCommand_Command() {}
+
+func (*RaftCommand_RepairHold) isRaftCommand_Command() {}
 
 // ProducerState is what the FSM remembers of one producer for idempotent
 // produce: the offsets of its most recent applied sequences.
@@ -2223,7 +2424,7 @@ type ProducerState struct {
 
 func (x *ProducerState) Reset() {
 	*x = ProducerState{}
-	mi := &file_internal_proto_msgTypes[36]
+	mi := &file_internal_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2235,7 +2436,7 @@ func (x *ProducerState) String() string {
 func (*ProducerState) ProtoMessage() {}
 
 func (x *ProducerState) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_proto_msgTypes[36]
+	mi := &file_internal_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2248,7 +2449,7 @@ func (x *ProducerState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProducerState.ProtoReflect.Descriptor instead.
 func (*ProducerState) Descriptor() ([]byte, []int) {
-	return file_internal_proto_rawDescGZIP(), []int{36}
+	return file_internal_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ProducerState) GetProducerId() string {
@@ -2283,7 +2484,7 @@ type ProducedBatch struct {
 
 func (x *ProducedBatch) Reset() {
 	*x = ProducedBatch{}
-	mi := &file_internal_proto_msgTypes[37]
+	mi := &file_internal_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2295,7 +2496,7 @@ func (x *ProducedBatch) String() string {
 func (*ProducedBatch) ProtoMessage() {}
 
 func (x *ProducedBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_proto_msgTypes[37]
+	mi := &file_internal_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2308,7 +2509,7 @@ func (x *ProducedBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProducedBatch.ProtoReflect.Descriptor instead.
 func (*ProducedBatch) Descriptor() ([]byte, []int) {
-	return file_internal_proto_rawDescGZIP(), []int{37}
+	return file_internal_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ProducedBatch) GetSequence() uint64 {
@@ -2339,17 +2540,24 @@ type FSMState struct {
 	// The last raft index the state reflects.
 	AppliedIndex uint64 `protobuf:"varint,1,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
 	// The next offset at applied_index, and the lowest retained one.
-	NextOffset    uint64           `protobuf:"varint,2,opt,name=next_offset,json=nextOffset,proto3" json:"next_offset,omitempty"`
-	LowOffset     uint64           `protobuf:"varint,3,opt,name=low_offset,json=lowOffset,proto3" json:"low_offset,omitempty"`
-	Producers     []*ProducerState `protobuf:"bytes,4,rep,name=producers,proto3" json:"producers,omitempty"`
-	Members       []*Member        `protobuf:"bytes,5,rep,name=members,proto3" json:"members,omitempty"`
+	NextOffset uint64           `protobuf:"varint,2,opt,name=next_offset,json=nextOffset,proto3" json:"next_offset,omitempty"`
+	LowOffset  uint64           `protobuf:"varint,3,opt,name=low_offset,json=lowOffset,proto3" json:"low_offset,omitempty"`
+	Producers  []*ProducerState `protobuf:"bytes,4,rep,name=producers,proto3" json:"producers,omitempty"`
+	Members    []*Member        `protobuf:"bytes,5,rep,name=members,proto3" json:"members,omitempty"`
+	// The state of the running checksum over every record applied up to
+	// applied_index (an xxhash64 digest, in its own binary form), so that a
+	// replica restored from it goes on with the same chain.
+	ChecksumState []byte `protobuf:"bytes,6,opt,name=checksum_state,json=checksumState,proto3" json:"checksum_state,omitempty"`
+	// Members under repair: they are not made voters again until they
+	// report a verified rebuild.
+	Repairing     []string `protobuf:"bytes,7,rep,name=repairing,proto3" json:"repairing,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *FSMState) Reset() {
 	*x = FSMState{}
-	mi := &file_internal_proto_msgTypes[38]
+	mi := &file_internal_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2361,7 +2569,7 @@ func (x *FSMState) String() string {
 func (*FSMState) ProtoMessage() {}
 
 func (x *FSMState) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_proto_msgTypes[38]
+	mi := &file_internal_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2374,7 +2582,7 @@ func (x *FSMState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FSMState.ProtoReflect.Descriptor instead.
 func (*FSMState) Descriptor() ([]byte, []int) {
-	return file_internal_proto_rawDescGZIP(), []int{38}
+	return file_internal_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *FSMState) GetAppliedIndex() uint64 {
@@ -2412,6 +2620,481 @@ func (x *FSMState) GetMembers() []*Member {
 	return nil
 }
 
+func (x *FSMState) GetChecksumState() []byte {
+	if x != nil {
+		return x.ChecksumState
+	}
+	return nil
+}
+
+func (x *FSMState) GetRepairing() []string {
+	if x != nil {
+		return x.Repairing
+	}
+	return nil
+}
+
+// Checkpoint asks every replica to remember the checksum of the records it
+// has applied when it applies this entry.
+type Checkpoint struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Checkpoint) Reset() {
+	*x = Checkpoint{}
+	mi := &file_internal_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Checkpoint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Checkpoint) ProtoMessage() {}
+
+func (x *Checkpoint) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Checkpoint.ProtoReflect.Descriptor instead.
+func (*Checkpoint) Descriptor() ([]byte, []int) {
+	return file_internal_proto_rawDescGZIP(), []int{42}
+}
+
+// Verify carries the leader's checksum at a Checkpoint's index; every
+// replica compares its own.
+type Verify struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The raft index of the Checkpoint entry.
+	Index uint64 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	// The leader's next offset and checksum there.
+	NextOffset    uint64 `protobuf:"varint,2,opt,name=next_offset,json=nextOffset,proto3" json:"next_offset,omitempty"`
+	Checksum      uint64 `protobuf:"varint,3,opt,name=checksum,proto3" json:"checksum,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Verify) Reset() {
+	*x = Verify{}
+	mi := &file_internal_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Verify) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Verify) ProtoMessage() {}
+
+func (x *Verify) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Verify.ProtoReflect.Descriptor instead.
+func (*Verify) Descriptor() ([]byte, []int) {
+	return file_internal_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *Verify) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *Verify) GetNextOffset() uint64 {
+	if x != nil {
+		return x.NextOffset
+	}
+	return 0
+}
+
+func (x *Verify) GetChecksum() uint64 {
+	if x != nil {
+		return x.Checksum
+	}
+	return 0
+}
+
+// RepairHold marks a member as being rebuilt (held = true): it is a
+// non-voter and no member adds it as a voter until it clears the hold.
+type RepairHold struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Held          bool                   `protobuf:"varint,2,opt,name=held,proto3" json:"held,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RepairHold) Reset() {
+	*x = RepairHold{}
+	mi := &file_internal_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RepairHold) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RepairHold) ProtoMessage() {}
+
+func (x *RepairHold) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RepairHold.ProtoReflect.Descriptor instead.
+func (*RepairHold) Descriptor() ([]byte, []int) {
+	return file_internal_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *RepairHold) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *RepairHold) GetHeld() bool {
+	if x != nil {
+		return x.Held
+	}
+	return false
+}
+
+// ChecksumQuery asks a peer's raft actor for its checksum at a checkpoint.
+// Reply: ChecksumAnswer.
+type ChecksumQuery struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Index         uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChecksumQuery) Reset() {
+	*x = ChecksumQuery{}
+	mi := &file_internal_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChecksumQuery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChecksumQuery) ProtoMessage() {}
+
+func (x *ChecksumQuery) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChecksumQuery.ProtoReflect.Descriptor instead.
+func (*ChecksumQuery) Descriptor() ([]byte, []int) {
+	return file_internal_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *ChecksumQuery) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+type ChecksumAnswer struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Index uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	// known is false when the peer has no checksum for that index (it did
+	// not apply the checkpoint, or forgot it).
+	Known         bool   `protobuf:"varint,2,opt,name=known,proto3" json:"known,omitempty"`
+	NextOffset    uint64 `protobuf:"varint,3,opt,name=next_offset,json=nextOffset,proto3" json:"next_offset,omitempty"`
+	Checksum      uint64 `protobuf:"varint,4,opt,name=checksum,proto3" json:"checksum,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChecksumAnswer) Reset() {
+	*x = ChecksumAnswer{}
+	mi := &file_internal_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChecksumAnswer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChecksumAnswer) ProtoMessage() {}
+
+func (x *ChecksumAnswer) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChecksumAnswer.ProtoReflect.Descriptor instead.
+func (*ChecksumAnswer) Descriptor() ([]byte, []int) {
+	return file_internal_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *ChecksumAnswer) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *ChecksumAnswer) GetKnown() bool {
+	if x != nil {
+		return x.Known
+	}
+	return false
+}
+
+func (x *ChecksumAnswer) GetNextOffset() uint64 {
+	if x != nil {
+		return x.NextOffset
+	}
+	return 0
+}
+
+func (x *ChecksumAnswer) GetChecksum() uint64 {
+	if x != nil {
+		return x.Checksum
+	}
+	return 0
+}
+
+// RepairRequest asks the leader to hold a diverged member and demote it to
+// a non-voter, so that it can drop its log and rebuild it from the leader.
+// Reply: RepairResponse once both are committed.
+type RepairRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The checkpoint index at which the member found the mismatch.
+	Index         uint64 `protobuf:"varint,2,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RepairRequest) Reset() {
+	*x = RepairRequest{}
+	mi := &file_internal_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RepairRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RepairRequest) ProtoMessage() {}
+
+func (x *RepairRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RepairRequest.ProtoReflect.Descriptor instead.
+func (*RepairRequest) Descriptor() ([]byte, []int) {
+	return file_internal_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *RepairRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *RepairRequest) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+// RepairDone tells the leader that the member has rebuilt its log and
+// verified it at a later checkpoint: the leader clears the hold and makes
+// it a voter again. Reply: RepairResponse.
+type RepairDone struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Member        *Member                `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RepairDone) Reset() {
+	*x = RepairDone{}
+	mi := &file_internal_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RepairDone) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RepairDone) ProtoMessage() {}
+
+func (x *RepairDone) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RepairDone.ProtoReflect.Descriptor instead.
+func (*RepairDone) Descriptor() ([]byte, []int) {
+	return file_internal_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *RepairDone) GetMember() *Member {
+	if x != nil {
+		return x.Member
+	}
+	return nil
+}
+
+type RepairResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RepairResponse) Reset() {
+	*x = RepairResponse{}
+	mi := &file_internal_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RepairResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RepairResponse) ProtoMessage() {}
+
+func (x *RepairResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RepairResponse.ProtoReflect.Descriptor instead.
+func (*RepairResponse) Descriptor() ([]byte, []int) {
+	return file_internal_proto_rawDescGZIP(), []int{49}
+}
+
+// LeaderSuspect tells the leader that a follower whose checksum differs
+// from the leader's at a checkpoint found a peer that agrees with it: the
+// leader's own log may be the diverged one. The leader checks every voter;
+// when fewer than a majority hold its checksum, it hands leadership to a
+// voter that holds the majority's, and then repairs itself as a follower.
+// Reply: RepairResponse.
+type LeaderSuspect struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Index         uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaderSuspect) Reset() {
+	*x = LeaderSuspect{}
+	mi := &file_internal_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaderSuspect) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaderSuspect) ProtoMessage() {}
+
+func (x *LeaderSuspect) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaderSuspect.ProtoReflect.Descriptor instead.
+func (*LeaderSuspect) Descriptor() ([]byte, []int) {
+	return file_internal_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *LeaderSuspect) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 // SnapshotChunk carries records of a snapshot after its FSMState.
 type SnapshotChunk struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2422,7 +3105,7 @@ type SnapshotChunk struct {
 
 func (x *SnapshotChunk) Reset() {
 	*x = SnapshotChunk{}
-	mi := &file_internal_proto_msgTypes[39]
+	mi := &file_internal_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2434,7 +3117,7 @@ func (x *SnapshotChunk) String() string {
 func (*SnapshotChunk) ProtoMessage() {}
 
 func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_proto_msgTypes[39]
+	mi := &file_internal_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2447,7 +3130,7 @@ func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotChunk.ProtoReflect.Descriptor instead.
 func (*SnapshotChunk) Descriptor() ([]byte, []int) {
-	return file_internal_proto_rawDescGZIP(), []int{39}
+	return file_internal_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *SnapshotChunk) GetRecords() []*Record {
@@ -2468,7 +3151,7 @@ type ForwardedProduce struct {
 
 func (x *ForwardedProduce) Reset() {
 	*x = ForwardedProduce{}
-	mi := &file_internal_proto_msgTypes[40]
+	mi := &file_internal_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2480,7 +3163,7 @@ func (x *ForwardedProduce) String() string {
 func (*ForwardedProduce) ProtoMessage() {}
 
 func (x *ForwardedProduce) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_proto_msgTypes[40]
+	mi := &file_internal_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2493,7 +3176,7 @@ func (x *ForwardedProduce) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardedProduce.ProtoReflect.Descriptor instead.
 func (*ForwardedProduce) Descriptor() ([]byte, []int) {
-	return file_internal_proto_rawDescGZIP(), []int{40}
+	return file_internal_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ForwardedProduce) GetRequest() *ProduceRequest {
@@ -2513,7 +3196,7 @@ type ForwardedConsume struct {
 
 func (x *ForwardedConsume) Reset() {
 	*x = ForwardedConsume{}
-	mi := &file_internal_proto_msgTypes[41]
+	mi := &file_internal_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2525,7 +3208,7 @@ func (x *ForwardedConsume) String() string {
 func (*ForwardedConsume) ProtoMessage() {}
 
 func (x *ForwardedConsume) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_proto_msgTypes[41]
+	mi := &file_internal_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2538,7 +3221,7 @@ func (x *ForwardedConsume) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardedConsume.ProtoReflect.Descriptor instead.
 func (*ForwardedConsume) Descriptor() ([]byte, []int) {
-	return file_internal_proto_rawDescGZIP(), []int{41}
+	return file_internal_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ForwardedConsume) GetRequest() *ConsumeRequest {
@@ -2560,7 +3243,7 @@ type JoinRequest struct {
 
 func (x *JoinRequest) Reset() {
 	*x = JoinRequest{}
-	mi := &file_internal_proto_msgTypes[42]
+	mi := &file_internal_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2572,7 +3255,7 @@ func (x *JoinRequest) String() string {
 func (*JoinRequest) ProtoMessage() {}
 
 func (x *JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_proto_msgTypes[42]
+	mi := &file_internal_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2585,7 +3268,7 @@ func (x *JoinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
 func (*JoinRequest) Descriptor() ([]byte, []int) {
-	return file_internal_proto_rawDescGZIP(), []int{42}
+	return file_internal_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *JoinRequest) GetMember() *Member {
@@ -2610,7 +3293,7 @@ type JoinResponse struct {
 
 func (x *JoinResponse) Reset() {
 	*x = JoinResponse{}
-	mi := &file_internal_proto_msgTypes[43]
+	mi := &file_internal_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2622,7 +3305,7 @@ func (x *JoinResponse) String() string {
 func (*JoinResponse) ProtoMessage() {}
 
 func (x *JoinResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_proto_msgTypes[43]
+	mi := &file_internal_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2635,7 +3318,7 @@ func (x *JoinResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinResponse.ProtoReflect.Descriptor instead.
 func (*JoinResponse) Descriptor() ([]byte, []int) {
-	return file_internal_proto_rawDescGZIP(), []int{43}
+	return file_internal_proto_rawDescGZIP(), []int{55}
 }
 
 // LeaderChanged tells the raft actor that raft's leadership changed.
@@ -2649,7 +3332,7 @@ type LeaderChanged struct {
 
 func (x *LeaderChanged) Reset() {
 	*x = LeaderChanged{}
-	mi := &file_internal_proto_msgTypes[44]
+	mi := &file_internal_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2661,7 +3344,7 @@ func (x *LeaderChanged) String() string {
 func (*LeaderChanged) ProtoMessage() {}
 
 func (x *LeaderChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_proto_msgTypes[44]
+	mi := &file_internal_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2674,7 +3357,7 @@ func (x *LeaderChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaderChanged.ProtoReflect.Descriptor instead.
 func (*LeaderChanged) Descriptor() ([]byte, []int) {
-	return file_internal_proto_rawDescGZIP(), []int{44}
+	return file_internal_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *LeaderChanged) GetLeaderId() string {
@@ -2839,15 +3522,31 @@ const file_internal_proto_rawDesc = "" +
 	"\bLogReset\x12\x1f\n" +
 	"\vbase_offset\x18\x01 \x01(\x04R\n" +
 	"baseOffset\"\x0e\n" +
-	"\fLogResetDone\"\x83\x01\n" +
+	"\fLogResetDone\"T\n" +
+	"\tReadFence\x12\x0e\n" +
+	"\x02on\x18\x01 \x01(\bR\x02on\x12\x1f\n" +
+	"\vfrom_offset\x18\x02 \x01(\x04R\n" +
+	"fromOffset\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\f\n" +
+	"\n" +
+	"ReadFenced\"@\n" +
+	"\aFSMRead\x125\n" +
+	"\arequest\x18\x01 \x01(\v2\x1b.actorlog.v1.ConsumeRequestR\arequest\"\xa6\x01\n" +
 	"\x06Member\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12#\n" +
 	"\ractor_address\x18\x02 \x01(\tR\factorAddress\x12!\n" +
 	"\fraft_address\x18\x03 \x01(\tR\vraftAddress\x12!\n" +
-	"\fhttp_address\x18\x04 \x01(\tR\vhttpAddress\"\xa5\x02\n" +
+	"\fhttp_address\x18\x04 \x01(\tR\vhttpAddress\x12!\n" +
+	"\fgrpc_address\x18\x05 \x01(\tR\vgrpcAddress\"\xcb\x03\n" +
 	"\vRaftCommand\x127\n" +
 	"\aproduce\x18\x01 \x01(\v2\x1b.actorlog.v1.ProduceRequestH\x00R\aproduce\x12-\n" +
-	"\x06member\x18\x02 \x01(\v2\x13.actorlog.v1.MemberH\x00R\x06member\x12.\n" +
+	"\x06member\x18\x02 \x01(\v2\x13.actorlog.v1.MemberH\x00R\x06member\x129\n" +
+	"\n" +
+	"checkpoint\x18\x05 \x01(\v2\x17.actorlog.v1.CheckpointH\x00R\n" +
+	"checkpoint\x12-\n" +
+	"\x06verify\x18\x06 \x01(\v2\x13.actorlog.v1.VerifyH\x00R\x06verify\x12:\n" +
+	"\vrepair_hold\x18\a \x01(\v2\x17.actorlog.v1.RepairHoldH\x00R\n" +
+	"repairHold\x12.\n" +
 	"\x13timestamp_unix_nano\x18\x03 \x01(\x03R\x11timestampUnixNano\x129\n" +
 	"\x05trace\x18\x04 \x03(\v2#.actorlog.v1.RaftCommand.TraceEntryR\x05trace\x1a8\n" +
 	"\n" +
@@ -2864,7 +3563,7 @@ const file_internal_proto_rawDesc = "" +
 	"\rProducedBatch\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12!\n" +
 	"\ffirst_offset\x18\x02 \x01(\x04R\vfirstOffset\x12\x14\n" +
-	"\x05count\x18\x03 \x01(\rR\x05count\"\xd8\x01\n" +
+	"\x05count\x18\x03 \x01(\rR\x05count\"\x9d\x02\n" +
 	"\bFSMState\x12#\n" +
 	"\rapplied_index\x18\x01 \x01(\x04R\fappliedIndex\x12\x1f\n" +
 	"\vnext_offset\x18\x02 \x01(\x04R\n" +
@@ -2872,7 +3571,37 @@ const file_internal_proto_rawDesc = "" +
 	"\n" +
 	"low_offset\x18\x03 \x01(\x04R\tlowOffset\x128\n" +
 	"\tproducers\x18\x04 \x03(\v2\x1a.actorlog.v1.ProducerStateR\tproducers\x12-\n" +
-	"\amembers\x18\x05 \x03(\v2\x13.actorlog.v1.MemberR\amembers\">\n" +
+	"\amembers\x18\x05 \x03(\v2\x13.actorlog.v1.MemberR\amembers\x12%\n" +
+	"\x0echecksum_state\x18\x06 \x01(\fR\rchecksumState\x12\x1c\n" +
+	"\trepairing\x18\a \x03(\tR\trepairing\"\f\n" +
+	"\n" +
+	"Checkpoint\"[\n" +
+	"\x06Verify\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x1f\n" +
+	"\vnext_offset\x18\x02 \x01(\x04R\n" +
+	"nextOffset\x12\x1a\n" +
+	"\bchecksum\x18\x03 \x01(\x04R\bchecksum\"0\n" +
+	"\n" +
+	"RepairHold\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04held\x18\x02 \x01(\bR\x04held\"%\n" +
+	"\rChecksumQuery\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\"y\n" +
+	"\x0eChecksumAnswer\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x14\n" +
+	"\x05known\x18\x02 \x01(\bR\x05known\x12\x1f\n" +
+	"\vnext_offset\x18\x03 \x01(\x04R\n" +
+	"nextOffset\x12\x1a\n" +
+	"\bchecksum\x18\x04 \x01(\x04R\bchecksum\"5\n" +
+	"\rRepairRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
+	"\x05index\x18\x02 \x01(\x04R\x05index\"9\n" +
+	"\n" +
+	"RepairDone\x12+\n" +
+	"\x06member\x18\x01 \x01(\v2\x13.actorlog.v1.MemberR\x06member\"\x10\n" +
+	"\x0eRepairResponse\"%\n" +
+	"\rLeaderSuspect\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\">\n" +
 	"\rSnapshotChunk\x12-\n" +
 	"\arecords\x18\x01 \x03(\v2\x13.actorlog.v1.RecordR\arecords\"I\n" +
 	"\x10ForwardedProduce\x125\n" +
@@ -2911,7 +3640,7 @@ func file_internal_proto_rawDescGZIP() []byte {
 }
 
 var file_internal_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_internal_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
+var file_internal_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
 var file_internal_proto_goTypes = []any{
 	(SegmentErrorCode)(0),            // 0: actorlog.v1.SegmentErrorCode
 	(FaultMode)(0),                   // 1: actorlog.v1.FaultMode
@@ -2949,45 +3678,62 @@ var file_internal_proto_goTypes = []any{
 	(*LogSynced)(nil),                // 33: actorlog.v1.LogSynced
 	(*LogReset)(nil),                 // 34: actorlog.v1.LogReset
 	(*LogResetDone)(nil),             // 35: actorlog.v1.LogResetDone
-	(*Member)(nil),                   // 36: actorlog.v1.Member
-	(*RaftCommand)(nil),              // 37: actorlog.v1.RaftCommand
-	(*ProducerState)(nil),            // 38: actorlog.v1.ProducerState
-	(*ProducedBatch)(nil),            // 39: actorlog.v1.ProducedBatch
-	(*FSMState)(nil),                 // 40: actorlog.v1.FSMState
-	(*SnapshotChunk)(nil),            // 41: actorlog.v1.SnapshotChunk
-	(*ForwardedProduce)(nil),         // 42: actorlog.v1.ForwardedProduce
-	(*ForwardedConsume)(nil),         // 43: actorlog.v1.ForwardedConsume
-	(*JoinRequest)(nil),              // 44: actorlog.v1.JoinRequest
-	(*JoinResponse)(nil),             // 45: actorlog.v1.JoinResponse
-	(*LeaderChanged)(nil),            // 46: actorlog.v1.LeaderChanged
-	nil,                              // 47: actorlog.v1.RaftCommand.TraceEntry
-	(*Record)(nil),                   // 48: actorlog.v1.Record
-	(*ProduceRequest)(nil),           // 49: actorlog.v1.ProduceRequest
-	(*ConsumeRequest)(nil),           // 50: actorlog.v1.ConsumeRequest
+	(*ReadFence)(nil),                // 36: actorlog.v1.ReadFence
+	(*ReadFenced)(nil),               // 37: actorlog.v1.ReadFenced
+	(*FSMRead)(nil),                  // 38: actorlog.v1.FSMRead
+	(*Member)(nil),                   // 39: actorlog.v1.Member
+	(*RaftCommand)(nil),              // 40: actorlog.v1.RaftCommand
+	(*ProducerState)(nil),            // 41: actorlog.v1.ProducerState
+	(*ProducedBatch)(nil),            // 42: actorlog.v1.ProducedBatch
+	(*FSMState)(nil),                 // 43: actorlog.v1.FSMState
+	(*Checkpoint)(nil),               // 44: actorlog.v1.Checkpoint
+	(*Verify)(nil),                   // 45: actorlog.v1.Verify
+	(*RepairHold)(nil),               // 46: actorlog.v1.RepairHold
+	(*ChecksumQuery)(nil),            // 47: actorlog.v1.ChecksumQuery
+	(*ChecksumAnswer)(nil),           // 48: actorlog.v1.ChecksumAnswer
+	(*RepairRequest)(nil),            // 49: actorlog.v1.RepairRequest
+	(*RepairDone)(nil),               // 50: actorlog.v1.RepairDone
+	(*RepairResponse)(nil),           // 51: actorlog.v1.RepairResponse
+	(*LeaderSuspect)(nil),            // 52: actorlog.v1.LeaderSuspect
+	(*SnapshotChunk)(nil),            // 53: actorlog.v1.SnapshotChunk
+	(*ForwardedProduce)(nil),         // 54: actorlog.v1.ForwardedProduce
+	(*ForwardedConsume)(nil),         // 55: actorlog.v1.ForwardedConsume
+	(*JoinRequest)(nil),              // 56: actorlog.v1.JoinRequest
+	(*JoinResponse)(nil),             // 57: actorlog.v1.JoinResponse
+	(*LeaderChanged)(nil),            // 58: actorlog.v1.LeaderChanged
+	nil,                              // 59: actorlog.v1.RaftCommand.TraceEntry
+	(*Record)(nil),                   // 60: actorlog.v1.Record
+	(*ConsumeRequest)(nil),           // 61: actorlog.v1.ConsumeRequest
+	(*ProduceRequest)(nil),           // 62: actorlog.v1.ProduceRequest
 }
 var file_internal_proto_depIdxs = []int32{
 	0,  // 0: actorlog.v1.SegmentError.code:type_name -> actorlog.v1.SegmentErrorCode
-	48, // 1: actorlog.v1.SegmentAppend.records:type_name -> actorlog.v1.Record
+	60, // 1: actorlog.v1.SegmentAppend.records:type_name -> actorlog.v1.Record
 	2,  // 2: actorlog.v1.SegmentAppended.error:type_name -> actorlog.v1.SegmentError
-	48, // 3: actorlog.v1.SegmentReadResult.records:type_name -> actorlog.v1.Record
+	60, // 3: actorlog.v1.SegmentReadResult.records:type_name -> actorlog.v1.Record
 	2,  // 4: actorlog.v1.SegmentReadResult.error:type_name -> actorlog.v1.SegmentError
 	1,  // 5: actorlog.v1.SegmentFault.mode:type_name -> actorlog.v1.FaultMode
 	1,  // 6: actorlog.v1.InjectSegmentFault.mode:type_name -> actorlog.v1.FaultMode
-	49, // 7: actorlog.v1.RaftCommand.produce:type_name -> actorlog.v1.ProduceRequest
-	36, // 8: actorlog.v1.RaftCommand.member:type_name -> actorlog.v1.Member
-	47, // 9: actorlog.v1.RaftCommand.trace:type_name -> actorlog.v1.RaftCommand.TraceEntry
-	39, // 10: actorlog.v1.ProducerState.batches:type_name -> actorlog.v1.ProducedBatch
-	38, // 11: actorlog.v1.FSMState.producers:type_name -> actorlog.v1.ProducerState
-	36, // 12: actorlog.v1.FSMState.members:type_name -> actorlog.v1.Member
-	48, // 13: actorlog.v1.SnapshotChunk.records:type_name -> actorlog.v1.Record
-	49, // 14: actorlog.v1.ForwardedProduce.request:type_name -> actorlog.v1.ProduceRequest
-	50, // 15: actorlog.v1.ForwardedConsume.request:type_name -> actorlog.v1.ConsumeRequest
-	36, // 16: actorlog.v1.JoinRequest.member:type_name -> actorlog.v1.Member
-	17, // [17:17] is the sub-list for method output_type
-	17, // [17:17] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	61, // 7: actorlog.v1.FSMRead.request:type_name -> actorlog.v1.ConsumeRequest
+	62, // 8: actorlog.v1.RaftCommand.produce:type_name -> actorlog.v1.ProduceRequest
+	39, // 9: actorlog.v1.RaftCommand.member:type_name -> actorlog.v1.Member
+	44, // 10: actorlog.v1.RaftCommand.checkpoint:type_name -> actorlog.v1.Checkpoint
+	45, // 11: actorlog.v1.RaftCommand.verify:type_name -> actorlog.v1.Verify
+	46, // 12: actorlog.v1.RaftCommand.repair_hold:type_name -> actorlog.v1.RepairHold
+	59, // 13: actorlog.v1.RaftCommand.trace:type_name -> actorlog.v1.RaftCommand.TraceEntry
+	42, // 14: actorlog.v1.ProducerState.batches:type_name -> actorlog.v1.ProducedBatch
+	41, // 15: actorlog.v1.FSMState.producers:type_name -> actorlog.v1.ProducerState
+	39, // 16: actorlog.v1.FSMState.members:type_name -> actorlog.v1.Member
+	39, // 17: actorlog.v1.RepairDone.member:type_name -> actorlog.v1.Member
+	60, // 18: actorlog.v1.SnapshotChunk.records:type_name -> actorlog.v1.Record
+	62, // 19: actorlog.v1.ForwardedProduce.request:type_name -> actorlog.v1.ProduceRequest
+	61, // 20: actorlog.v1.ForwardedConsume.request:type_name -> actorlog.v1.ConsumeRequest
+	39, // 21: actorlog.v1.JoinRequest.member:type_name -> actorlog.v1.Member
+	22, // [22:22] is the sub-list for method output_type
+	22, // [22:22] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_internal_proto_init() }
@@ -2996,9 +3742,12 @@ func file_internal_proto_init() {
 		return
 	}
 	file_actorlog_proto_init()
-	file_internal_proto_msgTypes[35].OneofWrappers = []any{
+	file_internal_proto_msgTypes[38].OneofWrappers = []any{
 		(*RaftCommand_Produce)(nil),
 		(*RaftCommand_Member)(nil),
+		(*RaftCommand_Checkpoint)(nil),
+		(*RaftCommand_Verify)(nil),
+		(*RaftCommand_RepairHold)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -3006,7 +3755,7 @@ func file_internal_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internal_proto_rawDesc), len(file_internal_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   46,
+			NumMessages:   58,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -92,9 +92,9 @@ var _ = Describe("A raft cluster of three in-process nodes", func() {
 			getJSON("http://"+n3.HTTPAddr()+"/v1/servers", &out)
 			return out
 		}, 20*time.Second, 50*time.Millisecond).Should(ConsistOf(
-			serverJSON{ID: "n1", ActorAddress: n1.ActorAddr(), RaftAddress: n1.RaftAddr(), HTTPAddress: n1.HTTPAddr(), IsLeader: true, Voter: true},
-			serverJSON{ID: "n2", ActorAddress: n2.ActorAddr(), RaftAddress: n2.RaftAddr(), HTTPAddress: n2.HTTPAddr(), Voter: true},
-			serverJSON{ID: "n3", ActorAddress: n3.ActorAddr(), RaftAddress: n3.RaftAddr(), HTTPAddress: n3.HTTPAddr(), Voter: true},
+			serverJSON{ID: "n1", ActorAddress: n1.ActorAddr(), RaftAddress: n1.RaftAddr(), HTTPAddress: n1.HTTPAddr(), GRPCAddress: n1.GRPCAddr(), IsLeader: true, Voter: true},
+			serverJSON{ID: "n2", ActorAddress: n2.ActorAddr(), RaftAddress: n2.RaftAddr(), HTTPAddress: n2.HTTPAddr(), GRPCAddress: n2.GRPCAddr(), Voter: true},
+			serverJSON{ID: "n3", ActorAddress: n3.ActorAddr(), RaftAddress: n3.RaftAddr(), HTTPAddress: n3.HTTPAddr(), GRPCAddress: n3.GRPCAddr(), Voter: true},
 		))
 	})
 

@@ -26,6 +26,9 @@ const (
 	DefaultHTTPAddr = "127.0.0.1:7480"
 	// DefaultRaftAddr is where the raft transport listens.
 	DefaultRaftAddr = "127.0.0.1:7470"
+	// DefaultGRPCAddr is where the gRPC Log service (messages/log.proto)
+	// listens, for clients in any language.
+	DefaultGRPCAddr = "127.0.0.1:7490"
 	// DefaultRequestTimeout bounds every request the node makes of its own
 	// actors (HTTP requests, health checks, startup and shutdown steps).
 	DefaultRequestTimeout = 5 * time.Second
@@ -91,6 +94,14 @@ type Config struct {
 	// RaftAddr is the host:port of the raft transport; port 0 lets the
 	// kernel choose, and the bound port is advertised.
 	RaftAddr string
+	// GRPCAddr is the host:port of the gRPC Log service (package grpcapi);
+	// port 0 works as for ActorAddr. It serves with the node's TLS and
+	// policy, and its request limit follows MaxBatchBytes.
+	GRPCAddr string
+	// AdvertisedGRPCAddr is the gRPC address clients are told (in
+	// GetServers, NotLeader and Consul) when it differs from the bound one
+	// (NAT, containers). Empty means the bound address.
+	AdvertisedGRPCAddr string
 	// Bootstrap makes a node without raft state bootstrap a new cluster
 	// with itself as the only voter. Ignored when it has state.
 	Bootstrap bool
@@ -166,9 +177,21 @@ type Config struct {
 	// actors.DefaultReconcileGrace.
 	ReconcileGrace time.Duration
 	// FaultInjection enables POST /debug/fault/segment-crash, which makes
-	// the active segment actor panic. Off by default: it exists for specs
-	// that prove crash recovery and must never be on in production.
+	// the active segment actor panic, and POST /debug/fault/diverge, which
+	// makes this replica alter one record as it applies it. Off by default:
+	// they exist for specs that prove crash recovery and the divergence
+	// checker, and must never be on in production.
 	FaultInjection bool
+	// ChecksumInterval is how often the leader asks every replica to
+	// compare the checksum of what it applied with the leader's (see
+	// docs/DESIGN.md, "Replicas check each other"). Default
+	// actors.DefaultChecksumInterval; negative turns the checks off.
+	ChecksumInterval time.Duration
+	// UnsafeRaftHeartbeatFastPath lets raft answer heartbeats outside its
+	// main loop, as hashicorp/raft does by default. That path can make
+	// replicas diverge after a leader pause (consensus.Transport says
+	// how); it is off, and exists only to reproduce and measure the race.
+	UnsafeRaftHeartbeatFastPath bool
 	// TLS, when set, turns mutual TLS on for every channel of the node:
 	// the actor remote (served and dialled, clients' dial-back listeners
 	// included), the raft transport and the HTTP API. Build it with
@@ -212,6 +235,7 @@ func DefaultConfig() Config {
 		ActorAddr:               DefaultActorAddr,
 		HTTPAddr:                DefaultHTTPAddr,
 		RaftAddr:                DefaultRaftAddr,
+		GRPCAddr:                DefaultGRPCAddr,
 		Raft:                    consensus.DefaultConfig(),
 		Storage:                 segmentstore.DefaultConfig(),
 		MaxRecordBytes:          DefaultMaxRecordBytes,
@@ -231,6 +255,7 @@ func DefaultConfig() Config {
 		MaxStreamsPerConn:       DefaultMaxStreamsPerConn,
 		HandshakeTimeout:        DefaultHandshakeTimeout,
 		ConnIdleTimeout:         DefaultConnIdleTimeout,
+		ChecksumInterval:        actors.DefaultChecksumInterval,
 	}
 }
 
@@ -254,6 +279,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RaftAddr == "" {
 		c.RaftAddr = d.RaftAddr
+	}
+	if c.GRPCAddr == "" {
+		c.GRPCAddr = d.GRPCAddr
 	}
 	if c.Storage == (segmentstore.Config{}) {
 		c.Storage = d.Storage
@@ -303,6 +331,9 @@ func (c Config) withDefaults() Config {
 	if c.ConnIdleTimeout == 0 {
 		c.ConnIdleTimeout = d.ConnIdleTimeout
 	}
+	if c.ChecksumInterval == 0 {
+		c.ChecksumInterval = d.ChecksumInterval
+	}
 	if c.Logger == nil {
 		c.Logger = logrus.StandardLogger()
 	}
@@ -335,7 +366,7 @@ func (c Config) Validate() error {
 		return bad("Tracing", "%v", err)
 	}
 	d := c.withDefaults()
-	for _, a := range []struct{ field, addr string }{{"ActorAddr", d.ActorAddr}, {"HTTPAddr", d.HTTPAddr}, {"RaftAddr", d.RaftAddr}} {
+	for _, a := range []struct{ field, addr string }{{"ActorAddr", d.ActorAddr}, {"HTTPAddr", d.HTTPAddr}, {"RaftAddr", d.RaftAddr}, {"GRPCAddr", d.GRPCAddr}} {
 		if _, _, err := net.SplitHostPort(a.addr); err != nil {
 			return bad(a.field, "%q is not host:port: %v", a.addr, err)
 		}
@@ -343,6 +374,11 @@ func (c Config) Validate() error {
 	if c.ConsulAddr != "" {
 		if _, _, err := net.SplitHostPort(c.ConsulAddr); err != nil {
 			return bad("ConsulAddr", "%q is not host:port: %v", c.ConsulAddr, err)
+		}
+	}
+	if c.AdvertisedGRPCAddr != "" {
+		if _, _, err := net.SplitHostPort(c.AdvertisedGRPCAddr); err != nil {
+			return bad("AdvertisedGRPCAddr", "%q is not host:port: %v", c.AdvertisedGRPCAddr, err)
 		}
 	}
 	if c.AdvertisedActorAddr != "" {

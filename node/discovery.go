@@ -39,6 +39,7 @@ func (n *Node) startDiscovery() error {
 		ActorAddr:  n.actorAddr,
 		RaftAddr:   n.raftAddr,
 		HTTPAddr:   n.httpAddr,
+		GRPCAddr:   n.grpcAddr,
 		Logger:     dlog,
 	})
 	if err != nil {

@@ -20,7 +20,9 @@
 // 0 lets the kernel choose; ActorAddr and HTTPAddr report the bound
 // addresses), spawns the raft actor and the session acceptor, with
 // ConsulAddr registers in Consul and spawns the membership actor (see
-// package actors; BootstrapExpect bootstraps there), and serves HTTP. A node that is the only voter of its configuration waits (up to
+// package actors; BootstrapExpect bootstraps there), serves HTTP, and serves
+// the gRPC Log service (package grpcapi) on GRPCAddr, whose listener is bound
+// beside HTTP's so that its address is in the node's member entry. A node that is the only voter of its configuration waits (up to
 // RequestTimeout) until it leads, so a bootstrapped node takes writes when
 // Start returns. With Join (or raft state) a goroutine then asks the
 // members, and the leader once known, with backoff, to add the node as a
@@ -30,7 +32,8 @@
 // it cannot listen comes back as ErrStart.
 //
 // Stop first stops the membership actor, which deregisters the node from
-// Consul (the leader then removes it from raft), then stops accepting HTTP,
+// Consul (the leader then removes it from raft), then stops accepting HTTP
+// and gRPC (gRPC streams end at once with Unavailable),
 // stops joining, hands leadership to another
 // voter when there is one, shuts raft down (produces in flight are answered
 // Unavailable) and stops the raft actor, closes the transport and the raft

@@ -31,12 +31,13 @@ import (
 //	                       "next_offset":N, "low_offset":L, "end_offset":E}
 //	GET  /v1/records?consistent=true   the same, served by the leader after a raft barrier
 //	GET  /v1/status    -> {"id","state","leader_id","term","commit_index","applied_index","low_offset","next_offset","consul","produce_requests","consume_requests"}
-//	GET  /v1/servers   -> [{"id","actor_address","raft_address","http_address","is_leader"}]
+//	GET  /v1/servers   -> [{"id","actor_address","raft_address","http_address","grpc_address","is_leader"}]
 //	GET  /healthz      -> 200 {"status":"ok"} or 503 {"status":"unhealthy","reason":"..."}
 //	GET  /readyz       -> 200 {"status":"ready"} once the node is in a raft cluster that has a
 //	                      leader and its log serves, else 503 {"status":"not_ready","reason":"..."}
 //	GET  /metrics      -> Prometheus text exposition of the node's registry
 //	POST /debug/fault/segment-crash?mode=now|after-append   (only with FaultInjection)
+//	POST /debug/fault/diverge?offset=N                      (only with FaultInjection)
 //
 // next_offset is where to read next (one past the last record returned);
 // end_offset is the log's next offset to be written. Every error is a JSON
@@ -176,7 +177,8 @@ func (h *httpAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.ready(w)
 	case "/metrics":
 		h.n.metrics.handler.ServeHTTP(w, r)
-	case "/debug/fault/segment-crash":
+	case "/debug/fault/segment-crash", "/debug/fault/diverge":
+		// Fault injection exists only when the node was started with it.
 		if !h.n.cfg.FaultInjection {
 			writeError(w, http.StatusNotFound, apiError{Code: codeNotFound, Message: "no such endpoint"})
 			return
@@ -185,7 +187,11 @@ func (h *httpAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.methodNotAllowed(w, "POST")
 			return
 		}
-		h.fault(w, r)
+		if r.URL.Path == "/debug/fault/diverge" {
+			h.diverge(w, r)
+		} else {
+			h.fault(w, r)
+		}
 	default:
 		writeError(w, http.StatusNotFound, apiError{Code: codeNotFound, Message: "no such endpoint: " + r.URL.Path})
 	}
@@ -434,6 +440,21 @@ func (h *httpAPI) fault(w http.ResponseWriter, r *http.Request) {
 	h.reply(w, res, http.StatusBadRequest)
 }
 
+// diverge makes this replica alter the record at offset when it applies
+// it, as a bug would: the divergence checker must find and repair it.
+func (h *httpAPI) diverge(w http.ResponseWriter, r *http.Request) {
+	off, err := strconv.ParseUint(r.URL.Query().Get("offset"), 10, 64)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, apiError{Code: codeInvalidRequest, Field: "offset", Message: "offset must be a non-negative integer"})
+		return
+	}
+	if err := h.n.fsm.InjectDivergence(off); err != nil {
+		writeError(w, http.StatusBadRequest, apiError{Code: codeInvalidRequest, Field: "offset", Message: err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]uint64{"offset": off})
+}
+
 // newStdLogger adapts logrus for net/http's error log (TLS handshake
 // errors, malformed requests): client mistakes, so debug level. Unlike
 // logrus's own Writer it needs no goroutine.
@@ -489,6 +510,7 @@ type serverJSON struct {
 	ActorAddress string `json:"actor_address"`
 	RaftAddress  string `json:"raft_address"`
 	HTTPAddress  string `json:"http_address"`
+	GRPCAddress  string `json:"grpc_address,omitempty"`
 	IsLeader     bool   `json:"is_leader"`
 	// Voter is false for a member that is not a voter yet (it joined and
 	// has not been promoted: README, "Membership").
@@ -511,7 +533,7 @@ func (h *httpAPI) servers(w http.ResponseWriter) {
 	out := make([]serverJSON, 0, len(resp.GetServers()))
 	for _, s := range resp.GetServers() {
 		out = append(out, serverJSON{ID: s.GetId(), ActorAddress: s.GetActorAddress(), RaftAddress: s.GetRaftAddress(),
-			HTTPAddress: s.GetHttpAddress(), IsLeader: s.GetIsLeader(), Voter: voters[s.GetId()]})
+			HTTPAddress: s.GetHttpAddress(), GRPCAddress: s.GetGrpcAddress(), IsLeader: s.GetIsLeader(), Voter: voters[s.GetId()]})
 	}
 	writeJSON(w, http.StatusOK, out)
 }

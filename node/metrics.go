@@ -66,6 +66,14 @@ var (
 		"Subscriptions running on the node.", nil, nil)
 	descConsul = prometheus.NewDesc(metricsNamespace+"_consul_registration",
 		"1 for the node's Consul registration state, 0 for the others.", []string{"state"}, nil)
+	descChecks = prometheus.NewDesc(metricsNamespace+"_replica_checks_total",
+		"Checksum checks of this replica against the leader, by result: match, mismatch, or unknown (no checksum of that checkpoint here).", []string{"result"}, nil)
+	descDivergences = prometheus.NewDesc(metricsNamespace+"_replica_divergences_total",
+		"Times this replica found its records differ from the leader's (a repair in progress counts the divergence it repairs).", nil, nil)
+	descRepairs = prometheus.NewDesc(metricsNamespace+"_replica_repairs_total",
+		"Repairs of this replica that finished: its log was rebuilt from the leader and verified.", nil, nil)
+	descRepairing = prometheus.NewDesc(metricsNamespace+"_replica_repairing",
+		"1 while this replica is being repaired after a divergence (reads of the records in question are refused).", nil, nil)
 )
 
 var (
@@ -97,7 +105,8 @@ type collector struct {
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descProduceRequests, descProduceRecords, descConsumeRequests, descRemoteRequests,
 		descRaftState, descRaftTerm, descRaftCommit, descRaftApplied, descRaftLeader,
-		descSegments, descLogBytes, descLogNextOffset, descRestarts, descSessions, descSubscriptions, descConsul} {
+		descSegments, descLogBytes, descLogNextOffset, descRestarts, descSessions, descSubscriptions, descConsul,
+		descChecks, descDivergences, descRepairs, descRepairing} {
 		ch <- d
 	}
 }
@@ -137,6 +146,15 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		addr, _ := n.raft.LeaderWithID()
 		gauge(descRaftLeader, boolean(addr != ""))
 	}
+	if n.fsm != nil {
+		cs := n.fsm.CheckStats()
+		counter(descChecks, cs.Matched, "match")
+		counter(descChecks, cs.Mismatched, "mismatch")
+		counter(descChecks, cs.Unknown, "unknown")
+	}
+	counter(descDivergences, n.repair.diverged.Load())
+	counter(descRepairs, n.repair.repaired.Load())
+	gauge(descRepairing, boolean(n.repair.inProgress()))
 
 	restarts := n.sup.Restarts()
 	for name, v := range restarts {

@@ -18,6 +18,7 @@ import (
 	"actorlog/authz"
 	"actorlog/consensus"
 	"actorlog/discovery"
+	"actorlog/grpcapi"
 	"actorlog/messages"
 	"actorlog/segmentstore"
 	"github.com/asynkron/protoactor-go/actor"
@@ -54,6 +55,7 @@ type Node struct {
 	membership *actor.PID
 
 	rp       raftParts
+	repair   *repairer
 	raft     *raft.Raft
 	fsm      *consensus.FSM
 	raftAddr string
@@ -61,6 +63,11 @@ type Node struct {
 	// applyWatch notices an applied index that does not move (Healthy).
 	applyWatch applyWatch
 	hadState   bool
+
+	grpcLn   net.Listener
+	grpcSrv  *grpcapi.Server
+	grpcWG   sync.WaitGroup
+	grpcAddr string
 
 	httpLn  net.Listener
 	httpSrv *http.Server
@@ -97,12 +104,13 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	cfg = cfg.withDefaults()
 	n := &Node{cfg: cfg, done: make(chan struct{})}
 	n.log = logrus.NewEntry(cfg.Logger).WithField("node", cfg.ID)
+	n.repair = newRepairer(n)
 	if err := n.start(ctx); err != nil {
 		_ = n.teardown()
 		close(n.done)
 		return nil, err
 	}
-	n.log.WithFields(logrus.Fields{"actor_addr": n.actorAddr, "http_addr": n.httpAddr, "raft_addr": n.raftAddr, "data_dir": cfg.DataDir}).Info("node started")
+	n.log.WithFields(logrus.Fields{"actor_addr": n.actorAddr, "http_addr": n.httpAddr, "grpc_addr": n.grpcAddr, "raft_addr": n.raftAddr, "data_dir": cfg.DataDir}).Info("node started")
 	return n, nil
 }
 
@@ -114,6 +122,10 @@ func (n *Node) start(ctx context.Context) (err error) {
 		return fmt.Errorf("%w: create %s: %v", ErrStart, logDir, err)
 	}
 	if n.lock, err = lockDir(cfg.DataDir); err != nil {
+		return err
+	}
+	// A replica being repaired drops its logs before anything opens them.
+	if err := n.repair.beforeOpen(); err != nil {
 		return err
 	}
 
@@ -160,6 +172,9 @@ func (n *Node) start(ctx context.Context) (err error) {
 	if err := n.awaitLog(ctx); err != nil {
 		return err
 	}
+	if err := n.repair.afterLogReady(); err != nil {
+		return fmt.Errorf("%w: fence reads while the log is rebuilt: %w", ErrStart, err)
+	}
 	// Raft next: the FSM reads what the log recovered, and replays what
 	// the log lacks once raft knows the commit index.
 	if err := n.startRaft(); err != nil {
@@ -173,6 +188,9 @@ func (n *Node) start(ctx context.Context) (err error) {
 		return fmt.Errorf("%w: listen on %s: %v", ErrStart, cfg.HTTPAddr, err)
 	}
 	n.httpAddr = n.httpLn.Addr().String()
+	if err := n.listenGRPC(); err != nil {
+		return err
+	}
 	if err := n.startRemote(); err != nil {
 		return err
 	}
@@ -194,7 +212,7 @@ func (n *Node) start(ctx context.Context) (err error) {
 		// Zero takes actors.DefaultMaxSessionsPerIdentity.
 		MaxSessionsPerIdentity: cfg.MaxSessionsPerIdentity,
 		Server: &messages.Server{
-			Id: cfg.ID, ActorAddress: n.actorAddr, HttpAddress: n.httpAddr, RaftAddress: n.raftAddr,
+			Id: cfg.ID, ActorAddress: n.actorAddr, HttpAddress: n.httpAddr, RaftAddress: n.raftAddr, GrpcAddress: n.grpcAddr,
 		},
 	}
 	if err := sessCfg.Validate(); err != nil {
@@ -235,6 +253,9 @@ func (n *Node) start(ctx context.Context) (err error) {
 			n.log.WithError(err).Error("HTTP server failed")
 		}
 	}()
+	if err := n.startGRPC(); err != nil {
+		return err
+	}
 	if cfg.PprofAddr != "" {
 		d, err := startDebugServer(cfg.PprofAddr, func(err error) { n.log.WithError(err).Error("pprof server failed") })
 		if err != nil {
@@ -581,7 +602,19 @@ func (n *Node) teardown() error {
 			_ = n.httpLn.Close()
 		}
 	}
-	// 2. Raft: leadership handed over, raft shut down (produces in flight
+	//    The gRPC service likewise: its streams end at once, unary calls
+	//    in flight may finish.
+	grpcDone := make(chan struct{})
+	go func() {
+		defer close(grpcDone)
+		ctx, cancel := context.WithTimeout(context.Background(), step+n.cfg.MaxWait)
+		defer cancel()
+		n.stopGRPC(ctx)
+	}()
+	// 2. A repair in progress stops; its marker carries it on at the next
+	//    start.
+	n.repair.stopRepair()
+	// 3. Raft: leadership handed over, raft shut down (produces in flight
 	//    are answered Unavailable, so clients retry elsewhere), the FSM's
 	//    last appends done.
 	errs = append(errs, n.stopRaft(step)...)
@@ -596,6 +629,7 @@ func (n *Node) teardown() error {
 	if n.httpAPI != nil {
 		n.httpAPI.closeSession()
 	}
+	<-grpcDone
 	if n.sessions != nil {
 		if err := root().StopFuture(n.sessions).Wait(); err != nil {
 			errs = append(errs, fmt.Errorf("stop the sessions: %w", err))

@@ -54,6 +54,7 @@ func testConfig() Config {
 	cfg.DataDir = GinkgoT().TempDir()
 	cfg.ActorAddr = "127.0.0.1:0"
 	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.GRPCAddr = "127.0.0.1:0"
 	cfg.RaftAddr = "127.0.0.1:0"
 	cfg.Bootstrap = true
 	cfg.Logger = testLogger()

@@ -25,7 +25,7 @@ import (
 type raftParts struct {
 	fsm     *consensus.FSM
 	closer  io.Closer // the log and stable stores
-	trans   *raft.NetworkTransport
+	trans   *consensus.Transport
 	r       *raft.Raft
 	pid     *actor.PID // the raft actor
 	joinStp context.CancelFunc
@@ -45,6 +45,8 @@ func (n *Node) startRaft() error {
 
 		TracerProvider: n.tp,
 		NodeID:         cfg.ID,
+		OnDivergence:   n.repair.onDivergence,
+		OnVerified:     n.repair.onVerified,
 	})
 	if err != nil {
 		return fmt.Errorf("%w: open the FSM: %v", ErrStart, err)
@@ -84,7 +86,7 @@ func (n *Node) startRaft() error {
 	if cfg.TLS != nil {
 		raftTLS = certs.RequireNode(cfg.TLS)
 	}
-	tcfg := consensus.TransportConfig{Logger: rlog, TLS: raftTLS}
+	tcfg := consensus.TransportConfig{Logger: rlog, TLS: raftTLS, UnsafeHeartbeatFastPath: cfg.UnsafeRaftHeartbeatFastPath}
 	if raftTLS != nil {
 		tcfg.PeerAllowed = n.raftPeerAllowed
 	}
@@ -178,7 +180,7 @@ func (n *Node) catchUpSnapshot(snaps raft.SnapshotStore) error {
 
 // self is this node's member entry.
 func (n *Node) self() *messages.Member {
-	return &messages.Member{Id: n.cfg.ID, ActorAddress: n.actorAddr, RaftAddress: n.raftAddr, HttpAddress: n.httpAddr}
+	return &messages.Member{Id: n.cfg.ID, ActorAddress: n.actorAddr, RaftAddress: n.raftAddr, HttpAddress: n.httpAddr, GrpcAddress: n.grpcAddr}
 }
 
 // spawnRaftActor starts the raft actor once the remote's address is known.
@@ -190,7 +192,7 @@ func (n *Node) spawnRaftActor() error {
 		// New members join as non-voters; the leader promotes them once
 		// caught up and stable (README, "Membership").
 		MemberStatus: n.memberStatus(), VerifyMember: n.verifyMember(), StabilizationTime: n.cfg.StabilizationTime,
-		Healthy: n.sup.Err, TracerProvider: n.tp,
+		Healthy: n.sup.Err, TracerProvider: n.tp, ChecksumInterval: n.cfg.ChecksumInterval,
 	})
 	pid, err := n.sys.Root.SpawnNamed(props.Configure(actor.WithGuardian(n.sup)), actors.RaftName)
 	if err != nil {

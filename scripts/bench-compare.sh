@@ -229,7 +229,7 @@ AL=$BIN/actorlog # the copy build_tools makes
 start_agent() {
   local id=$1 dir=$2 sync=$3; shift 3
   mkdir -p "$dir"
-  "$AL" agent --id "$id" --data-dir "$dir/data" --actor-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 \
+  "$AL" agent --id "$id" --data-dir "$dir/data" --actor-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 --grpc-addr 127.0.0.1:0 \
     --sync "$sync" --log-level warn "$@" >"$dir/ready.out" 2>"$dir/agent.log" &
   PIDS+=($!)
   local pid=$! deadline=$(( $(date +%s) + 30 ))

@@ -17,7 +17,7 @@
 #
 # Ports: node n1 takes the defaults every command uses (actors 7400, HTTP
 # 7480, raft 7470), n2 the next ones (7401, 7481, 7471), and so on. Override
-# the base ports with ACTOR_BASE, HTTP_BASE and RAFT_BASE; a base of 0 lets
+# the base ports with ACTOR_BASE, HTTP_BASE, RAFT_BASE and GRPC_BASE; a base of 0 lets
 # the kernel pick every node's port (the addresses are printed).
 set -euo pipefail
 
@@ -29,6 +29,7 @@ consul_addr=${CONSUL_ADDR:-127.0.0.1:8500}
 actor_base=${ACTOR_BASE:-7400}
 http_base=${HTTP_BASE:-7480}
 raft_base=${RAFT_BASE:-7470}
+grpc_base=${GRPC_BASE:-7490}
 data=${DATA_DIR:-$repo/data}
 actorlog=${ACTORLOG:-$repo/bin/actorlog}
 consul=${CONSUL:-$repo/bin/consul}
@@ -96,6 +97,7 @@ start_node() {
     --actor-addr "127.0.0.1:$(port "$actor_base" "$i")" \
     --http-addr "127.0.0.1:$(port "$http_base" "$i")" \
     --raft-addr "127.0.0.1:$(port "$raft_base" "$i")" \
+    --grpc-addr "127.0.0.1:$(port "$grpc_base" "$i")" \
     --consul-addr "$consul_addr" --bootstrap-expect "$nodes" \
     "$@" >"$data/n$i/agent.out" 2>"$data/n$i/agent.log" &
   pids+=($!)
@@ -114,6 +116,7 @@ for i in $(seq 1 "$nodes"); do
 done
 n1_actor=$(grep -o 'actor=[^ ]*' "$data/n1/agent.out" | cut -d= -f2)
 n1_http=$(grep -o 'http=[^ ]*' "$data/n1/agent.out" | cut -d= -f2)
+n1_grpc=$(grep -o 'grpc=[^ ]*' "$data/n1/agent.out" | cut -d= -f2)
 for _ in $(seq 1 300); do
   sv=$(curl -fsS --max-time 1 "${curl_tls[@]}" "$scheme://$n1_http/v1/servers" 2>/dev/null || true)
   n=$(grep -o '"actor_address":"[^"]' <<<"$sv" | wc -l || true)
@@ -148,6 +151,7 @@ registered in Consul at $consul_addr. The commands find every member from
   bin/actorlog consume --from 0 --follow --servers $n1_actor
   bin/actorlog servers --consul-addr $consul_addr
   curl -s ${curl_tls[*]:+${curl_tls[*]} }$scheme://$n1_http/v1/status
+  bin/grpcurl -plaintext $n1_grpc list      (gRPC; make grpcurl builds it; with TLS: -cacert, -cert, -key)
 
 Ctrl-C here stops the cluster.
 MSG

@@ -17,8 +17,23 @@ var _ = Describe("The command line", func() {
 		Eventually(servers, 10*time.Second).Should(gexec.Exit(0))
 		out := lines(servers.Out.Contents())
 		Expect(out).To(HaveLen(2))
-		Expect(strings.Fields(out[0])).To(Equal([]string{"ID", "ACTOR", "HTTP", "RAFT", "LEADER", "HEALTH"}))
-		Expect(strings.Fields(out[1])).To(Equal([]string{"cli1", node.actorAddr, node.httpAddr, node.raftAddr, "true", "passing"}))
+		Expect(strings.Fields(out[0])).To(Equal([]string{"ID", "ACTOR", "HTTP", "RAFT", "GRPC", "LEADER", "HEALTH"}))
+		Expect(strings.Fields(out[1])).To(Equal([]string{"cli1", node.actorAddr, node.httpAddr, node.raftAddr, node.grpcAddr, "true", "passing"}))
+	})
+
+	It("produces, consumes and lists the servers over gRPC with --transport grpc", func() {
+		node := startAgent("cli4", GinkgoT().TempDir())
+		produce := cli(strings.NewReader("over\ngrpc\n"), "produce", "--transport", "grpc", "--servers", node.grpcAddr)
+		Eventually(produce, 20*time.Second).Should(gexec.Exit(0))
+		Expect(lines(produce.Out.Contents())).To(Equal([]string{"0", "1"}))
+		consume := cli(nil, "consume", "--transport", "grpc", "--servers", node.grpcAddr, "--from", "0")
+		Eventually(consume, 20*time.Second).Should(gexec.Exit(0))
+		Expect(lines(consume.Out.Contents())).To(Equal([]string{"over", "grpc"}))
+		servers := cli(nil, "servers", "--transport", "grpc", "--servers", node.grpcAddr)
+		Eventually(servers, 20*time.Second).Should(gexec.Exit(0))
+		Expect(strings.Fields(lines(servers.Out.Contents())[1])).To(ContainElement(node.grpcAddr))
+		bad := cli(nil, "servers", "--transport", "carrier-pigeon")
+		Eventually(bad, 10*time.Second).Should(gexec.Exit(2))
 	})
 
 	It("benchmarks produce and consume against a running node", func() {

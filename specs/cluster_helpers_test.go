@@ -18,7 +18,7 @@ import (
 )
 
 // clusterReadyLine is the ready line of an agent that runs raft.
-var clusterReadyLine = regexp.MustCompile(`actorlog agent ready id=(\S+) actor=(\S+) http=(\S+) raft=(\S+)`)
+var clusterReadyLine = regexp.MustCompile(`actorlog agent ready id=(\S+) actor=(\S+) http=(\S+) raft=(\S+) grpc=(\S+)`)
 
 // clusterNode is one member of a test cluster. Its addresses are the ones
 // the first start bound (kernel ports): a restart reuses them, so the raft
@@ -30,6 +30,7 @@ type clusterNode struct {
 	actorAddr string
 	httpAddr  string
 	raftAddr  string
+	grpcAddr  string
 	session   *gexec.Session
 }
 
@@ -91,7 +92,7 @@ func (nd *clusterNode) start() {
 		return a
 	}
 	args := append([]string{"agent", "--id", nd.id, "--data-dir", nd.dataDir,
-		"--actor-addr", addr(nd.actorAddr), "--http-addr", addr(nd.httpAddr), "--raft-addr", addr(nd.raftAddr)},
+		"--actor-addr", addr(nd.actorAddr), "--http-addr", addr(nd.httpAddr), "--raft-addr", addr(nd.raftAddr), "--grpc-addr", addr(nd.grpcAddr)},
 		nd.args...)
 	cmd := exec.Command(actorlogBin, args...)
 	prefix := fmt.Sprintf("[%s] ", nd.id)
@@ -103,7 +104,7 @@ func (nd *clusterNode) start() {
 	Eventually(session.Out, 30*time.Second).Should(gbytes.Say(clusterReadyLine.String()))
 	m := clusterReadyLine.FindSubmatch(session.Out.Contents())
 	Expect(m).NotTo(BeNil())
-	nd.actorAddr, nd.httpAddr, nd.raftAddr = string(m[2]), string(m[3]), string(m[4])
+	nd.actorAddr, nd.httpAddr, nd.raftAddr, nd.grpcAddr = string(m[2]), string(m[3]), string(m[4]), string(m[5])
 }
 
 // kill9 kills the agent with SIGKILL and waits until it is gone.

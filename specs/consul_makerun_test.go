@@ -27,7 +27,7 @@ var _ = Describe("make run (scripts/run-cluster.sh)", func() {
 		cmd.Dir = repo
 		cmd.Env = append(os.Environ(),
 			"DATA_DIR="+data, "ACTORLOG="+actorlogBin, "CONSUL_ADDR="+consul.Addr(),
-			"ACTOR_BASE=0", "HTTP_BASE=0", "RAFT_BASE=0")
+			"ACTOR_BASE=0", "HTTP_BASE=0", "RAFT_BASE=0", "GRPC_BASE=0")
 		run, err := gexec.Start(cmd, gexec.NewPrefixedWriter("[run] ", GinkgoWriter), gexec.NewPrefixedWriter("[run] ", GinkgoWriter))
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(func() { run.Kill().Wait(10 * time.Second) })
@@ -68,9 +68,9 @@ var _ = Describe("make run (scripts/run-cluster.sh)", func() {
 		leaders := 0
 		for _, row := range rows[1:] {
 			f := strings.Fields(row)
-			Expect(f).To(HaveLen(6))
-			Expect(f[5]).To(Equal("passing"), row)
-			if f[4] == "true" {
+			Expect(f).To(HaveLen(7))
+			Expect(f[6]).To(Equal("passing"), row)
+			if f[5] == "true" {
 				leaders++
 			}
 		}

@@ -31,10 +31,11 @@ type agent struct {
 	actorAddr string
 	httpAddr  string
 	raftAddr  string
+	grpcAddr  string
 	session   *gexec.Session
 }
 
-var readyLine = regexp.MustCompile(`actorlog agent ready id=(\S+) actor=(\S+) http=(\S+) raft=(\S+)`)
+var readyLine = regexp.MustCompile(`actorlog agent ready id=(\S+) actor=(\S+) http=(\S+) raft=(\S+) grpc=(\S+)`)
 
 // startAgent runs an agent on dataDir with kernel-chosen ports and waits for
 // its ready line. It is killed at the end of the spec if still running.
@@ -42,7 +43,7 @@ var readyLine = regexp.MustCompile(`actorlog agent ready id=(\S+) actor=(\S+) ht
 // --bootstrap=false).
 func startAgent(id, dataDir string, extra ...string) *agent {
 	args := []string{"agent", "--id", id, "--data-dir", dataDir,
-		"--actor-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--raft-addr", "127.0.0.1:0"}
+		"--actor-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--raft-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0"}
 	if !slices.ContainsFunc(extra, func(a string) bool { return strings.HasPrefix(a, "--join") }) {
 		args = append(args, "--bootstrap")
 	}
@@ -57,7 +58,7 @@ func startAgent(id, dataDir string, extra ...string) *agent {
 	Eventually(session.Out, 30*time.Second).Should(gbytes.Say(readyLine.String()))
 	m := readyLine.FindSubmatch(session.Out.Contents())
 	Expect(m).NotTo(BeNil())
-	return &agent{id: string(m[1]), dataDir: dataDir, actorAddr: string(m[2]), httpAddr: string(m[3]), raftAddr: string(m[4]), session: session}
+	return &agent{id: string(m[1]), dataDir: dataDir, actorAddr: string(m[2]), httpAddr: string(m[3]), raftAddr: string(m[4]), grpcAddr: string(m[5]), session: session}
 }
 
 func (a *agent) pid() int { return a.session.Command.Process.Pid }

@@ -280,7 +280,7 @@ var _ = Describe("make run TLS=1 (scripts/run-cluster.sh)", func() {
 		cmd.Dir = repo
 		cmd.Env = append(os.Environ(), "TLS=1", "CERTS_DIR="+certDir,
 			"DATA_DIR="+data, "ACTORLOG="+actorlogBin, "CONSUL_ADDR="+consul.Addr(),
-			"ACTOR_BASE=0", "HTTP_BASE=0", "RAFT_BASE=0")
+			"ACTOR_BASE=0", "HTTP_BASE=0", "RAFT_BASE=0", "GRPC_BASE=0")
 		run, err := gexec.Start(cmd, gexec.NewPrefixedWriter("[run] ", GinkgoWriter), gexec.NewPrefixedWriter("[run] ", GinkgoWriter))
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(func() {

@@ -28,6 +28,7 @@ type agentOptions struct {
 	tls        certs.Files
 	logLevel   *string
 	trace      traceFlags
+	heartbeat  time.Duration
 }
 
 func newAgentCommand(logLevel *string) *cobra.Command {
@@ -38,12 +39,13 @@ func newAgentCommand(logLevel *string) *cobra.Command {
 		Short: "Run an actorlog node",
 		Long: `agent runs one actorlog node: it opens (or recovers) the log in --data-dir,
 serves clients on --actor-addr (protoactor remote, used by the Go client and the
-CLI) and the HTTP JSON API on --http-addr, and runs until SIGINT or SIGTERM,
-when it shuts down gracefully.
+CLI), the HTTP JSON API on --http-addr and the gRPC Log service (for clients
+in any language, messages/log.proto) on --grpc-addr, and runs until SIGINT or
+SIGTERM, when it shuts down gracefully.
 
 When it is ready it prints exactly one line to standard output:
 
-  actorlog agent ready id=<id> actor=<host:port> http=<host:port> raft=<host:port>
+  actorlog agent ready id=<id> actor=<host:port> http=<host:port> raft=<host:port> grpc=<host:port>
 
 with the addresses it actually listens on (use port 0 to let the kernel pick).
 The line comes once the node listens, before joining a cluster completes.
@@ -105,10 +107,10 @@ decision; others are sampled at --trace-sample-ratio.
 POST /debug/fault/segment-crash to the HTTP API, which makes the active segment
 actor panic so its supervisor restarts it. Never enable it in production.`,
 		Example: `  actorlog agent --id n1 --data-dir ./data/n1 --bootstrap
-  actorlog agent --id n2 --data-dir ./data/n2 --actor-addr 127.0.0.1:7401 --http-addr 127.0.0.1:7481 --raft-addr 127.0.0.1:7471 --join 127.0.0.1:7400
+  actorlog agent --id n2 --data-dir ./data/n2 --actor-addr 127.0.0.1:7401 --http-addr 127.0.0.1:7481 --raft-addr 127.0.0.1:7471 --grpc-addr 127.0.0.1:7491 --join 127.0.0.1:7400
   actorlog agent --id n1 --data-dir /var/lib/actorlog --actor-addr 0.0.0.0:7400 --http-addr 0.0.0.0:7480
   actorlog agent --id n1 --data-dir ./data/n1 --consul-addr 127.0.0.1:8500 --bootstrap-expect 3
-  actorlog agent --id t1 --data-dir /tmp/t1 --actor-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 --sync always
+  actorlog agent --id t1 --data-dir /tmp/t1 --actor-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 --grpc-addr 127.0.0.1:0 --sync always
   actorlog agent --id n1 --data-dir ./data/n1 --bootstrap --tls-cert certs-dev/n1.pem --tls-key certs-dev/n1-key.pem --tls-ca certs-dev/ca.pem --acl-policy certs-dev/policy.csv
   actorlog agent --id n1 --data-dir ./data/n1 --bootstrap --trace-exporter otlp --trace-otlp-endpoint localhost:4318`,
 		Args: noArgs,
@@ -136,10 +138,16 @@ actor panic so its supervisor restarts it. Never enable it in production.`,
 	f.StringVar(&o.consulAddr, "consul-addr", "127.0.0.1:8500", "host:port of the local Consul agent's HTTP API")
 	f.IntVar(&o.cfg.BootstrapExpect, "bootstrap-expect", 0, "with no raft state, wait until this many nodes pass in Consul, then the lowest id among them bootstraps raft with all (0: off)")
 	f.DurationVar(&o.cfg.ReconcileGrace, "reconcile-grace", def.ReconcileGrace, "how long the raft leader keeps a voter that Consul reports critical before removing it")
+	f.DurationVar(&o.heartbeat, "raft-heartbeat-timeout", def.Raft.HeartbeatTimeout, `how long a follower waits without hearing from the leader before it starts
+an election; also the election timeout and the leader's lease. Heartbeats wait
+behind the follower's disk writes, so raise it on a disk whose fsyncs can take
+this long`)
 	f.Uint64Var(&o.cfg.Raft.SnapshotThreshold, "raft-snapshot-threshold", def.Raft.SnapshotThreshold, "raft entries since the last snapshot that make raft take a new one")
 	f.DurationVar(&o.cfg.Raft.SnapshotInterval, "raft-snapshot-interval", def.Raft.SnapshotInterval, "how often raft checks --raft-snapshot-threshold")
 	f.Uint64Var(&o.cfg.Raft.TrailingLogs, "raft-trailing-logs", def.Raft.TrailingLogs, "raft entries kept after a snapshot, so a follower that lags less catches up without one")
 	f.StringVar(&o.cfg.HTTPAddr, "http-addr", def.HTTPAddr, "host:port of the HTTP JSON API and /healthz")
+	f.StringVar(&o.cfg.GRPCAddr, "grpc-addr", def.GRPCAddr, "host:port of the gRPC Log service (actorlog.v1.Log; reflection and grpc.health.v1 too), with the same TLS and policy as --actor-addr")
+	f.StringVar(&o.cfg.AdvertisedGRPCAddr, "advertise-grpc-addr", def.AdvertisedGRPCAddr, "address gRPC clients should use for --grpc-addr when it differs (NAT, containers); empty: the bound one")
 	f.Uint64Var(&o.cfg.Storage.MaxStoreBytes, "segment-bytes", def.Storage.MaxStoreBytes, "roll over to a new segment once its store file reaches this size")
 	f.Uint64Var(&o.cfg.Storage.MaxIndexBytes, "index-bytes", def.Storage.MaxIndexBytes, "roll over to a new segment once its index reaches this size")
 	f.StringVar(&o.sync, "sync", o.sync, "fsync policy: none, interval or always")
@@ -158,7 +166,13 @@ actor panic so its supervisor restarts it. Never enable it in production.`,
 		"PEM node certificate (subject OU \"node\", as 'actorlog certs' makes). With --tls-key and --tls-ca it turns mutual TLS on for the remote, raft and HTTP")
 	f.StringVar(&o.cfg.ACLPolicy, "acl-policy", "", `authorisation policy file (needs TLS): lines "p, <identity or *>, <produce|consume|admin|*>";
 with TLS and no policy, every client identity is refused`)
-	f.BoolVar(&o.cfg.FaultInjection, "enable-fault-injection", false, "TESTS ONLY: serve POST /debug/fault/segment-crash (off by default)")
+	f.BoolVar(&o.cfg.FaultInjection, "enable-fault-injection", false, "TESTS ONLY: serve POST /debug/fault/segment-crash and /debug/fault/diverge (off by default)")
+	f.DurationVar(&o.cfg.ChecksumInterval, "checksum-interval", def.ChecksumInterval, `how often the leader has every replica compare the checksum of its
+records with the leader's; a replica that differs refuses reads of them and
+rebuilds its log from the leader (negative: off)`)
+	f.BoolVar(&o.cfg.UnsafeRaftHeartbeatFastPath, "unsafe-raft-heartbeat-fast-path", false, `UNSAFE, for reproducing a raft bug only: answer raft heartbeats outside
+raft's main loop, as hashicorp/raft does by default, which can make replicas
+diverge after a leader pause (docs/DESIGN.md)`)
 	f.StringVar(&o.cfg.PprofAddr, "pprof-addr", "", "serve Go runtime profiles (net/http/pprof) under /debug/pprof/ on this host:port; off when empty (the default)")
 	f.StringVar(&o.logFormat, "log-format", "", `log format on stderr: text or json
 (default text when stderr is a terminal, json otherwise)`)
@@ -190,6 +204,10 @@ func (o *agentOptions) run(ctx context.Context, out io.Writer) error {
 		return &usageError{fmt.Errorf("--sync: %w", err)}
 	}
 	cfg := o.cfg
+	if o.heartbeat <= 0 {
+		return &usageError{fmt.Errorf("--raft-heartbeat-timeout must be positive, got %s", o.heartbeat)}
+	}
+	cfg.Raft.HeartbeatTimeout, cfg.Raft.ElectionTimeout, cfg.Raft.LeaderLeaseTimeout = o.heartbeat, o.heartbeat, o.heartbeat
 	if cfg.TLS, err = tlsConfig(o.tls); err != nil {
 		return err
 	}
@@ -207,29 +225,44 @@ func (o *agentOptions) run(ctx context.Context, out io.Writer) error {
 		return fmt.Errorf("starting node %s: %w", cfg.ID, err)
 	}
 	// Exactly one line on stdout: scripts and specs wait for it.
-	fmt.Fprintf(out, "actorlog agent ready id=%s actor=%s http=%s raft=%s\n", cfg.ID, n.ActorAddr(), n.HTTPAddr(), n.RaftAddr())
+	fmt.Fprintf(out, "actorlog agent ready id=%s actor=%s http=%s raft=%s grpc=%s\n", cfg.ID, n.ActorAddr(), n.HTTPAddr(), n.RaftAddr(), n.GRPCAddr())
 	if f, ok := out.(*os.File); ok {
 		_ = f.Sync()
 	}
 
-	var died bool
-	select {
-	case <-ctx.Done():
-		log.Info("signal received, stopping")
-	case <-n.Done():
-		died = true
-		log.Error("node stopped by itself")
+	for {
+		var died, restart bool
+		select {
+		case <-ctx.Done():
+			log.Info("signal received, stopping")
+		case <-n.Done():
+			died = true
+			log.Error("node stopped by itself")
+		case <-n.RestartRequested():
+			// A diverged replica restarts to drop its logs and rebuild
+			// them from the leader (docs/DESIGN.md).
+			restart = true
+			log.Warn("restarting the node to rebuild its log")
+		}
+		stopCtx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+		err := n.Stop(stopCtx)
+		cancel()
+		if err != nil && !restart {
+			return fmt.Errorf("stopping node %s: %w", cfg.ID, err)
+		}
+		if died {
+			return fmt.Errorf("node %s stopped unexpectedly", cfg.ID)
+		}
+		if !restart {
+			log.Info("stopped")
+			return nil
+		}
+		cfg = n.RestartConfig()
+		if n, err = node.Start(ctx, cfg); err != nil {
+			return fmt.Errorf("restarting node %s: %w", cfg.ID, err)
+		}
+		log.WithFields(logrus.Fields{"actor": n.ActorAddr(), "http": n.HTTPAddr(), "raft": n.RaftAddr()}).Info("node restarted")
 	}
-	stopCtx, cancel := context.WithTimeout(context.Background(), stopTimeout)
-	defer cancel()
-	if err := n.Stop(stopCtx); err != nil {
-		return fmt.Errorf("stopping node %s: %w", cfg.ID, err)
-	}
-	if died {
-		return fmt.Errorf("node %s stopped unexpectedly", cfg.ID)
-	}
-	log.Info("stopped")
-	return nil
 }
 
 // stderrIsTerminal reports whether standard error is a terminal (a

@@ -252,6 +252,9 @@ func (o *benchOptions) connectBench(ctx context.Context) (*client.Client, error)
 	cfg.TLS = tlsCfg
 	cfg.Servers = o.serverList()
 	cfg.Consul = o.consulAddr
+	if err := o.applyTransport(&cfg); err != nil {
+		return nil, err
+	}
 	cfg.Timeout = o.timeout
 	cfg.AttemptTimeout = min(cfg.AttemptTimeout, o.timeout)
 	cfg.MaxInFlight = max(cfg.MaxInFlight, o.inFlight, benchDefaultInFlight)

@@ -17,6 +17,7 @@ type clientFlags struct {
 	servers    []string
 	consulAddr string
 	timeout    time.Duration
+	transport  string
 	tls        certs.Files
 	logLevel   *string
 	trace      traceFlags                  // registered by the commands that trace
@@ -29,6 +30,8 @@ func (f *clientFlags) register(cmd *cobra.Command, logLevel *string) {
 		"actor addresses (host:port) of nodes, comma separated; the client fails over between them")
 	cmd.Flags().StringVar(&f.consulAddr, "consul-addr", "",
 		"find the nodes through the Consul agent at this host:port (their passing \"actorlog\" instances); --servers, when given too, is the fallback")
+	cmd.Flags().StringVar(&f.transport, "transport", string(client.TransportActor),
+		`how to reach the nodes: "actor" (the actor remote on --actor-addr) or "grpc" (the gRPC Log service on --grpc-addr: then --servers are gRPC addresses, default 127.0.0.1:7490, and no listener is needed)`)
 	cmd.Flags().DurationVar(&f.timeout, "timeout", 10*time.Second,
 		"deadline of each request, retries included; a node that stays unreachable this long is an error")
 	registerTLSFlags(cmd, &f.tls,
@@ -73,6 +76,9 @@ func (f *clientFlags) connect(ctx context.Context) (*client.Client, error) {
 	cfg.TLS = tlsCfg
 	cfg.Servers = f.serverList()
 	cfg.Consul = f.consulAddr
+	if err := f.applyTransport(&cfg); err != nil {
+		return nil, err
+	}
 	cfg.Timeout = f.timeout
 	cfg.AttemptTimeout = min(cfg.AttemptTimeout, f.timeout)
 	cfg.Logger = log
@@ -110,5 +116,23 @@ func (f *clientFlags) serverList() []string {
 	if f.consulAddr != "" && len(out) == 1 && out[0] == client.DefaultServer {
 		return nil
 	}
+	if f.transport == string(client.TransportGRPC) && len(out) == 1 && out[0] == client.DefaultServer {
+		// The default node's gRPC port, not its actor port.
+		return []string{defaultGRPCServer}
+	}
 	return out
+}
+
+// defaultGRPCServer is where --transport grpc looks without --servers: a
+// node with the default --grpc-addr.
+const defaultGRPCServer = "127.0.0.1:7490"
+
+// applyTransport sets cfg.Transport from --transport.
+func (f *clientFlags) applyTransport(cfg *client.Config) error {
+	switch client.Transport(f.transport) {
+	case client.TransportActor, client.TransportGRPC:
+		cfg.Transport = client.Transport(f.transport)
+		return nil
+	}
+	return &usageError{fmt.Errorf("--transport must be %q or %q, got %q", client.TransportActor, client.TransportGRPC, f.transport)}
 }

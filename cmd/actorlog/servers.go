@@ -60,13 +60,13 @@ GET /healthz instead, which prints "passing" or "critical".`,
 
 func printServers(ctx context.Context, out io.Writer, servers []client.Server) error {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tACTOR\tHTTP\tRAFT\tLEADER\tHEALTH")
+	fmt.Fprintln(tw, "ID\tACTOR\tHTTP\tRAFT\tGRPC\tLEADER\tHEALTH")
 	for _, s := range servers {
 		health := s.Health
 		if health == "" {
 			health = probeHealth(ctx, s.HTTPAddr)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%t\t%s\n", s.ID, dash(s.ActorAddr), dash(s.HTTPAddr), dash(s.RaftAddr), s.IsLeader, health)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%t\t%s\n", s.ID, dash(s.ActorAddr), dash(s.HTTPAddr), dash(s.RaftAddr), dash(s.GRPCAddr), s.IsLeader, health)
 	}
 	return tw.Flush()
 }
