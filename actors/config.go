@@ -246,8 +246,20 @@ const (
 	DefaultSessionIdleTimeout = 2 * time.Minute
 	// DefaultMaxSessions bounds the sessions of one node.
 	DefaultMaxSessions = 10000
+	// DefaultMaxSessionsPerIdentity bounds the remote sessions one identity
+	// (one client certificate, or every client without TLS) holds on a
+	// node: a Go client opens one per node, so the rest is headroom for
+	// many processes sharing a certificate.
+	DefaultMaxSessionsPerIdentity = 1000
 	// DefaultMaxSubscriptions bounds the subscriptions of one session.
 	DefaultMaxSubscriptions = 64
+	// DefaultMaxNodeSubscriptions bounds the subscriptions of one node.
+	DefaultMaxNodeSubscriptions = 10000
+	// DefaultMaxParkedPerSession and DefaultMaxParkedPolls bound the
+	// consumes that wait for records (long polls) of one session and of
+	// one node; a client needs one or a few.
+	DefaultMaxParkedPerSession = 64
+	DefaultMaxParkedPolls      = 10000
 	// DefaultMaxCredit caps the credit outstanding on one subscription, so a
 	// subscriber cannot grant itself an unbounded buffer on the node's side.
 	DefaultMaxCredit uint32 = 1 << 20
@@ -299,10 +311,16 @@ type SessionConfig struct {
 	IdleTimeout      time.Duration
 	MaxSessions      int
 	MaxSubscriptions int
-	MaxCredit        uint32
-	MaxPushRecords   uint32
-	PollWait         time.Duration
-	RetryBackoff     time.Duration
+	// MaxSessionsPerIdentity, MaxNodeSubscriptions, MaxParkedPerSession
+	// and MaxParkedPolls: see their Default constants.
+	MaxSessionsPerIdentity int
+	MaxNodeSubscriptions   int
+	MaxParkedPerSession    int
+	MaxParkedPolls         int
+	MaxCredit              uint32
+	MaxPushRecords         uint32
+	PollWait               time.Duration
+	RetryBackoff           time.Duration
 }
 
 // Authorizer decides whether an identity may perform an action ("produce",
@@ -347,6 +365,18 @@ func (c SessionConfig) withDefaults() SessionConfig {
 	if c.MaxSubscriptions == 0 {
 		c.MaxSubscriptions = DefaultMaxSubscriptions
 	}
+	if c.MaxSessionsPerIdentity == 0 {
+		c.MaxSessionsPerIdentity = DefaultMaxSessionsPerIdentity
+	}
+	if c.MaxNodeSubscriptions == 0 {
+		c.MaxNodeSubscriptions = DefaultMaxNodeSubscriptions
+	}
+	if c.MaxParkedPerSession == 0 {
+		c.MaxParkedPerSession = DefaultMaxParkedPerSession
+	}
+	if c.MaxParkedPolls == 0 {
+		c.MaxParkedPolls = DefaultMaxParkedPolls
+	}
 	if c.MaxCredit == 0 {
 		c.MaxCredit = DefaultMaxCredit
 	}
@@ -373,6 +403,14 @@ func (c SessionConfig) Validate() error {
 		return invalid("MaxSessions", "negative (%d)", c.MaxSessions)
 	case c.MaxSubscriptions < 0:
 		return invalid("MaxSubscriptions", "negative (%d)", c.MaxSubscriptions)
+	case c.MaxSessionsPerIdentity < 0:
+		return invalid("MaxSessionsPerIdentity", "negative (%d)", c.MaxSessionsPerIdentity)
+	case c.MaxNodeSubscriptions < 0:
+		return invalid("MaxNodeSubscriptions", "negative (%d)", c.MaxNodeSubscriptions)
+	case c.MaxParkedPerSession < 0:
+		return invalid("MaxParkedPerSession", "negative (%d)", c.MaxParkedPerSession)
+	case c.MaxParkedPolls < 0:
+		return invalid("MaxParkedPolls", "negative (%d)", c.MaxParkedPolls)
 	case c.PollWait < 0:
 		return invalid("PollWait", "negative (%s)", c.PollWait)
 	case c.RetryBackoff < 0:
@@ -400,4 +438,6 @@ type SessionCounters struct {
 	ConsumeRequests atomic.Uint64
 	// Subscriptions is the number of subscription actors running now.
 	Subscriptions atomic.Int64
+	// ParkedPolls is the number of remote consumes waiting for records.
+	ParkedPolls atomic.Int64
 }

@@ -67,3 +67,19 @@ func (e *ActorFailedError) Unwrap() error { return ErrActorFailed }
 func invalid(field, format string, args ...any) error {
 	return fmt.Errorf("%w: %s: %s", ErrInvalidConfig, field, fmt.Sprintf(format, args...))
 }
+
+// SessionLimitField is the field of the InvalidRequest that answers an
+// OpenSession beyond SessionConfig.MaxSessionsPerIdentity.
+const SessionLimitField = "sessions_per_identity"
+
+// SessionLimitError says that an identity holds as many sessions on a
+// node as it may (SessionConfig.MaxSessionsPerIdentity). Its text is the
+// reason of the InvalidRequest the client gets.
+type SessionLimitError struct {
+	Identity string
+	Limit    int
+}
+
+func (e *SessionLimitError) Error() string {
+	return fmt.Sprintf("identity %q already holds %d sessions on this node, the limit (--max-sessions-per-identity); close some or wait for them to idle out", e.Identity, e.Limit)
+}

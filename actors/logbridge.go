@@ -3,6 +3,8 @@ package actors
 import (
 	"context"
 	"log/slog"
+	"sync"
+	"time"
 
 	"github.com/sirupsen/logrus"
 )
@@ -14,15 +16,37 @@ import (
 //
 // protoactor logs every connection, endpoint and actor-system event at
 // Info; those are lifecycle chatter for an operator, so they are demoted to
-// Debug. Warnings and errors keep their level.
+// Debug. Warnings and errors keep their level, at most one a second per
+// message: a peer that sends invalid protobuf in a loop makes protoactor
+// log each failure, and must not flood the log.
 func NewSlogHandler(entry *logrus.Entry) slog.Handler {
-	return &slogHandler{entry: entry}
+	return &slogHandler{entry: entry, limit: &msgLimiter{last: map[string]time.Time{}}}
 }
 
 type slogHandler struct {
 	entry  *logrus.Entry
 	group  string
 	fields logrus.Fields
+	limit  *msgLimiter
+}
+
+// msgLimiter lets one line per message text through each second.
+type msgLimiter struct {
+	mu   sync.Mutex
+	last map[string]time.Time
+}
+
+func (l *msgLimiter) allow(msg string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if t, ok := l.last[msg]; ok && now.Sub(t) < time.Second {
+		return false
+	}
+	if len(l.last) > 1024 {
+		clear(l.last)
+	}
+	l.last[msg] = now
+	return true
 }
 
 func (h *slogHandler) level(l slog.Level) logrus.Level {
@@ -41,6 +65,9 @@ func (h *slogHandler) Enabled(_ context.Context, l slog.Level) bool {
 }
 
 func (h *slogHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelWarn && !h.limit.allow(r.Message, time.Now()) {
+		return nil
+	}
 	fields := make(logrus.Fields, len(h.fields)+r.NumAttrs())
 	for k, v := range h.fields {
 		fields[k] = v
@@ -76,7 +103,7 @@ func (h *slogHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 	for _, a := range attrs {
 		h.add(f, h.group, a)
 	}
-	return &slogHandler{entry: h.entry, group: h.group, fields: f}
+	return &slogHandler{entry: h.entry, group: h.group, fields: f, limit: h.limit}
 }
 
 func (h *slogHandler) WithGroup(name string) slog.Handler {
@@ -84,5 +111,5 @@ func (h *slogHandler) WithGroup(name string) slog.Handler {
 	if h.group != "" {
 		g = h.group + "." + name
 	}
-	return &slogHandler{entry: h.entry, group: g, fields: h.fields}
+	return &slogHandler{entry: h.entry, group: g, fields: h.fields, limit: h.limit}
 }

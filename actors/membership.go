@@ -359,7 +359,7 @@ func (a *membershipActor) step() {
 				log.WithFields(logrus.Fields{"member": m.GetId(), "reply": res}).WithError(err).Info("could not add a member; will retry")
 				continue
 			}
-			log.WithField("member", m.GetId()).Info("added a member found in Consul as a voter")
+			log.WithField("member", m.GetId()).Info("added a member found in Consul as a non-voter; the leader promotes it once it has caught up")
 		}
 		for _, id := range plan.remove {
 			if err := await(r.RemoveServer(raft.ServerID(id), 0, timeout), stop); err != nil {
@@ -537,8 +537,13 @@ type reconcilePlan struct {
 // planReconcile compares Consul's members (every status) with the raft
 // configuration, the way Consul's autopilot does:
 //
-//   - a passing member that is not a voter at its published raft address,
-//     or whose member entry differs from what it published, is (re)added;
+//   - a passing member that is not in the configuration at its published
+//     raft address, or whose member entry differs from what it published,
+//     is (re)added: a new one as a non-voter, which the leader promotes
+//     once it has caught up and stayed healthy (RaftConfig.MemberStatus),
+//     so a registration that cannot serve never costs quorum;
+//   - an id registered twice with different addresses is neither added
+//     nor moved (a rogue registration reusing a member's id);
 //   - a voter that is no longer registered (it left) is removed once it
 //     has been missing for leaveDelay;
 //   - a voter that is registered but critical (or in maintenance) is
@@ -553,12 +558,23 @@ func planReconcile(selfID string, members []discovery.Member, servers []raft.Ser
 ) reconcilePlan {
 	var p reconcilePlan
 	byID := make(map[string]discovery.Member, len(members))
+	// An id registered twice with different addresses is ambiguous: one
+	// of them is a rogue (or a stale copy). Neither is added or moved,
+	// so nobody takes over a member's id by registering it.
+	ambiguous := map[string]bool{}
 	for _, m := range members {
-		byID[m.ID] = m
+		if prev, ok := byID[m.ID]; ok && (prev.RaftAddr != m.RaftAddr || prev.ActorAddr != m.ActorAddr) {
+			ambiguous[m.ID] = true
+		}
+		if prev, ok := byID[m.ID]; !ok || alive(m.Status) && !alive(prev.Status) {
+			byID[m.ID] = m
+		}
 	}
+	serverAt := make(map[string]string)
 	voterAt := make(map[string]string)
 	voters, passingVoters := 0, 0
 	for _, s := range servers {
+		serverAt[string(s.ID)] = string(s.Address)
 		if s.Suffrage != raft.Voter {
 			continue
 		}
@@ -569,18 +585,18 @@ func planReconcile(selfID string, members []discovery.Member, servers []raft.Ser
 		}
 	}
 	for _, m := range members {
-		if m.ID == selfID || m.Status != discovery.StatusPassing || m.RaftAddr == "" {
+		if m.ID == selfID || m.Status != discovery.StatusPassing || m.RaftAddr == "" || ambiguous[m.ID] {
 			continue
 		}
 		want := &messages.Member{Id: m.ID, ActorAddress: m.ActorAddr, RaftAddress: m.RaftAddr, HttpAddress: m.HTTPAddr, GrpcAddress: m.GRPCAddr}
 		have, ok := member(m.ID)
-		if voterAt[m.ID] != m.RaftAddr || !ok || !proto.Equal(have, want) {
+		if serverAt[m.ID] != m.RaftAddr || !ok || !proto.Equal(have, want) {
 			p.add = append(p.add, want)
 		}
 	}
 	for _, m := range []map[string]time.Time{st.critical, st.missing} {
 		for id := range m {
-			if _, ok := voterAt[id]; !ok {
+			if _, ok := serverAt[id]; !ok {
 				delete(m, id)
 			}
 		}

@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -33,6 +34,28 @@ type RaftConfig struct {
 	// MaxEntryBytes is the largest raft entry the log store takes; a
 	// larger command is refused with InvalidRequest.
 	MaxEntryBytes int
+	// Limits are the request limits the leader checks every produce
+	// against before it becomes a raft entry, whatever path it came by
+	// (a session on this node, a follower's forward, a peer that
+	// addressed the raft actor directly): the leader's limits are the
+	// cluster's, so an entry that commits can always be applied. Zero
+	// fields take the session defaults (DefaultMaxRecordBytes...).
+	Limits Limits
+	// MemberStatus, when set, is how the leader asks a non-voter for its
+	// status; the leader then promotes a non-voter that stayed caught up
+	// and answering for StabilizationTime (see goPromote). Nil promotes
+	// nobody: members added by JoinRequest stay non-voters.
+	MemberStatus func(ctx context.Context, m *messages.Member) (MemberStatus, error)
+	// StabilizationTime, MaxTrailingEntries, PromoteInterval: see their
+	// Default constants.
+	StabilizationTime  time.Duration
+	MaxTrailingEntries uint64
+	PromoteInterval    time.Duration
+	// VerifyMember, when set, must pass before a JoinRequest adds or
+	// changes a member: with mutual TLS the node checks that the
+	// certificates at the member's raft and actor addresses are node
+	// certificates named as the member, so no node takes another's id.
+	VerifyMember func(ctx context.Context, m *messages.Member) error
 	// RequestTimeout bounds raft.Apply and the wait for its commit.
 	RequestTimeout time.Duration
 	// Healthy, when set, reports a storage failure: produces are then
@@ -62,6 +85,24 @@ func NewRaftProps(cfg RaftConfig) *actor.Props {
 	}
 	if cfg.MaxEntryBytes <= 0 {
 		cfg.MaxEntryBytes = consensus.DefaultMaxEntryBytes
+	}
+	if cfg.StabilizationTime <= 0 {
+		cfg.StabilizationTime = DefaultStabilizationTime
+	}
+	if cfg.MaxTrailingEntries == 0 {
+		cfg.MaxTrailingEntries = DefaultMaxTrailingEntries
+	}
+	if cfg.PromoteInterval <= 0 {
+		cfg.PromoteInterval = DefaultPromoteInterval
+	}
+	if cfg.Limits.MaxRecordBytes == 0 {
+		cfg.Limits.MaxRecordBytes = DefaultMaxRecordBytes
+	}
+	if cfg.Limits.MaxBatchBytes == 0 {
+		cfg.Limits.MaxBatchBytes = DefaultMaxBatchBytes
+	}
+	if cfg.Limits.MaxBatchRecords == 0 {
+		cfg.Limits.MaxBatchRecords = DefaultMaxBatchRecords
 	}
 	if cfg.ChecksumInterval == 0 {
 		cfg.ChecksumInterval = DefaultChecksumInterval
@@ -95,6 +136,7 @@ func (a *raftActor) Receive(ctx actor.Context) {
 		a.root, a.self = ctx.ActorSystem().Root, ctx.Self()
 		a.stop = make(chan struct{})
 		a.observe()
+		a.goPromote()
 		a.startChecks()
 		if a.cfg.Raft.State() == raft.Leader {
 			a.announceSelf()
@@ -217,6 +259,11 @@ func (a *raftActor) produce(ctx actor.Context, m *messages.ProduceRequest, forwa
 		endReply(span, nil)
 		return
 	}
+	if bad := ValidateProduce(m, a.cfg.Limits); bad != nil {
+		endReply(span, bad)
+		ctx.Respond(bad)
+		return
+	}
 	if a.cfg.Healthy != nil {
 		if err := a.cfg.Healthy(); err != nil {
 			reply := unavailable("storage failed: %v", err)
@@ -248,7 +295,7 @@ func (a *raftActor) produce(ctx actor.Context, m *messages.ProduceRequest, forwa
 	a.async(func() {
 		reply := produceReply(f, await(f, stop))
 		endApply(span, r, f, reply)
-		root.Send(sender, reply)
+		replyTo(root, sender, reply)
 	})
 }
 
@@ -289,7 +336,7 @@ func (a *raftActor) consistentRead(ctx actor.Context, m *messages.ConsumeRequest
 	stop := a.stop
 	a.async(func() {
 		if err := await(f, stop); err != nil {
-			root.Send(sender, unavailable("raft barrier: %v; retry", err))
+			replyTo(root, sender, unavailable("raft barrier: %v; retry", err))
 			return
 		}
 		root.RequestWithCustomSender(logPID, m, sender)
@@ -302,7 +349,7 @@ func (a *raftActor) servers(ctx actor.Context) {
 	sender := ctx.Sender()
 	r, fsm, root := a.cfg.Raft, a.cfg.FSM, a.root
 	a.async(func() {
-		root.Send(sender, Servers(r, fsm))
+		replyTo(root, sender, Servers(r, fsm))
 	})
 }
 
@@ -325,8 +372,12 @@ func Servers(r *raft.Raft, fsm *consensus.FSM) any {
 	return resp
 }
 
-// join adds the member as a voter (on the leader) and applies its member
-// entry; elsewhere it forwards the request to the leader once.
+// join adds the member as a non-voter (on the leader) and applies its
+// member entry; elsewhere it forwards the request to the leader once. The
+// leader's promotion loop (goPromote) makes it a voter once it has caught
+// up and stayed healthy, so a member that registers and cannot serve never
+// costs quorum. A member that is a voter already keeps its vote; its
+// address is updated.
 func (a *raftActor) join(ctx actor.Context, m *messages.JoinRequest) {
 	sender := ctx.Sender()
 	mem := m.GetMember()
@@ -349,18 +400,28 @@ func (a *raftActor) join(ctx actor.Context, m *messages.JoinRequest) {
 		ctx.Respond(unavailable("member %s is rebuilding its log after a divergence; it becomes a voter when it has verified it", mem.GetId()))
 		return
 	}
-	r, root, timeout, log, stop := a.cfg.Raft, a.root, a.cfg.RequestTimeout, a.log, a.stop
+	r, root, timeout, log, stop, verify := a.cfg.Raft, a.root, a.cfg.RequestTimeout, a.log, a.stop, a.cfg.VerifyMember
 	a.async(func() {
-		if err := await(r.AddVoter(raft.ServerID(mem.GetId()), raft.ServerAddress(mem.GetRaftAddress()), 0, timeout), stop); err != nil {
-			root.Send(sender, unavailable("add voter %s: %v", mem.GetId(), err))
+		if verify != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			err := verify(ctx, mem)
+			cancel()
+			if err != nil {
+				log.WithField("member", mem.GetId()).WithError(err).Warn("refused a join: the member's certificates do not match its id")
+				replyTo(root, sender, &messages.InvalidRequest{Field: "member", Reason: err.Error()})
+				return
+			}
+		}
+		if err := await(r.AddNonvoter(raft.ServerID(mem.GetId()), raft.ServerAddress(mem.GetRaftAddress()), 0, timeout), stop); err != nil {
+			replyTo(root, sender, unavailable("add member %s: %v", mem.GetId(), err))
 			return
 		}
 		if err := applyMember(r, mem, timeout, stop); err != nil {
-			root.Send(sender, unavailable("record member %s: %v", mem.GetId(), err))
+			replyTo(root, sender, unavailable("record member %s: %v", mem.GetId(), err))
 			return
 		}
 		log.WithFields(logrus.Fields{"member": mem.GetId(), "raft_addr": mem.GetRaftAddress(), "actor_addr": mem.GetActorAddress()}).Info("member joined")
-		root.Send(sender, &messages.JoinResponse{})
+		replyTo(root, sender, &messages.JoinResponse{})
 	})
 }
 
@@ -403,4 +464,13 @@ func applyMember(r *raft.Raft, m *messages.Member, timeout time.Duration, stop <
 		return err
 	}
 	return await(r.Apply(data, timeout), stop)
+}
+
+// replyTo sends an answer to the sender of a request, unless it had none:
+// a request from the wire may come without a sender, and protoactor
+// dereferences the target of a send (a panic that would end the node).
+func replyTo(root *actor.RootContext, sender *actor.PID, msg any) {
+	if sender != nil {
+		root.Send(sender, msg)
+	}
 }

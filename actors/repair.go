@@ -108,11 +108,11 @@ func (a *raftActor) repairRequest(ctx actor.Context, m *messages.RepairRequest) 
 			err = await(r.DemoteVoter(raft.ServerID(id), 0, timeout), stop)
 		}
 		if err != nil {
-			root.Send(sender, unavailable("hold %s for repair: %v", id, err))
+			replyTo(root, sender, unavailable("hold %s for repair: %v", id, err))
 			return
 		}
 		log.WithFields(logrus.Fields{"member": id, "checkpoint": m.GetIndex()}).Warn("member diverged: demoted to a non-voter while it rebuilds its log")
-		root.Send(sender, &messages.RepairResponse{})
+		replyTo(root, sender, &messages.RepairResponse{})
 	})
 }
 
@@ -137,11 +137,11 @@ func (a *raftActor) repairDone(ctx actor.Context, m *messages.RepairDone) {
 			_, err = applyCommand(r, &messages.RaftCommand{Command: &messages.RaftCommand_RepairHold{RepairHold: &messages.RepairHold{Id: mem.GetId()}}}, timeout, stop)
 		}
 		if err != nil {
-			root.Send(sender, unavailable("end the repair of %s: %v", mem.GetId(), err))
+			replyTo(root, sender, unavailable("end the repair of %s: %v", mem.GetId(), err))
 			return
 		}
 		log.WithField("member", mem.GetId()).Info("member rebuilt and verified its log: a voter again")
-		root.Send(sender, &messages.RepairResponse{})
+		replyTo(root, sender, &messages.RepairResponse{})
 	})
 }
 
@@ -166,7 +166,7 @@ func (a *raftActor) leaderSuspect(ctx actor.Context, m *messages.LeaderSuspect) 
 	a.async(func() {
 		f := r.GetConfiguration()
 		if err := f.Error(); err != nil {
-			root.Send(sender, unavailable("raft configuration: %v", err))
+			replyTo(root, sender, unavailable("raft configuration: %v", err))
 			return
 		}
 		type held struct{ next, sum uint64 }
@@ -198,17 +198,17 @@ func (a *raftActor) leaderSuspect(ctx actor.Context, m *messages.LeaderSuspect) 
 			}
 		}
 		if mine > voters/2 || len(best) <= mine {
-			root.Send(sender, &messages.RepairResponse{})
+			replyTo(root, sender, &messages.RepairResponse{})
 			return
 		}
 		log.WithFields(logrus.Fields{"checkpoint": m.GetIndex(), "holding_ours": mine, "holding_theirs": len(best), "voters": voters}).
 			Error("LEADER DIVERGED: fewer than a majority of the voters hold this leader's records; handing leadership over to repair this node")
 		err := await(r.LeadershipTransferToServer(best[0].ID, best[0].Address), stop)
 		if err != nil {
-			root.Send(sender, unavailable("leadership transfer: %v", err))
+			replyTo(root, sender, unavailable("leadership transfer: %v", err))
 			return
 		}
-		root.Send(sender, &messages.RepairResponse{})
+		replyTo(root, sender, &messages.RepairResponse{})
 	})
 }
 

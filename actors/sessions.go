@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"actorlog/messages"
@@ -18,7 +19,8 @@ import (
 func NewSessionsProps(cfg SessionConfig) *actor.Props {
 	cfg = cfg.withDefaults()
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &acceptor{cfg: cfg, log: cfg.Logger.WithField("actor", SessionsName), sessions: make(map[string]*actor.PID)}
+		return &acceptor{cfg: cfg, log: cfg.Logger.WithField("actor", SessionsName), sessions: make(map[string]*actor.PID),
+			byIdentity: make(map[string]int), identities: make(map[string]string)}
 	})
 }
 
@@ -31,8 +33,16 @@ type acceptor struct {
 	log      *logrus.Entry
 	sessions map[string]*actor.PID // by PID id
 	clients  map[string]string     // session PID id -> client address
-	sub      *eventstream.Subscription
+	// byIdentity counts the remote sessions of each identity, identities
+	// maps a remote session's PID id to its identity (MaxSessionsPerIdentity).
+	byIdentity map[string]int
+	identities map[string]string
+	sub        *eventstream.Subscription
 }
+
+// ActionOpenSession is the action an Unauthorized reply to OpenSession
+// names: opening a session needs a grant of any action.
+const ActionOpenSession = "open a session"
 
 func header(ctx actor.Context, key string) string {
 	if h := ctx.MessageHeader(); h != nil {
@@ -69,8 +79,19 @@ func (a *acceptor) Receive(ctx actor.Context) {
 	case *messages.OpenSession:
 		a.open(ctx, m)
 	case *actor.Terminated:
-		delete(a.sessions, m.GetWho().GetId())
-		delete(a.clients, m.GetWho().GetId())
+		// Only the stop of one of its own children ends a session's entry:
+		// the sessions gauge and the caps count what exists.
+		id := m.GetWho().GetId()
+		if pid, ok := a.sessions[id]; ok && pid.Equal(m.GetWho()) {
+			delete(a.sessions, id)
+			delete(a.clients, id)
+			if who, ok := a.identities[id]; ok {
+				delete(a.identities, id)
+				if a.byIdentity[who]--; a.byIdentity[who] <= 0 {
+					delete(a.byIdentity, who)
+				}
+			}
+		}
 	case *messages.ClientEndpointTerminated:
 		for id, addr := range a.clients {
 			if addr == m.GetAddress() {
@@ -89,8 +110,31 @@ func (a *acceptor) open(ctx actor.Context, m *messages.OpenSession) {
 	if client == nil {
 		return // nobody to tell the session's name
 	}
+	identity, node, remote := header(ctx, IdentityHeader), header(ctx, NodeHeader) == "true", remoteEnvelope(ctx)
+	// Under authorisation a remote session needs a grant of some action
+	// (node identities excepted): an identity with none must not hold
+	// sessions, and with them the node's memory.
+	if az := a.cfg.Authorizer; az != nil && remote && !node {
+		granted := false
+		for _, act := range []string{ActionProduce, ActionConsume, ActionAdmin} {
+			if az.Authorize(identity, act) == nil {
+				granted = true
+				break
+			}
+		}
+		if !granted {
+			a.log.WithField("identity", identity).Debug("session refused: the identity has no grant")
+			ctx.Respond(&messages.Unauthorized{Identity: identity, Action: ActionOpenSession})
+			return
+		}
+	}
 	if len(a.sessions) >= a.cfg.MaxSessions {
 		ctx.Respond(unavailable("too many sessions (%d); retry later", a.cfg.MaxSessions))
+		return
+	}
+	if remote && !node && a.byIdentity[identity] >= a.cfg.MaxSessionsPerIdentity {
+		err := &SessionLimitError{Identity: identity, Limit: a.cfg.MaxSessionsPerIdentity}
+		ctx.Respond(&messages.InvalidRequest{Field: SessionLimitField, Reason: err.Error()})
 		return
 	}
 	// A random part makes session ids hard to guess for other clients.
@@ -99,14 +143,14 @@ func (a *acceptor) open(ctx actor.Context, m *messages.OpenSession) {
 		cfg:        a.cfg,
 		clientAddr: client.GetAddress(),
 		clientName: m.GetClientName(),
-		identity:   header(ctx, IdentityHeader),
-		node:       header(ctx, NodeHeader) == "true",
+		identity:   identity,
+		node:       node,
 		// Sessions opened from inside the node (the HTTP API) belong to
 		// node code, which closes them (and authorises its own callers);
 		// only remote ones time out and are authorised here. Remote means
 		// the envelope passed the transport guard: the sender address is
 		// whatever the peer wrote, its own or this node's.
-		remote: remoteEnvelope(ctx),
+		remote: remote,
 	}
 	pid, err := ctx.SpawnNamed(newSessionProps(spec), name)
 	if err != nil {
@@ -115,6 +159,10 @@ func (a *acceptor) open(ctx actor.Context, m *messages.OpenSession) {
 	}
 	a.sessions[pid.GetId()] = pid
 	a.clients[pid.GetId()] = spec.clientAddr
+	if remote && !node {
+		a.identities[pid.GetId()] = identity
+		a.byIdentity[identity]++
+	}
 	a.log.WithFields(logrus.Fields{"session": pid.GetId(), "client": spec.clientAddr, "name": spec.clientName, "identity": spec.identity}).Debug("session opened")
 	ctx.Respond(&messages.SessionOpened{
 		Address:        pid.GetAddress(),
@@ -162,7 +210,19 @@ type session struct {
 	nextSub uint64
 	closing bool // the client is gone; stop once the subscriptions have
 	tr      actorTracer
+	// lastUsed is when the client last made a request that was served
+	// (authorised); refused requests do not keep a session alive.
+	lastUsed  time.Time
+	idleTimer *time.Timer
+	// parked counts this session's consumes that wait for records (long
+	// polls), bounded by MaxParkedPerSession and, with the other
+	// sessions', MaxParkedPolls.
+	parked   int
+	stopping bool
 }
+
+// sessionIdleCheck is the session's own idle timer firing.
+type sessionIdleCheck struct{}
 
 func (s *session) limits() Limits {
 	c := s.spec.cfg
@@ -174,12 +234,33 @@ func (s *session) Receive(ctx actor.Context) {
 	case *actor.Started:
 		s.log = s.spec.cfg.Logger.WithFields(logrus.Fields{"actor": ctx.Self().GetId(), "client": s.spec.clientAddr})
 		s.tr = newActorTracer(s.spec.cfg.TracerProvider)
+		s.lastUsed = time.Now()
 		s.armIdle(ctx)
-	case *actor.ReceiveTimeout:
-		if len(s.subs) == 0 {
+	case *actor.Stopping:
+		if s.idleTimer != nil {
+			s.idleTimer.Stop()
+		}
+		// The replies of parked polls find no session any more: give
+		// their places back to the node.
+		if c := s.spec.cfg.Counters; c != nil && s.parked > 0 {
+			c.ParkedPolls.Add(-int64(s.parked))
+		}
+		s.parked, s.stopping = 0, true
+	case sessionIdleCheck:
+		s.idleTimer = nil
+		if len(s.subs) > 0 || !s.spec.remote {
+			return
+		}
+		if s.parked > 0 {
+			// A parked poll is a request being served.
+			s.lastUsed = time.Now()
+		}
+		if time.Since(s.lastUsed) >= s.spec.cfg.IdleTimeout {
 			s.log.Debug("session idle; closing it")
 			ctx.Stop(ctx.Self())
+			return
 		}
+		s.armIdle(ctx)
 	case *actor.Terminated:
 		for id, pid := range s.subs {
 			if pid.Equal(m.GetWho()) {
@@ -216,11 +297,15 @@ func (s *session) Receive(ctx actor.Context) {
 		if c := s.spec.cfg.Counters; c != nil {
 			c.ConsumeRequests.Add(1)
 		}
+		target := s.spec.cfg.Log
 		if m.GetConsistent() && s.spec.cfg.Raft != nil {
-			s.forward(ctx, "session.consume", s.spec.cfg.Raft, m, nil)
+			target = s.spec.cfg.Raft
+		}
+		if m.GetWaitMs() > 0 && s.spec.remote {
+			s.park(ctx, target, m)
 			return
 		}
-		s.forward(ctx, "session.consume", s.spec.cfg.Log, m, nil)
+		s.forward(ctx, "session.consume", target, m, nil)
 	case *messages.Subscribe:
 		if !s.authorize(ctx, ActionConsume) {
 			return
@@ -254,6 +339,9 @@ func (s *session) Receive(ctx actor.Context) {
 		}
 		ctx.Respond(&messages.ServersResponse{Servers: []*messages.Server{s.spec.cfg.Server}})
 	case *messages.CloseSession:
+		if !s.ownClient(ctx) {
+			return
+		}
 		ctx.Respond(&messages.SessionClosed{})
 		s.log.Debug("session closed by the client")
 		ctx.Stop(ctx.Self())
@@ -288,16 +376,22 @@ func (s *session) Receive(ctx actor.Context) {
 // refused, and so is, under TLS, a remote request to a local session (a
 // local session has no identity, a remote request always has one).
 func (s *session) authorize(ctx actor.Context, actions ...string) bool {
+	if !s.ownClient(ctx) {
+		return false
+	}
 	a := s.spec.cfg.Authorizer
 	if a == nil || (!s.spec.remote && !remoteEnvelope(ctx)) {
+		s.lastUsed = time.Now()
 		return true
 	}
 	if header(ctx, IdentityHeader) == s.spec.identity {
 		if s.spec.node && header(ctx, NodeHeader) == "true" {
+			s.lastUsed = time.Now()
 			return true
 		}
 		for _, act := range actions {
 			if a.Authorize(s.spec.identity, act) == nil {
+				s.lastUsed = time.Now()
 				return true
 			}
 		}
@@ -307,17 +401,78 @@ func (s *session) authorize(ctx actor.Context, actions ...string) bool {
 	return false
 }
 
-// armIdle runs the idle timeout only while there is no subscription: a
+// ownClient reports whether a request to a remote client's session comes
+// from that client's own address (the transport guard binds the sender to
+// the connection): replies go nowhere else. Requests without a sender,
+// sessions of node identities and sessions opened inside the node pass.
+// Anything else is dropped without an answer.
+func (s *session) ownClient(ctx actor.Context) bool {
+	if !s.spec.remote || s.spec.node {
+		return true
+	}
+	if snd := ctx.Sender(); snd != nil && snd.GetAddress() != s.spec.clientAddr {
+		s.log.WithField("sender", snd.GetAddress()).Debug("request refused: not from the session's client")
+		return false
+	}
+	return true
+}
+
+// armIdle runs the idle timer only while there is no subscription: a
 // subscription keeps its session alive for as long as its subscriber lives.
+// The session keeps its own timer rather than protoactor's receive
+// timeout, which every message resets: only served requests (lastUsed)
+// keep a session alive, never refused ones.
 func (s *session) armIdle(ctx actor.Context) {
-	if !s.spec.remote {
+	if !s.spec.remote || len(s.subs) > 0 || s.idleTimer != nil {
 		return
 	}
-	if len(s.subs) == 0 {
-		ctx.SetReceiveTimeout(s.spec.cfg.IdleTimeout)
-	} else {
-		ctx.CancelReceiveTimeout()
+	wait := max(s.spec.cfg.IdleTimeout-time.Since(s.lastUsed), time.Millisecond)
+	sys, self := ctx.ActorSystem(), ctx.Self()
+	s.idleTimer = time.AfterFunc(wait, func() { sys.Root.Send(self, sessionIdleCheck{}) })
+}
+
+// park passes a consume that may wait for records (a long poll) on to
+// target, unless the session, or the node, already holds as many parked
+// polls as it may: the client is then told to retry later. The session
+// answers the client itself when the reply comes, so it knows when the
+// poll ends.
+func (s *session) park(ctx actor.Context, target *actor.PID, m *messages.ConsumeRequest) {
+	c := s.spec.cfg
+	if s.parked >= c.MaxParkedPerSession {
+		ctx.Respond(unavailable("the session already waits on %d consumes, the limit; retry later", c.MaxParkedPerSession))
+		return
 	}
+	var nodeParked *atomic.Int64
+	if c.Counters != nil {
+		nodeParked = &c.Counters.ParkedPolls
+		if nodeParked.Add(1) > int64(c.MaxParkedPolls) {
+			nodeParked.Add(-1)
+			ctx.Respond(unavailable("the node already waits on %d consumes, the limit; retry later", c.MaxParkedPolls))
+			return
+		}
+	}
+	s.parked++
+	sender := ctx.Sender()
+	// The log caps a wait at its MaxWait; the future outlives the longest
+	// wait the request may ask for by a margin, never forever.
+	timeout := time.Duration(m.GetWaitMs())*time.Millisecond + c.PollWait + 10*time.Second
+	f := ctx.RequestFuture(target, m, timeout)
+	ctx.ReenterAfter(f, func(res any, err error) {
+		if s.stopping {
+			return // counted off in Stopping
+		}
+		s.parked--
+		if nodeParked != nil {
+			nodeParked.Add(-1)
+		}
+		if sender == nil {
+			return
+		}
+		if err != nil {
+			res = unavailable("the read did not answer: %v; retry", err)
+		}
+		ctx.Send(sender, res)
+	})
 }
 
 func (s *session) subscribe(ctx actor.Context, m *messages.Subscribe) {
@@ -326,9 +481,18 @@ func (s *session) subscribe(ctx actor.Context, m *messages.Subscribe) {
 		ctx.Respond(bad)
 		return
 	}
+	if s.spec.remote && !s.spec.node && m.GetSubscriberAddress() != s.spec.clientAddr {
+		ctx.Respond(&messages.InvalidRequest{Field: "subscriber_address", Reason: fmt.Sprintf(
+			"the subscriber must be on the session's client address %s", s.spec.clientAddr)})
+		return
+	}
 	if len(s.subs) >= c.MaxSubscriptions {
 		ctx.Respond(&messages.InvalidRequest{Field: "subscriptions", Reason: fmt.Sprintf(
 			"the session already has %d subscriptions, the limit", c.MaxSubscriptions)})
+		return
+	}
+	if n := c.Counters; n != nil && n.Subscriptions.Load() >= int64(c.MaxNodeSubscriptions) {
+		ctx.Respond(unavailable("the node already serves %d subscriptions, the limit; retry later", c.MaxNodeSubscriptions))
 		return
 	}
 	s.nextSub++

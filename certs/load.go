@@ -156,3 +156,27 @@ func Identity(c *x509.Certificate) string {
 func IsNode(c *x509.Certificate) bool {
 	return c != nil && slices.Contains(c.Subject.OrganizationalUnit, NodeOU)
 }
+
+// RequireName returns a copy of cfg that also refuses every peer whose
+// certificate is not a node certificate named name (its Common Name): for
+// a party that dials a member it knows by id, so that another node's
+// certificate, or a client's, cannot stand in for it.
+func RequireName(cfg *tls.Config, name string) *tls.Config {
+	c := cfg.Clone()
+	inner := c.VerifyConnection
+	c.VerifyConnection = func(cs tls.ConnectionState) error {
+		if inner != nil {
+			if err := inner(cs); err != nil {
+				return err
+			}
+		}
+		if len(cs.PeerCertificates) == 0 || !IsNode(cs.PeerCertificates[0]) {
+			return &PeerError{Reason: "not a node certificate (subject OU " + NodeOU + ")"}
+		}
+		if got := Identity(cs.PeerCertificates[0]); got != name {
+			return &PeerError{Identity: got, Reason: "the node certificate is named " + got + ", not " + name}
+		}
+		return nil
+	}
+	return c
+}

@@ -555,6 +555,9 @@ func (c *Client) learn(servers []Server) {
 	if len(servers) == 0 {
 		return
 	}
+	for _, m := range servers {
+		c.tr.learnName(m.ActorAddr, m.ID)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.members = slices.Clone(servers)

@@ -43,6 +43,7 @@ var _ = SynchronizedAfterSuite(func() {}, gexec.CleanupBuildArtifacts)
 type testNode struct {
 	session   *gexec.Session
 	actorAddr string
+	httpAddr  string
 }
 
 func (n *testNode) ActorAddr() string { return n.actorAddr }

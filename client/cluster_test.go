@@ -2,8 +2,10 @@ package client_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os/exec"
 	"regexp"
 	"time"
@@ -15,7 +17,7 @@ import (
 	"github.com/onsi/gomega/gexec"
 )
 
-var clusterReady = regexp.MustCompile(`actorlog agent ready id=\S+ actor=(\S+) http=\S+ raft=\S+`)
+var clusterReady = regexp.MustCompile(`actorlog agent ready id=\S+ actor=(\S+) http=(\S+) raft=\S+`)
 
 // startMember runs one agent of a cluster with kernel ports: it bootstraps
 // when join is empty and joins that actor address otherwise. It is killed
@@ -27,7 +29,8 @@ func startMember(id, join string) *testNode {
 	if join == "" {
 		args = append(args, "--bootstrap")
 	} else {
-		args = append(args, "--join", join)
+		// A joined member votes once promoted, after this long.
+		args = append(args, "--join", join, "--stabilization-time", "1s")
 	}
 	w := gexec.NewPrefixedWriter(fmt.Sprintf("[%s] ", id), GinkgoWriter)
 	session, err := gexec.Start(exec.Command(agentBin, args...), w, w)
@@ -35,7 +38,36 @@ func startMember(id, join string) *testNode {
 	DeferCleanup(func() { session.Kill().Wait(10 * time.Second) })
 	Eventually(session.Out, 30*time.Second).Should(gbytes.Say(clusterReady.String()))
 	m := clusterReady.FindSubmatch(session.Out.Contents())
-	return &testNode{session: session, actorAddr: string(m[1])}
+	return &testNode{session: session, actorAddr: string(m[1]), httpAddr: string(m[2])}
+}
+
+// allVoters waits until the node lists want members, every one a voter
+// (joined members are promoted once caught up).
+func allVoters(n *testNode, want int) {
+	GinkgoHelper()
+	Eventually(func() error {
+		resp, err := http.Get("http://" + n.httpAddr + "/v1/servers")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		var list []struct {
+			ID    string `json:"id"`
+			Voter bool   `json:"voter"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
+			return err
+		}
+		if len(list) != want {
+			return fmt.Errorf("%d members listed, want %d", len(list), want)
+		}
+		for _, s := range list {
+			if !s.Voter {
+				return fmt.Errorf("%s is not a voter yet", s.ID)
+			}
+		}
+		return nil
+	}, 60*time.Second, 100*time.Millisecond).Should(Succeed())
 }
 
 // leaderOf asks c for the members until one is marked leader and every one
@@ -69,6 +101,7 @@ var _ = Describe("Routing across a three-node cluster", Ordered, func() {
 		nodes = []*testNode{startMember("r1", "")}
 		nodes = append(nodes, startMember("r2", nodes[0].ActorAddr()), startMember("r3", nodes[0].ActorAddr()))
 		leaderOf(newClient(client.Config{}, nodes[0].ActorAddr()), 3)
+		allVoters(nodes[0], 3)
 	})
 
 	It("learns the members from the one node it was given, and goes on when that node dies", func() {

@@ -50,6 +50,17 @@ type transport struct {
 	nextW    int
 
 	endpointSub *eventstream.Subscription
+	// names maps a node's actor address to its member id, as learned
+	// from server lists: with TLS the client accepts, at that address,
+	// only the node certificate of that name (see nodeCreds).
+	names *sync.Map
+}
+
+// learnName records that the node at addr is member id.
+func (t *transport) learnName(addr, id string) {
+	if t != nil && addr != "" && id != "" {
+		t.names.Store(addr, id)
+	}
 }
 
 // call is the reply side of one request: a process registered in the actor
@@ -120,6 +131,7 @@ func newTransport(cfg Config, log *logrus.Entry) (t *transport, err error) {
 	}
 
 	t = &transport{
+		names:    new(sync.Map),
 		log:      log,
 		pending:  make(map[string]*call),
 		watchers: make(map[int]func(string)),
@@ -140,7 +152,7 @@ func newTransport(cfg Config, log *logrus.Entry) (t *transport, err error) {
 	dialCreds := grpc.WithTransportCredentials(insecure.NewCredentials())
 	if cfg.TLS != nil {
 		serverCreds = grpc.Creds(credentials.NewTLS(certs.RequireNode(cfg.TLS)))
-		dialCreds = grpc.WithTransportCredentials(credentials.NewTLS(cfg.TLS))
+		dialCreds = grpc.WithTransportCredentials(newNodeCreds(cfg.TLS, t.names))
 	}
 	opts := []remote.ConfigOption{
 		remote.WithEndpointWriterBatchSize(cfg.EndpointWriterBatchSize),

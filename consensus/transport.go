@@ -24,8 +24,17 @@ const (
 	DefaultTransportTimeout = 10 * time.Second
 	// DefaultTLSHandshakeTimeout bounds how long an accepted connection may
 	// take to finish its TLS handshake, so a silent or plaintext peer does
-	// not hold a goroutine until shutdown.
+	// not hold a goroutine until shutdown. Without TLS it bounds the wait
+	// for an accepted connection's first byte.
 	DefaultTLSHandshakeTimeout = 5 * time.Second
+	// DefaultConnIdleTimeout closes an accepted connection that has sent
+	// nothing for this long. Raft's own connections carry heartbeats or
+	// go back to the peer's pool, which redials a closed one.
+	DefaultConnIdleTimeout = 5 * time.Minute
+	// DefaultMaxConnsPerPeer bounds the accepted connections of one peer
+	// host: raft keeps a pipeline, a heartbeat and a few pooled
+	// connections per peer (MaxPool), and several nodes may share a host.
+	DefaultMaxConnsPerPeer = 32
 )
 
 // TransportConfig configures NewTCPTransport. Zero fields take defaults.
@@ -48,6 +57,18 @@ type TransportConfig struct {
 	// MaxRPCsInFlight is raft's pipelining depth; 0 keeps raft's default
 	// (2), which raft measured as best under batching.
 	MaxRPCsInFlight int
+	// IdleTimeout closes an accepted connection silent for this long.
+	// Default DefaultConnIdleTimeout.
+	IdleTimeout time.Duration
+	// MaxConnsPerPeer bounds the accepted connections of one peer host.
+	// Default DefaultMaxConnsPerPeer.
+	MaxConnsPerPeer int
+	// PeerAllowed, when set with TLS, is asked after each accepted
+	// handshake whether the peer certificate's identity (its Common Name)
+	// may speak raft here; an error closes the connection. The node lets
+	// in the current members only (or anyone while it is in no cluster
+	// yet, to be added).
+	PeerAllowed func(identity string) error
 	// Logger receives the transport's logs. Nil discards them.
 	Logger *logrus.Entry
 	// UnsafeHeartbeatFastPath lets raft answer heartbeats on the
@@ -67,6 +88,12 @@ func (c TransportConfig) withDefaults() TransportConfig {
 	if c.HandshakeTimeout == 0 {
 		c.HandshakeTimeout = DefaultTLSHandshakeTimeout
 	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = DefaultConnIdleTimeout
+	}
+	if c.MaxConnsPerPeer == 0 {
+		c.MaxConnsPerPeer = DefaultMaxConnsPerPeer
+	}
 	return c
 }
 
@@ -81,6 +108,10 @@ func (c TransportConfig) Validate() error {
 		return &ConfigError{"HandshakeTimeout", "negative"}
 	case c.MaxRPCsInFlight < 0:
 		return &ConfigError{"MaxRPCsInFlight", "negative"}
+	case c.IdleTimeout < 0:
+		return &ConfigError{"IdleTimeout", "negative"}
+	case c.MaxConnsPerPeer < 0:
+		return &ConfigError{"MaxConnsPerPeer", "negative"}
 	}
 	return nil
 }
@@ -134,6 +165,7 @@ func NewTCPTransport(bindAddr string, advertise net.Addr, cfg TransportConfig) (
 	if err != nil {
 		return nil, err
 	}
+	stream.SetLimits(cfg.IdleTimeout, cfg.MaxConnsPerPeer, cfg.PeerAllowed, cfg.Logger)
 	nt := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:          stream,
 		MaxPool:         cfg.MaxPool,
@@ -154,9 +186,17 @@ type StreamLayer struct {
 	tls              *tls.Config
 	handshakeTimeout time.Duration
 
-	mu     sync.Mutex
-	conns  map[*trackedConn]struct{}
-	closed bool
+	// Limits on accepted connections (SetLimits).
+	idleTimeout time.Duration
+	maxPerPeer  int
+	peerAllowed func(identity string) error
+	log         *logrus.Entry
+
+	mu      sync.Mutex
+	conns   map[*trackedConn]struct{}
+	perPeer map[string]int // accepted connections by peer host
+	closed  bool
+	lastLog map[string]time.Time
 }
 
 var _ raft.StreamLayer = (*StreamLayer)(nil)
@@ -195,22 +235,93 @@ func NewStreamLayer(bindAddr string, advertise net.Addr, tlsCfg *tls.Config, han
 		advertise:        advertise,
 		tls:              tlsCfg,
 		handshakeTimeout: handshakeTimeout,
+		idleTimeout:      DefaultConnIdleTimeout,
 		conns:            make(map[*trackedConn]struct{}),
+		perPeer:          make(map[string]int),
+		lastLog:          make(map[string]time.Time),
 	}, nil
+}
+
+// SetLimits sets the limits on accepted connections (see TransportConfig;
+// zero idle means none, zero maxPerPeer no bound). Call it before the
+// layer accepts.
+func (s *StreamLayer) SetLimits(idle time.Duration, maxPerPeer int, peerAllowed func(string) error, log *logrus.Entry) {
+	s.idleTimeout, s.maxPerPeer, s.peerAllowed, s.log = idle, maxPerPeer, peerAllowed, log
 }
 
 // Accept waits for the next inbound connection. With TLS the handshake is
 // not done here, where it would stall every other peer, but on the
-// connection's first read, bounded by the handshake timeout.
+// connection's first read, bounded by the handshake timeout; without TLS
+// the first byte is awaited as long. A peer host that already holds
+// MaxConnsPerPeer connections has its new one closed at once.
 func (s *StreamLayer) Accept() (net.Conn, error) {
-	c, err := s.ln.Accept()
-	if err != nil {
-		return nil, err
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			return nil, err
+		}
+		host := peerHost(c.RemoteAddr())
+		if !s.admit(host) {
+			s.logPeer(host, "refused a raft connection: the peer holds too many already")
+			_ = c.Close()
+			continue
+		}
+		var sc net.Conn = c
+		if s.tls != nil {
+			sc = &serverTLSConn{Conn: tls.Server(c, s.tls), timeout: s.handshakeTimeout, allowed: s.peerAllowed}
+		}
+		tc, err := s.track(&deadlineConn{Conn: sc, first: s.handshakeTimeout, idle: s.idleTimeout})
+		if err != nil {
+			s.release(host)
+			return nil, err
+		}
+		tc.(*trackedConn).peer = host
+		return tc, nil
 	}
-	if s.tls != nil {
-		c = &serverTLSConn{Conn: tls.Server(c, s.tls), timeout: s.handshakeTimeout}
+}
+
+func peerHost(a net.Addr) string {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.IP.String()
 	}
-	return s.track(c)
+	return a.String()
+}
+
+func (s *StreamLayer) admit(host string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.maxPerPeer > 0 && s.perPeer[host] >= s.maxPerPeer {
+		return false
+	}
+	s.perPeer[host]++
+	return true
+}
+
+func (s *StreamLayer) release(host string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.perPeer[host]--; s.perPeer[host] <= 0 {
+		delete(s.perPeer, host)
+	}
+}
+
+// logPeer logs about a peer host at most once a second.
+func (s *StreamLayer) logPeer(host, msg string) {
+	if s.log == nil {
+		return
+	}
+	now := time.Now()
+	s.mu.Lock()
+	if t, ok := s.lastLog[host]; ok && now.Sub(t) < time.Second {
+		s.mu.Unlock()
+		return
+	}
+	if len(s.lastLog) > 4096 {
+		clear(s.lastLog)
+	}
+	s.lastLog[host] = now
+	s.mu.Unlock()
+	s.log.WithField("peer", host).Warn(msg)
 }
 
 // Dial connects to a peer, completing the TLS handshake (when configured)
@@ -265,6 +376,30 @@ func (s *StreamLayer) Close() error {
 	return err
 }
 
+// deadlineConn bounds every read of an accepted connection: the first by
+// the handshake timeout, the others by the idle timeout, so that a silent
+// peer (plaintext too) holds nothing for long.
+type deadlineConn struct {
+	net.Conn
+	first, idle time.Duration
+	started     bool
+}
+
+func (c *deadlineConn) Read(p []byte) (int, error) {
+	d := c.idle
+	if !c.started {
+		d = c.first
+	}
+	if d > 0 {
+		_ = c.Conn.SetReadDeadline(time.Now().Add(d))
+	}
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.started = true
+	}
+	return n, err
+}
+
 func (s *StreamLayer) track(c net.Conn) (net.Conn, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -281,12 +416,18 @@ func (s *StreamLayer) untrack(c *trackedConn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.conns, c)
+	if c.peer != "" {
+		if s.perPeer[c.peer]--; s.perPeer[c.peer] <= 0 {
+			delete(s.perPeer, c.peer)
+		}
+	}
 }
 
 type trackedConn struct {
 	net.Conn
 	owner *StreamLayer
 	once  sync.Once
+	peer  string // the peer host of an accepted connection
 }
 
 func (c *trackedConn) Close() error {
@@ -299,6 +440,7 @@ func (c *trackedConn) Close() error {
 type serverTLSConn struct {
 	*tls.Conn
 	timeout time.Duration
+	allowed func(identity string) error
 	once    sync.Once
 	err     error
 }
@@ -309,6 +451,18 @@ func (c *serverTLSConn) handshake() error {
 		defer cancel()
 		if err := c.HandshakeContext(ctx); err != nil {
 			c.err = fmt.Errorf("consensus: raft transport TLS handshake with %s: %w", c.RemoteAddr(), err)
+			return
+		}
+		if c.allowed == nil {
+			return
+		}
+		id := ""
+		if pc := c.ConnectionState().PeerCertificates; len(pc) > 0 {
+			id = pc[0].Subject.CommonName
+		}
+		if err := c.allowed(id); err != nil {
+			c.err = fmt.Errorf("consensus: raft transport peer %s (%q): %w", c.RemoteAddr(), id, err)
+			_ = c.Conn.Close()
 		}
 	})
 	return c.err

@@ -49,6 +49,8 @@ func clusterConfig(id string, join ...string) Config {
 	cfg.ID = id
 	cfg.Bootstrap = len(join) == 0
 	cfg.Join = join
+	// Joined members are promoted to voters after this long.
+	cfg.StabilizationTime = 500 * time.Millisecond
 	return cfg
 }
 
@@ -58,7 +60,8 @@ func waitingConfig(id string) Config {
 	return cfg
 }
 
-// join asks via's raft actor to add n as a voter, as n's --join would.
+// join asks via's raft actor to add n (as a non-voter, promoted once it
+// has caught up), as n's --join would.
 func join(n, via *Node) {
 	GinkgoHelper()
 	Eventually(func() any {
@@ -89,9 +92,9 @@ var _ = Describe("A raft cluster of three in-process nodes", func() {
 			getJSON("http://"+n3.HTTPAddr()+"/v1/servers", &out)
 			return out
 		}, 20*time.Second, 50*time.Millisecond).Should(ConsistOf(
-			serverJSON{ID: "n1", ActorAddress: n1.ActorAddr(), RaftAddress: n1.RaftAddr(), HTTPAddress: n1.HTTPAddr(), GRPCAddress: n1.GRPCAddr(), IsLeader: true},
-			serverJSON{ID: "n2", ActorAddress: n2.ActorAddr(), RaftAddress: n2.RaftAddr(), HTTPAddress: n2.HTTPAddr(), GRPCAddress: n2.GRPCAddr()},
-			serverJSON{ID: "n3", ActorAddress: n3.ActorAddr(), RaftAddress: n3.RaftAddr(), HTTPAddress: n3.HTTPAddr(), GRPCAddress: n3.GRPCAddr()},
+			serverJSON{ID: "n1", ActorAddress: n1.ActorAddr(), RaftAddress: n1.RaftAddr(), HTTPAddress: n1.HTTPAddr(), GRPCAddress: n1.GRPCAddr(), IsLeader: true, Voter: true},
+			serverJSON{ID: "n2", ActorAddress: n2.ActorAddr(), RaftAddress: n2.RaftAddr(), HTTPAddress: n2.HTTPAddr(), GRPCAddress: n2.GRPCAddr(), Voter: true},
+			serverJSON{ID: "n3", ActorAddress: n3.ActorAddr(), RaftAddress: n3.RaftAddr(), HTTPAddress: n3.HTTPAddr(), GRPCAddress: n3.GRPCAddr(), Voter: true},
 		))
 	})
 

@@ -54,6 +54,20 @@ const (
 	DefaultRemoteMaxRetryCount = 1
 	// DefaultMaxWait caps a long poll (wait_ms, or wait= over HTTP).
 	DefaultMaxWait = actors.DefaultMaxWait
+	// DefaultMaxConnsPerPeer bounds the connections one peer host holds on
+	// the actor port. A client process uses one per node, a node one per
+	// peer; the rest of the headroom is for many processes on one host (a
+	// benchmark, the specs on 127.0.0.1).
+	DefaultMaxConnsPerPeer = 64
+	// DefaultMaxStreamsPerConn bounds the concurrent gRPC streams of one
+	// connection; protoactor uses one per connection.
+	DefaultMaxStreamsPerConn = 8
+	// DefaultHandshakeTimeout bounds the TLS (or HTTP/2) handshake of a
+	// connection on the actor port; gRPC's own default is 120 s.
+	DefaultHandshakeTimeout = 5 * time.Second
+	// DefaultConnIdleTimeout closes a connection on the actor port that has
+	// had no stream for this long.
+	DefaultConnIdleTimeout = 5 * time.Minute
 )
 
 // Config configures a node. Start from DefaultConfig(); zero fields of a
@@ -127,6 +141,13 @@ type Config struct {
 	// request and without a subscription. Default
 	// actors.DefaultSessionIdleTimeout.
 	SessionIdleTimeout time.Duration
+	// StabilizationTime is how long a new member (a raft non-voter) must
+	// stay caught up and answering before the leader makes it a voter.
+	// Default actors.DefaultStabilizationTime.
+	StabilizationTime time.Duration
+	// MaxSessionsPerIdentity bounds the remote sessions of one identity.
+	// Default actors.DefaultMaxSessionsPerIdentity.
+	MaxSessionsPerIdentity int
 	// MaxSegmentRestarts and SegmentRestartWindow: a segment actor that
 	// crashes more than MaxSegmentRestarts times within the window is
 	// stopped and the node reports itself unhealthy. Defaults
@@ -138,6 +159,15 @@ type Config struct {
 	GRPCMaxMessageBytes     int
 	EndpointWriterBatchSize int
 	RemoteMaxRetryCount     int
+	// MaxConnsPerPeer, MaxStreamsPerConn, HandshakeTimeout and
+	// ConnIdleTimeout bound what one peer holds on the actor port before
+	// any permission is checked: see their Default constants. The gRPC
+	// receive limit is not set here: it follows MaxBatchBytes (see
+	// grpcMaxRecvBytes).
+	MaxConnsPerPeer   int
+	MaxStreamsPerConn int
+	HandshakeTimeout  time.Duration
+	ConnIdleTimeout   time.Duration
 	// ConsulAddr is the local Consul agent's HTTP API ("host:port"). When
 	// set, the node registers there as service "actorlog" and runs the
 	// membership actor (health check, reconcile on the leader). Empty
@@ -220,12 +250,18 @@ func DefaultConfig() Config {
 		RequestTimeout:          DefaultRequestTimeout,
 		MaxWait:                 DefaultMaxWait,
 		SessionIdleTimeout:      actors.DefaultSessionIdleTimeout,
+		MaxSessionsPerIdentity:  actors.DefaultMaxSessionsPerIdentity,
+		StabilizationTime:       actors.DefaultStabilizationTime,
 		MaxSegmentRestarts:      actors.DefaultMaxSegmentRestarts,
 		SegmentRestartWindow:    actors.DefaultRestartWindow,
 		GRPCMaxMessageBytes:     DefaultGRPCMaxMessageBytes,
 		EndpointWriterBatchSize: DefaultEndpointWriterBatchSize,
 		RemoteMaxRetryCount:     DefaultRemoteMaxRetryCount,
 		ReconcileGrace:          actors.DefaultReconcileGrace,
+		MaxConnsPerPeer:         DefaultMaxConnsPerPeer,
+		MaxStreamsPerConn:       DefaultMaxStreamsPerConn,
+		HandshakeTimeout:        DefaultHandshakeTimeout,
+		ConnIdleTimeout:         DefaultConnIdleTimeout,
 		ChecksumInterval:        actors.DefaultChecksumInterval,
 	}
 }
@@ -290,16 +326,32 @@ func (c Config) withDefaults() Config {
 	if c.RemoteMaxRetryCount == 0 {
 		c.RemoteMaxRetryCount = d.RemoteMaxRetryCount
 	}
+	if c.MaxConnsPerPeer == 0 {
+		c.MaxConnsPerPeer = d.MaxConnsPerPeer
+	}
+	if c.MaxStreamsPerConn == 0 {
+		c.MaxStreamsPerConn = d.MaxStreamsPerConn
+	}
+	if c.HandshakeTimeout == 0 {
+		c.HandshakeTimeout = d.HandshakeTimeout
+	}
+	if c.ConnIdleTimeout == 0 {
+		c.ConnIdleTimeout = d.ConnIdleTimeout
+	}
 	if c.ChecksumInterval == 0 {
 		c.ChecksumInterval = d.ChecksumInterval
 	}
 	if c.Logger == nil {
 		c.Logger = logrus.StandardLogger()
 	}
-	// The storage's own record limit is a safeguard below the API's; raise
-	// it with the API limit so that raising MaxRecordBytes alone works.
-	if c.Storage.MaxRecordBytes != 0 && c.Storage.MaxRecordBytes < c.MaxRecordBytes {
-		c.Storage.MaxRecordBytes = c.MaxRecordBytes
+	// The record log stores what raft committed, which the leader
+	// checked against its own limits: another node's (a rolling change of
+	// --max-record-bytes). Any record that fits this node's raft entry is
+	// taken, so an entry that commits can always be applied here; the
+	// API's limits are checked where requests enter (sessions, the raft
+	// actor on the leader).
+	if need := maxEntryBytes(c); c.Storage.MaxRecordBytes != 0 && c.Storage.MaxRecordBytes < need {
+		c.Storage.MaxRecordBytes = need
 	}
 	return c
 }
@@ -351,6 +403,10 @@ func (c Config) Validate() error {
 		return bad("RequestTimeout", "negative (%s)", c.RequestTimeout)
 	case c.MaxWait < 0:
 		return bad("MaxWait", "negative (%s)", c.MaxWait)
+	case c.StabilizationTime < 0:
+		return bad("StabilizationTime", "negative (%s)", c.StabilizationTime)
+	case c.MaxSessionsPerIdentity < 0:
+		return bad("MaxSessionsPerIdentity", "negative (%d)", c.MaxSessionsPerIdentity)
 	case c.SessionIdleTimeout < 0:
 		return bad("SessionIdleTimeout", "negative (%s)", c.SessionIdleTimeout)
 	case c.MaxSegmentRestarts < 0:
@@ -371,6 +427,14 @@ func (c Config) Validate() error {
 		return bad("ReconcileGrace", "negative (%s)", c.ReconcileGrace)
 	case c.RemoteMaxRetryCount < 0:
 		return bad("RemoteMaxRetryCount", "negative (%d)", c.RemoteMaxRetryCount)
+	case c.MaxConnsPerPeer < 0:
+		return bad("MaxConnsPerPeer", "negative (%d)", c.MaxConnsPerPeer)
+	case c.MaxStreamsPerConn < 0:
+		return bad("MaxStreamsPerConn", "negative (%d)", c.MaxStreamsPerConn)
+	case c.HandshakeTimeout < 0:
+		return bad("HandshakeTimeout", "negative (%s)", c.HandshakeTimeout)
+	case c.ConnIdleTimeout < 0:
+		return bad("ConnIdleTimeout", "negative (%s)", c.ConnIdleTimeout)
 	case d.MaxRecordBytes > d.MaxBatchBytes:
 		return bad("MaxRecordBytes", "%d exceeds MaxBatchBytes %d", d.MaxRecordBytes, d.MaxBatchBytes)
 	}
@@ -404,6 +468,20 @@ func (c Config) Validate() error {
 		return bad("GRPCMaxMessageBytes", "%d is below EndpointWriterBatchSize x the largest reply (%d)", d.GRPCMaxMessageBytes, need)
 	}
 	return nil
+}
+
+// grpcMaxRecvBytes is the largest gRPC message the actor port accepts:
+// one produce batch (MaxBatchBytes) or one consume reply (to this node's
+// own consistent reads forwarded to the leader), whichever is larger,
+// plus framing. gRPC refuses a larger message by its length prefix,
+// before it buffers any of it, so no peer makes the node hold more than
+// this per stream (README, "Limits"). The send limit stays
+// GRPCMaxMessageBytes: the endpoint writer packs several replies to a
+// client into one message.
+func (c Config) grpcMaxRecvBytes() int {
+	reply := uint64(actors.DefaultMaxReadBytes) + uint64(c.MaxRecordBytes)
+	n := max(uint64(c.MaxBatchBytes), reply) + grpcOverheadBytes
+	return int(min(n, uint64(c.GRPCMaxMessageBytes)))
 }
 
 // hasNodeCertificate reports whether the configuration presents a node

@@ -52,7 +52,7 @@ func (n *Node) startDiscovery() error {
 		Registrar: reg, Watcher: w, Healthy: n.Healthy,
 		BootstrapExpect: cfg.BootstrapExpect, HadState: n.hadState,
 		Grace: cfg.ReconcileGrace, RequestTimeout: cfg.RequestTimeout, Logger: n.log,
-		VerifyPeer: n.verifyPeer(),
+		VerifyPeer: n.verifyMember(),
 	})
 	n.membership, err = n.sys.Root.SpawnNamed(props.Configure(actor.WithGuardian(n.sup)), actors.MembershipName)
 	if err != nil {

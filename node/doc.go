@@ -72,9 +72,13 @@
 // authz) in the sessions and the HTTP API; without TLS there is no
 // identity and no authorisation.
 //
-// gRPC messages may be up to GRPCMaxMessageBytes (128 MiB by default), well
-// above the request limits (16 MiB per produce request, 4 MiB per consume
-// reply plus one record), and the endpoint writer packs at most
+// The actor port accepts gRPC messages up to one produce request or one
+// consume reply plus 1 MiB of framing (grpcMaxRecvBytes: about 17 MiB by
+// default), refused by their length before they are buffered; together
+// with the bounds on streams, connections per peer and handshake time
+// (README, "Security") no peer makes the node hold much before any
+// permission is checked. The node sends gRPC messages up to
+// GRPCMaxMessageBytes (128 MiB by default), and the endpoint writer packs at most
 // EndpointWriterBatchSize (8) messages into one gRPC message, so that a
 // packed message stays under the limit on both sides. A client's listener
 // must accept 8 x 5 MiB plus overhead (the Go client accepts 64 MiB).

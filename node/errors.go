@@ -21,4 +21,10 @@ var (
 	ErrTLSRequired = errors.New("node: the peer requires mutual TLS")
 	// ErrStopped is returned by Healthy once the node has stopped.
 	ErrStopped = errors.New("node: stopped")
+	// ErrTooManyConnections is why a peer's connection to the actor port
+	// is closed when the peer host already holds Config.MaxConnsPerPeer.
+	ErrTooManyConnections = errors.New("node: too many connections from this peer")
+	// ErrNotAMember is why a node certificate whose name is no member's
+	// is refused on the raft port.
+	ErrNotAMember = errors.New("node: not a member of this raft cluster")
 )

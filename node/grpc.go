@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"actorlog/grpcapi"
+	"google.golang.org/grpc/credentials"
 )
 
 // listenGRPC binds the gRPC Log service's port, so that its address is
@@ -41,9 +42,13 @@ func (n *Node) startGRPC() error {
 		MaxRecvBytes: int(n.cfg.MaxBatchBytes) + grpcOverheadBytes,
 		MaxSendBytes: n.cfg.GRPCMaxMessageBytes,
 	}
+	// TLS (or plaintext) behind the same per-peer connection bound and
+	// rate-limited refusal log as the actor port (node/peers.go).
+	var inner credentials.TransportCredentials
 	if n.cfg.TLS != nil {
-		cfg.Creds = newRefusingCreds(n.cfg.TLS, n.log.WithField("component", "grpc"))
+		inner = credentials.NewTLS(n.cfg.TLS)
 	}
+	cfg.Creds = newGuardCreds(inner, n.cfg.TLS != nil, newPeerLimiter(n.cfg.MaxConnsPerPeer), n.log.WithField("component", "grpc"))
 	srv, err := grpcapi.New(cfg)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalidConfig, err)

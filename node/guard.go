@@ -2,7 +2,9 @@ package node
 
 import (
 	"context"
+	"net"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -11,6 +13,7 @@ import (
 	"actorlog/actors"
 	"actorlog/certs"
 	"actorlog/messages"
+	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/remote"
 	"github.com/sirupsen/logrus"
 	"google.golang.org/grpc"
@@ -18,6 +21,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
@@ -65,6 +69,13 @@ import (
 type guard struct {
 	log       *logrus.Entry
 	localAddr func() string
+	// isMember reports whether an actor address is a member's (from the
+	// replicated member table). Without TLS, a stream whose announced
+	// address is a member's is a node's; every other stream is a
+	// client's, bound to the address it announced. Nil: no member yet.
+	isMember func(addr string) bool
+	// peers bounds the connections and logs per peer address.
+	peers *peerLimiter
 	// tls is set when the remote requires mutual TLS: peers then have an
 	// identity, and only node identities pass node-to-node traffic.
 	tls bool
@@ -84,16 +95,20 @@ type guard struct {
 	// node (GET /v1/status): they show how clients spread their load.
 	produces atomic.Uint64
 	consumes atomic.Uint64
-	lastWarn atomic.Int64 // unix nanos of the last drop warning (rate limit)
 }
 
 // clientSystemMessages are the protoactor messages a client legitimately
-// sends: watching a session, the Terminated answer to the node's watch of a
-// subscriber, and the dead-letter answer to a push to a gone subscriber.
-var clientSystemMessages = []string{"actor.Watch", "actor.Unwatch", "actor.Terminated", "actor.DeadLetterResponse"}
+// sends: the Terminated answer to the node's watch of a subscriber (about
+// the client's own process: see refuseAddresses), and the dead-letter
+// answer to a push to a gone subscriber. nodeSystemMessages are what
+// nodes may send besides; a client never watches anything on a node.
+var (
+	clientSystemMessages = []string{"actor.Terminated", "actor.DeadLetterResponse"}
+	nodeSystemMessages   = []string{"actor.Watch", "actor.Unwatch"}
+)
 
 func newGuard(log *logrus.Entry, localAddr func() string) *guard {
-	g := &guard{log: log, localAddr: localAddr, allowed: map[string]bool{}, clientAllowed: map[string]bool{}, ready: make(chan struct{})}
+	g := &guard{log: log, localAddr: localAddr, peers: newPeerLimiter(0), allowed: map[string]bool{}, clientAllowed: map[string]bool{}, ready: make(chan struct{})}
 	for _, f := range []protoreflect.FileDescriptor{messages.File_actorlog_proto, messages.File_internal_proto} {
 		msgs := f.Messages()
 		for i := 0; i < msgs.Len(); i++ {
@@ -106,6 +121,9 @@ func newGuard(log *logrus.Entry, localAddr func() string) *guard {
 	for _, n := range clientSystemMessages {
 		g.allowed[n] = true
 		g.clientAllowed[n] = true
+	}
+	for _, n := range nodeSystemMessages {
+		g.allowed[n] = true
 	}
 	return g
 }
@@ -122,7 +140,14 @@ func (g *guard) interceptor() grpc.StreamServerInterceptor {
 			}
 		}()
 		id, node := g.peer(ss.Context())
-		return handler(srv, &guardedStream{ServerStream: ss, g: g, identity: id, node: node})
+		gs := &guardedStream{ServerStream: ss, g: g, identity: id, node: node, tlsNode: node && g.tls}
+		if p, ok := peer.FromContext(ss.Context()); ok && p.Addr != nil {
+			gs.peerAddr = p.Addr.String()
+			if host, _, err := net.SplitHostPort(gs.peerAddr); err == nil {
+				gs.peerIP = net.ParseIP(host)
+			}
+		}
+		return handler(srv, gs)
 	}
 }
 
@@ -159,29 +184,160 @@ type guardedStream struct {
 	grpc.ServerStream
 	g        *guard
 	identity string
-	node     bool
+	// node: the peer may send node-to-node messages (a node certificate,
+	// or any peer without TLS). tlsNode: it is a node by certificate.
+	node, tlsNode bool
+	peerAddr      string
+	peerIP        net.IP
+	// announced is the address the peer announced in its ConnectRequest,
+	// where the node sends its replies; "" until it did.
+	announced string
+	// memberStream: without TLS, the announced address is a member's.
+	memberStream bool
 }
+
+// ErrAddressNotBound is the status a stream is closed with when its peer
+// announces an address it cannot own (another host, a port written in a
+// way no listener has, this node's own address).
+var errAddressNotBound = status.Error(codes.PermissionDenied, "actorlog: the announced address must be the peer's own (its host, a canonical port, not this node)")
 
 func (s *guardedStream) RecvMsg(m any) error {
 	if err := s.ServerStream.RecvMsg(m); err != nil {
+		if st, ok := status.FromError(err); ok && st.Code() != codes.Canceled {
+			s.g.peerLog(s.peerAddr, "a remote stream failed: "+truncate(err.Error()))
+		}
 		return err
 	}
-	if rm, ok := m.(*remote.RemoteMessage); ok {
-		if b := rm.GetMessageBatch(); b != nil {
-			s.g.filter(b, s.identity, s.node)
+	rm, ok := m.(*remote.RemoteMessage)
+	if !ok {
+		return nil
+	}
+	if cr := rm.GetConnectRequest(); cr != nil {
+		sc := cr.GetServerConnection()
+		if sc == nil {
+			return nil
 		}
+		// A member's stream (without TLS: one that announces a member's
+		// registered actor address) is exempt from the host check: a node
+		// may advertise an address its traffic does not come from (NAT).
+		s.memberStream = !s.g.tls && s.g.isMember != nil && s.g.isMember(sc.GetAddress())
+		if !s.tlsNode && !s.memberStream {
+			if why := s.g.checkAnnounced(sc.GetAddress(), s.peerIP); why != "" {
+				s.g.dropped.Add(1)
+				s.g.peerLog(s.peerAddr, "refused a remote stream: "+why)
+				return errAddressNotBound
+			}
+		}
+		s.announced = sc.GetAddress()
+		return nil
+	}
+	if b := rm.GetMessageBatch(); b != nil {
+		s.g.filter(b, s)
 	}
 	return nil
 }
 
+// checkAnnounced returns why addr cannot be the announced address of a
+// client connected from ip, or "". The address must be written the one
+// way protoactor writes it (no leading zeros, no other spelling of the
+// host), so that one peer cannot make the node open one connection per
+// spelling of the same port; its host must be the peer's; and it must not
+// be this node's own address.
+func (g *guard) checkAnnounced(addr string, ip net.IP) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "announced address " + truncate(addr) + " is not host:port"
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p <= 0 || p > 65535 || strconv.Itoa(p) != port {
+		return "announced address " + truncate(addr) + " has no canonical port"
+	}
+	if addr == g.localAddr() {
+		return "announced address " + truncate(addr) + " is this node's"
+	}
+	hip := net.ParseIP(host)
+	if hip == nil {
+		if ip == nil {
+			return ""
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		ips, err := net.DefaultResolver.LookupIP(ctx, "ip", host)
+		if err != nil {
+			return "announced host " + truncate(host) + " does not resolve"
+		}
+		for _, x := range ips {
+			if x.Equal(ip) {
+				return ""
+			}
+		}
+		return "announced host " + truncate(host) + " is not the peer's " + ip.String()
+	}
+	if hip.String() != host {
+		return "announced address " + truncate(addr) + " is not in canonical form"
+	}
+	if ip != nil && !hip.Equal(ip) {
+		return "announced host " + host + " is not the peer's " + ip.String()
+	}
+	return ""
+}
+
+// canonicalAddr reports whether addr is host:port written the way
+// protoactor writes it: a port from 1 to 65535 without leading zeros, and
+// an IP literal in its canonical form (a host name passes as it is).
+func canonicalAddr(addr string) bool {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p <= 0 || p > 65535 || strconv.Itoa(p) != port {
+		return false
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.String() != host {
+		return false
+	}
+	return host != ""
+}
+
+// noticeAddress decodes the address a Terminated (Who), Watch or Unwatch
+// (Watcher) names.
+func noticeAddress(typeName string, data []byte) (string, bool) {
+	switch typeName {
+	case "actor.Terminated":
+		var t actor.Terminated
+		if proto.Unmarshal(data, &t) != nil {
+			return "", false
+		}
+		return t.GetWho().GetAddress(), true
+	case "actor.Watch":
+		var w actor.Watch
+		if proto.Unmarshal(data, &w) != nil {
+			return "", false
+		}
+		return w.GetWatcher().GetAddress(), true
+	default:
+		var u actor.Unwatch
+		if proto.Unmarshal(data, &u) != nil {
+			return "", false
+		}
+		return u.GetWatcher().GetAddress(), true
+	}
+}
+
 // filter removes the envelopes that may not pass and stamps the identity on
 // the others, in place.
-func (g *guard) filter(b *remote.MessageBatch, identity string, node bool) {
+func (g *guard) filter(b *remote.MessageBatch, s *guardedStream) {
+	identity, node := s.identity, s.node
 	local := g.localAddr()
 	kept := b.Envelopes[:0]
 	var dropped []string
 	for _, e := range b.Envelopes {
-		if why := g.refuse(b, e, local, node); why != "" {
+		why := g.refuse(b, e, local, node)
+		if why == "" {
+			why = g.refuseAddresses(b, e, local, s)
+		}
+		if why != "" {
 			dropped = append(dropped, why)
 			continue
 		}
@@ -198,8 +354,67 @@ func (g *guard) filter(b *remote.MessageBatch, identity string, node bool) {
 	b.Envelopes = kept
 	if len(dropped) > 0 {
 		g.dropped.Add(uint64(len(dropped)))
-		g.warn(dropped)
+		g.warn(s.peerAddr, dropped)
 	}
+}
+
+// refuseAddresses returns why the addresses e names may not pass, or "".
+// No envelope from the wire may name this node's own address as its
+// sender: the node would deliver its reply to one of its own processes
+// (a pending request's future). A client's envelopes may name only the
+// address it announced on the stream, as sender, subscriber, or the
+// process a Terminated notice is about; and a client may not watch or
+// unwatch anything (the client protocol does not need it, and each
+// watch makes the node track, and dial, the address named). Nodes (by
+// certificate; without TLS, the members' own streams) forward requests
+// for their clients, with the client as sender, and are trusted with it.
+func (g *guard) refuseAddresses(b *remote.MessageBatch, e *remote.MessageEnvelope, local string, s *guardedStream) string {
+	var sender string
+	if e.Sender > 0 {
+		sender = b.Senders[e.Sender-1].GetAddress()
+		if sender == local {
+			return "sender address is this node's"
+		}
+		if !canonicalAddr(sender) {
+			return "sender address " + truncate(sender) + " is not written canonically"
+		}
+	}
+	// Every address a notice names must be written the one way
+	// protoactor writes it, whoever sends it: each other spelling of a
+	// port (leading zeros) would be a new endpoint for the node to dial.
+	switch b.TypeNames[e.TypeId] {
+	case "actor.Terminated", "actor.Watch", "actor.Unwatch":
+		if addr, ok := noticeAddress(b.TypeNames[e.TypeId], e.MessageData); !ok || !canonicalAddr(addr) {
+			return "a notice names the address " + truncate(addr) + ", not written canonically"
+		}
+	}
+	if s.tlsNode || s.memberStream {
+		return ""
+	}
+	if e.Sender > 0 && (s.announced == "" || sender != s.announced) {
+		return "sender address " + truncate(sender) + " is not the stream's announced address"
+	}
+	switch b.TypeNames[e.TypeId] {
+	case "actor.Watch", "actor.Unwatch":
+		return "clients may not watch"
+	case "actor.Terminated":
+		var t actor.Terminated
+		if err := proto.Unmarshal(e.MessageData, &t); err != nil {
+			return "malformed Terminated"
+		}
+		if s.announced == "" || t.GetWho().GetAddress() != s.announced {
+			return "Terminated names " + truncate(t.GetWho().GetAddress()) + ", not the stream's announced address"
+		}
+	case subscribeTypeName:
+		var m messages.Subscribe
+		if err := proto.Unmarshal(e.MessageData, &m); err != nil {
+			return "malformed Subscribe"
+		}
+		if s.announced == "" || m.GetSubscriberAddress() != s.announced {
+			return "subscriber address " + truncate(m.GetSubscriberAddress()) + " is not the stream's announced address"
+		}
+	}
+	return ""
 }
 
 // refuse returns why e may not pass, or "".
@@ -241,8 +456,9 @@ func (g *guard) refuse(b *remote.MessageBatch, e *remote.MessageEnvelope, local 
 
 // The type names of the client requests the guard counts.
 var (
-	produceTypeName = string((&messages.ProduceRequest{}).ProtoReflect().Descriptor().FullName())
-	consumeTypeName = string((&messages.ConsumeRequest{}).ProtoReflect().Descriptor().FullName())
+	produceTypeName   = string((&messages.ProduceRequest{}).ProtoReflect().Descriptor().FullName())
+	consumeTypeName   = string((&messages.ConsumeRequest{}).ProtoReflect().Descriptor().FullName())
+	subscribeTypeName = string((&messages.Subscribe{}).ProtoReflect().Descriptor().FullName())
 )
 
 // futurePrefix starts the id of every protoactor future, where replies to
@@ -273,16 +489,22 @@ func stampIdentity(e *remote.MessageEnvelope, identity string, node bool) {
 	h[actors.RemoteHeader] = "true"
 }
 
-// warn logs dropped envelopes at most once a second: garbage traffic must
-// not turn into a log flood.
-func (g *guard) warn(reasons []string) {
-	now := time.Now().UnixNano()
-	last := g.lastWarn.Load()
-	if now-last < int64(time.Second) || !g.lastWarn.CompareAndSwap(last, now) {
+// warn logs dropped envelopes at most once a second per peer: garbage
+// traffic must not turn into a log flood.
+func (g *guard) warn(peerAddr string, reasons []string) {
+	if !g.peers.allowLog(peerAddr) {
 		return
 	}
-	g.log.WithFields(logrus.Fields{"dropped": len(reasons), "first_reason": reasons[0], "dropped_total": g.dropped.Load()}).
+	g.log.WithFields(logrus.Fields{"peer": peerAddr, "dropped": len(reasons), "first_reason": reasons[0], "dropped_total": g.dropped.Load()}).
 		Warn("dropped envelopes from a remote peer")
+}
+
+// peerLog logs msg about a peer at most once a second per peer.
+func (g *guard) peerLog(peerAddr, msg string) {
+	if !g.peers.allowLog(peerAddr) {
+		return
+	}
+	g.log.WithField("peer", peerAddr).Warn(msg)
 }
 
 func truncate(s string) string {

@@ -16,6 +16,7 @@ import (
 	"actorlog/actors"
 	"actorlog/messages"
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/hashicorp/raft"
 	"github.com/sirupsen/logrus"
 )
 
@@ -202,8 +203,10 @@ func (h *httpAPI) methodNotAllowed(w http.ResponseWriter, allow string) {
 }
 
 type produceBody struct {
-	Records []struct {
-		Value []byte `json:"value"`
+	// Pointers tell a null record and a record without "value" (both
+	// refused) from an empty value (a record of zero bytes).
+	Records []*struct {
+		Value *[]byte `json:"value"`
 	} `json:"records"`
 	ProducerID string `json:"producer_id"`
 	Sequence   uint64 `json:"sequence"`
@@ -236,8 +239,13 @@ func (h *httpAPI) produce(w http.ResponseWriter, r *http.Request) {
 	}
 	slab := make([]messages.Record, len(body.Records))
 	req := &messages.ProduceRequest{Records: make([]*messages.Record, len(body.Records)), ProducerId: body.ProducerID, Sequence: body.Sequence}
-	for i := range body.Records {
-		slab[i].Value = body.Records[i].Value
+	for i, rec := range body.Records {
+		if rec == nil || rec.Value == nil {
+			writeError(w, http.StatusBadRequest, apiError{Code: codeInvalidRequest,
+				Message: fmt.Sprintf("records[%d] has no \"value\" (base64; \"\" for an empty record)", i)})
+			return
+		}
+		slab[i].Value = *rec.Value
 		req.Records[i] = &slab[i]
 	}
 	// The session checks the same limits; checking here first gives the
@@ -504,6 +512,9 @@ type serverJSON struct {
 	HTTPAddress  string `json:"http_address"`
 	GRPCAddress  string `json:"grpc_address,omitempty"`
 	IsLeader     bool   `json:"is_leader"`
+	// Voter is false for a member that is not a voter yet (it joined and
+	// has not been promoted: README, "Membership").
+	Voter bool `json:"voter"`
 }
 
 func (h *httpAPI) servers(w http.ResponseWriter) {
@@ -513,10 +524,16 @@ func (h *httpAPI) servers(w http.ResponseWriter) {
 		h.reply(w, res, http.StatusBadRequest)
 		return
 	}
+	voters := map[string]bool{}
+	if f := h.n.raft.GetConfiguration(); f.Error() == nil {
+		for _, s := range f.Configuration().Servers {
+			voters[string(s.ID)] = s.Suffrage == raft.Voter
+		}
+	}
 	out := make([]serverJSON, 0, len(resp.GetServers()))
 	for _, s := range resp.GetServers() {
 		out = append(out, serverJSON{ID: s.GetId(), ActorAddress: s.GetActorAddress(), RaftAddress: s.GetRaftAddress(),
-			HTTPAddress: s.GetHttpAddress(), GRPCAddress: s.GetGrpcAddress(), IsLeader: s.GetIsLeader()})
+			HTTPAddress: s.GetHttpAddress(), GRPCAddress: s.GetGrpcAddress(), IsLeader: s.GetIsLeader(), Voter: voters[s.GetId()]})
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -30,6 +30,7 @@ import (
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
 )
 
 // logDirName is the subdirectory of DataDir that holds the log's segments;
@@ -59,7 +60,9 @@ type Node struct {
 	fsm      *consensus.FSM
 	raftAddr string
 	maxEntry int
-	hadState bool
+	// applyWatch notices an applied index that does not move (Healthy).
+	applyWatch applyWatch
+	hadState   bool
 
 	grpcLn   net.Listener
 	grpcSrv  *grpcapi.Server
@@ -212,6 +215,8 @@ func (n *Node) start(ctx context.Context) (err error) {
 		MaxRecordBytes: cfg.MaxRecordBytes,
 		MaxBatchBytes:  cfg.MaxBatchBytes,
 		IdleTimeout:    cfg.SessionIdleTimeout,
+		// Zero takes actors.DefaultMaxSessionsPerIdentity.
+		MaxSessionsPerIdentity: cfg.MaxSessionsPerIdentity,
 		Server: &messages.Server{
 			Id: cfg.ID, ActorAddress: n.actorAddr, HttpAddress: n.httpAddr, RaftAddress: n.raftAddr, GrpcAddress: n.grpcAddr,
 		},
@@ -321,23 +326,36 @@ func (n *Node) startRemote() (err error) {
 		return fmt.Errorf("%w: ActorAddr port %q: %v", ErrInvalidConfig, portStr, err)
 	}
 	n.guard = newGuard(n.log.WithField("component", "guard"), n.sys.Address)
+	n.guard.peers = newPeerLimiter(n.cfg.MaxConnsPerPeer)
+	n.guard.isMember = n.isMemberActorAddr
 	max := n.cfg.GRPCMaxMessageBytes
+	recvMax := n.cfg.grpcMaxRecvBytes()
 	// Without TLS the remote speaks plaintext HTTP/2. With it, the server
 	// requires a certificate of the CA from every peer (nodes, clients),
 	// and the node dials other nodes and clients' listeners with its own.
-	var serverCreds grpc.ServerOption = grpc.EmptyServerOption{}
+	// Either way each peer host holds at most MaxConnsPerPeer connections.
+	var inner credentials.TransportCredentials
 	dialCreds := grpc.WithTransportCredentials(insecure.NewCredentials())
 	if n.cfg.TLS != nil {
 		n.guard.tls = true
-		serverCreds = grpc.Creds(newRefusingCreds(n.cfg.TLS, n.log.WithField("component", "remote")))
+		inner = credentials.NewTLS(n.cfg.TLS)
 		dialCreds = grpc.WithTransportCredentials(credentials.NewTLS(n.cfg.TLS))
 	}
+	serverCreds := grpc.Creds(newGuardCreds(inner, n.cfg.TLS != nil, n.guard.peers, n.log.WithField("component", "remote")))
 	opts := []remote.ConfigOption{
 		remote.WithEndpointWriterBatchSize(n.cfg.EndpointWriterBatchSize),
 		remote.WithServerOptions(
 			serverCreds,
-			grpc.MaxRecvMsgSize(max),
+			// Limits before work: a message is refused by its length
+			// prefix, before gRPC buffers it, when it is larger than a
+			// produce batch may be (README, "Limits").
+			grpc.MaxRecvMsgSize(recvMax),
 			grpc.MaxSendMsgSize(max),
+			grpc.MaxConcurrentStreams(uint32(n.cfg.MaxStreamsPerConn)),
+			// A connection that never completes its handshake is closed
+			// after HandshakeTimeout (gRPC's default holds it 120 s).
+			grpc.ConnectionTimeout(n.cfg.HandshakeTimeout),
+			grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: n.cfg.ConnIdleTimeout}),
 			grpc.ChainStreamInterceptor(n.guard.interceptor()),
 			// protoactor's unary methods panic; see refuseUnary.
 			grpc.ChainUnaryInterceptor(refuseUnary),
@@ -495,6 +513,9 @@ func (n *Node) Healthy() error {
 		return fmt.Errorf("%w: %v", ErrUnhealthy, err)
 	}
 	if err := n.dataDir.check(); err != nil {
+		return err
+	}
+	if err := n.applyStalled(); err != nil {
 		return err
 	}
 	res, err := n.sys.Root.RequestFuture(n.logPID, &messages.LogStatusRequest{}, min(n.cfg.RequestTimeout, 2*time.Second)).Result()

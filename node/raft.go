@@ -91,8 +91,11 @@ func (n *Node) startRaft() error {
 	if cfg.AdvertisedRaftAddr != "" {
 		advertise = raftAdvertiseAddr(cfg.AdvertisedRaftAddr)
 	}
-	trans, err := consensus.NewTCPTransport(cfg.RaftAddr, advertise, consensus.TransportConfig{Logger: rlog, TLS: raftTLS,
-		UnsafeHeartbeatFastPath: cfg.UnsafeRaftHeartbeatFastPath})
+	tcfg := consensus.TransportConfig{Logger: rlog, TLS: raftTLS, UnsafeHeartbeatFastPath: cfg.UnsafeRaftHeartbeatFastPath}
+	if raftTLS != nil {
+		tcfg.PeerAllowed = n.raftPeerAllowed
+	}
+	trans, err := consensus.NewTCPTransport(cfg.RaftAddr, advertise, tcfg)
 	if err != nil {
 		return fmt.Errorf("%w: raft transport on %s: %v", ErrStart, cfg.RaftAddr, err)
 	}
@@ -190,6 +193,10 @@ func (n *Node) spawnRaftActor() error {
 	props := actors.NewRaftProps(actors.RaftConfig{
 		Raft: n.raft, FSM: n.fsm, Log: n.logPID, Self: n.self(),
 		MaxEntryBytes: n.maxEntry, RequestTimeout: n.cfg.RequestTimeout, Logger: n.log,
+		Limits: actors.Limits{MaxRecordBytes: n.cfg.MaxRecordBytes, MaxBatchBytes: n.cfg.MaxBatchBytes},
+		// New members join as non-voters; the leader promotes them once
+		// caught up and stable (README, "Membership").
+		MemberStatus: n.memberStatus(), VerifyMember: n.verifyMember(), StabilizationTime: n.cfg.StabilizationTime,
 		Healthy: n.sup.Err, TracerProvider: n.tp, ChecksumInterval: n.cfg.ChecksumInterval,
 	})
 	pid, err := n.sys.Root.SpawnNamed(props.Configure(actor.WithGuardian(n.sup)), actors.RaftName)
@@ -231,7 +238,8 @@ func (n *Node) awaitSoleLeader(ctx context.Context) {
 }
 
 // startJoin asks the Join members (and the leader, once known), with
-// backoff, to add this node as a voter, until it is one at its current raft
+// backoff, to add this node (as a non-voter, which the leader promotes once it has
+// caught up), until it is a voter at its current raft
 // address and the member table holds its current addresses, or the node
 // stops. A node restarted on other ports thus tells the cluster where it
 // is now.

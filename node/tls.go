@@ -5,18 +5,12 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
-	"sync/atomic"
-	"time"
 
 	"actorlog/actors"
 	"actorlog/authz"
 	"actorlog/certs"
-	"actorlog/messages"
 	"github.com/sirupsen/logrus"
-	"google.golang.org/grpc/credentials"
 )
 
 // requireTLSReason is what the node logs when it refuses a connection, and
@@ -40,47 +34,6 @@ func (n *Node) loadAuthorizer() (*authz.Authorizer, error) {
 	}
 	n.log.WithFields(logrus.Fields{"policy": a.Source(), "grants": a.Grants()}).Info("authorisation on")
 	return a, nil
-}
-
-// refusingCreds are the remote's server credentials: TLS, logging each
-// failed handshake (at most once a second) with the peer and the reason,
-// so an operator sees why a plaintext or foreign peer gets nowhere. gRPC
-// itself closes such connections silently.
-type refusingCreds struct {
-	credentials.TransportCredentials
-	log      *logrus.Entry
-	lastWarn *atomic.Int64
-}
-
-func newRefusingCreds(cfg *tls.Config, log *logrus.Entry) credentials.TransportCredentials {
-	return refusingCreds{TransportCredentials: credentials.NewTLS(cfg), log: log, lastWarn: new(atomic.Int64)}
-}
-
-func (c refusingCreds) ServerHandshake(conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
-	out, info, err := c.TransportCredentials.ServerHandshake(conn)
-	if err != nil {
-		logRefused(c.log, c.lastWarn, conn.RemoteAddr().String(), err)
-	}
-	return out, info, err
-}
-
-func (c refusingCreds) Clone() credentials.TransportCredentials {
-	return refusingCreds{TransportCredentials: c.TransportCredentials.Clone(), log: c.log, lastWarn: c.lastWarn}
-}
-
-func logRefused(log *logrus.Entry, last *atomic.Int64, peer string, err error) {
-	if errors.Is(err, io.EOF) {
-		// Connected and hung up before saying anything: a TCP health
-		// check or a port scan, not a peer that was refused.
-		log.WithField("peer", peer).Debug("a connection closed before its TLS handshake")
-		return
-	}
-	now := time.Now().UnixNano()
-	prev := last.Load()
-	if now-prev < int64(time.Second) || !last.CompareAndSwap(prev, now) {
-		return
-	}
-	log.WithFields(logrus.Fields{"peer": peer, "error": err.Error()}).Warn("refused a connection: " + requireTLSReason)
 }
 
 // httpTLS is the HTTP API's TLS configuration: the node certificate, and
@@ -157,23 +110,4 @@ func (n *Node) sessionAuthorizer() actors.Authorizer {
 		return nil
 	}
 	return n.authz
-}
-
-// verifyPeer checks, with TLS, that a member's raft address completes a
-// handshake with a node certificate of the CA; nil without TLS.
-func (n *Node) verifyPeer() func(ctx context.Context, m *messages.Member) error {
-	if n.cfg.TLS == nil {
-		return nil
-	}
-	raftTLS := certs.RequireNode(n.cfg.TLS)
-	timeout := n.cfg.RequestTimeout
-	return func(ctx context.Context, m *messages.Member) error {
-		ctx, cancel := context.WithTimeout(ctx, timeout)
-		defer cancel()
-		err := certs.Check(ctx, m.GetRaftAddress(), raftTLS)
-		if errors.Is(err, certs.ErrHandshake) {
-			return fmt.Errorf("%w: %w", actors.ErrPeerRejected, err)
-		}
-		return err
-	}
 }

@@ -50,6 +50,9 @@ func startCluster(n int, extra ...string) *testCluster {
 	GinkgoHelper()
 	c := &testCluster{}
 	DeferCleanup(c.cleanup)
+	// A joined member is promoted to voter after this long (the default
+	// is 10 s); the specs need no production-sized wait.
+	extra = append([]string{"--stabilization-time", "1s"}, extra...)
 	for i := range n {
 		nd := &clusterNode{id: fmt.Sprintf("c%d", i+1), dataDir: nodeDir()}
 		if i == 0 {
@@ -143,6 +146,7 @@ type serverJSON struct {
 	RaftAddress  string `json:"raft_address"`
 	HTTPAddress  string `json:"http_address"`
 	IsLeader     bool   `json:"is_leader"`
+	Voter        bool   `json:"voter"`
 }
 
 // getJSON decodes a 200 answer of the node's HTTP API into out. It returns
@@ -211,6 +215,13 @@ func (c *testCluster) settled() error {
 		}
 		if len(sv) != len(c.nodes) {
 			return fmt.Errorf("%s lists %d members, want %d: %+v", nd.id, len(sv), len(c.nodes), sv)
+		}
+		for _, s := range sv {
+			if !s.Voter {
+				// New members join as non-voters and are promoted
+				// once caught up and stable.
+				return fmt.Errorf("%s lists %s as a non-voter still", nd.id, s.ID)
+			}
 		}
 	}
 	if l := c.byID(leader); l == nil || !l.running() {

@@ -32,7 +32,7 @@ func startConsulCluster(consulAddr string, n int, extra ...string) *testCluster 
 	DeferCleanup(c.cleanup)
 	for i := range n {
 		nd := &clusterNode{id: fmt.Sprintf("k%d", i+1), dataDir: nodeDir(),
-			args: append([]string{"--consul-addr", consulAddr, "--bootstrap-expect", fmt.Sprint(n)}, extra...)}
+			args: append([]string{"--consul-addr", consulAddr, "--bootstrap-expect", fmt.Sprint(n), "--stabilization-time", "1s"}, extra...)}
 		nd.start()
 		c.nodes = append(c.nodes, nd)
 	}

@@ -160,6 +160,9 @@ this long`)
 	f.DurationVar(&o.cfg.RequestTimeout, "request-timeout", def.RequestTimeout, "deadline of a request inside the node")
 	f.DurationVar(&o.cfg.MaxWait, "max-wait", def.MaxWait, "longest long poll a consume request may ask for")
 	f.DurationVar(&o.cfg.SessionIdleTimeout, "session-idle-timeout", def.SessionIdleTimeout, "end a client's session after this long without a request or a subscription")
+	f.DurationVar(&o.cfg.StabilizationTime, "stabilization-time", def.StabilizationTime, "how long a new member must stay caught up and healthy before the leader makes it a voter")
+	f.IntVar(&o.cfg.MaxSessionsPerIdentity, "max-sessions-per-identity", def.MaxSessionsPerIdentity, "most sessions one client identity (certificate) may hold on this node")
+	f.IntVar(&o.cfg.MaxConnsPerPeer, "max-conns-per-peer", def.MaxConnsPerPeer, "most connections one peer host may hold on the actor port")
 	registerTLSFlags(cmd, &o.tls,
 		"PEM node certificate (subject OU \"node\", as 'actorlog certs' makes). With --tls-key and --tls-ca it turns mutual TLS on for the remote, raft and HTTP")
 	f.StringVar(&o.cfg.ACLPolicy, "acl-policy", "", `authorisation policy file (needs TLS): lines "p, <identity or *>, <produce|consume|admin|*>";
