@@ -20,8 +20,12 @@ type segmentSpec struct {
 	cfg    segmentstore.Config
 	epoch  uint64
 	sealed bool // open read-only: an older segment found at startup
-	log    *logrus.Entry
-	tr     actorTracer
+	// next, when above base, is where a sealed segment ends (the next
+	// segment's base): its open then reports damaged records at its end
+	// instead of cutting them as a torn tail.
+	next uint64
+	log  *logrus.Entry
+	tr   actorTracer
 }
 
 // segmentName is the child name of the segment actor for base.
@@ -74,7 +78,7 @@ func (a *segmentActor) Receive(ctx actor.Context) {
 		if err := a.seg.Seal(); err != nil {
 			panic(fmt.Errorf("seal segment %d: %w", a.spec.base, err))
 		}
-		a.spec.sealed = true
+		a.spec.sealed, a.spec.next = true, a.seg.NextOffset()
 		ctx.Send(ctx.Parent(), &messages.SegmentSealed{
 			Epoch: m.GetEpoch(), RequestId: m.GetRequestId(),
 			SizeBytes: uint64(a.seg.Size()), LastAppendUnixNano: a.seg.LastAppendTime().UnixNano(),
@@ -117,6 +121,11 @@ func (a *segmentActor) open(ctx actor.Context) {
 	if a.spec.sealed {
 		// Read-only: no preallocated index, no fsync goroutine.
 		open = segmentstore.OpenSealedSegment
+		if a.spec.next > a.spec.base {
+			open = func(dir string, base uint64, c segmentstore.Config) (*segmentstore.Segment, error) {
+				return segmentstore.OpenSealedSegmentRange(dir, base, a.spec.next, c)
+			}
+		}
 	}
 	seg, err := open(a.spec.dir, a.spec.base, a.spec.cfg)
 	if err != nil {

@@ -44,9 +44,17 @@ type CorruptError struct {
 	Offset   uint64 // record offset whose frame is damaged
 	Position int64  // byte position of the frame in the store file
 	Reason   string // what check failed
+	// End, when above Offset, is one past the last offset of a run of
+	// damaged records [Offset, End) (as Segment.Damaged reports them);
+	// 0 means the one record at Offset.
+	End uint64
 }
 
 func (e *CorruptError) Error() string {
+	if e.End > e.Offset+1 {
+		return fmt.Sprintf("segmentstore: corrupt data in %s at offsets %d-%d (position %d): %s",
+			e.Segment, e.Offset, e.End-1, e.Position, e.Reason)
+	}
 	return fmt.Sprintf("segmentstore: corrupt data in %s at offset %d (position %d): %s",
 		e.Segment, e.Offset, e.Position, e.Reason)
 }

@@ -53,7 +53,7 @@ func Open(dir string, c Config) (*Log, error) {
 		return nil, err
 	}
 	c = c.withDefaults()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := c.FS.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("segmentstore: create %s: %w", dir, err)
 	}
 	lk, err := LockDir(dir)
@@ -68,15 +68,20 @@ func Open(dir string, c Config) (*Log, error) {
 		_ = lk.Unlock()
 		return nil, err
 	}
-	if c.Sync == SyncInterval {
+	switch c.Sync {
+	case SyncInterval:
 		l.syncer = startSyncer(c.SyncInterval, func() { _ = l.syncActive() })
+	case SyncAlways:
+		// Appends fsync themselves; the goroutine only makes the recovery
+		// point durable (see Segment.persistRecoveryPoint).
+		l.syncer = startSyncer(c.SyncInterval, l.persistRecoveryPoint)
 	}
 	return l, nil
 }
 
 // load opens the segments found in the directory, oldest first.
 func (l *Log) load() error {
-	bases, err := ListSegments(l.dir)
+	bases, err := listSegments(l.cfg.FS, l.dir)
 	if err != nil {
 		return err
 	}
@@ -119,7 +124,7 @@ func (l *Log) newSegmentLocked(base uint64) error {
 	if l.cfg.Sync != SyncNone {
 		// Make the new files' directory entries durable, so a synced
 		// record can never sit in a file that a crash makes disappear.
-		if err := syncDir(l.dir); err != nil {
+		if err := syncDir(l.cfg.FS, l.dir); err != nil {
 			_ = s.Remove()
 			return err
 		}
@@ -130,14 +135,9 @@ func (l *Log) newSegmentLocked(base uint64) error {
 	return nil
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("segmentstore: sync dir: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("segmentstore: sync dir: %w", err)
+func syncDir(fsys FS, dir string) error {
+	if err := fsys.SyncDir(dir); err != nil {
+		return fmt.Errorf("segmentstore: sync dir %s: %w", dir, err)
 	}
 	return nil
 }
@@ -393,7 +393,7 @@ func (l *Log) syncDirLocked() error {
 	if l.cfg.Sync == SyncNone {
 		return nil
 	}
-	return syncDir(l.dir)
+	return syncDir(l.cfg.FS, l.dir)
 }
 
 func cloneSegments(s []*Segment) []*Segment { return append([]*Segment(nil), s...) }
@@ -483,7 +483,33 @@ func (l *Log) syncActive() error {
 	if l.closed || len(l.segs) == 0 {
 		return nil
 	}
-	return l.active().Sync()
+	if err := l.active().Sync(); err != nil {
+		return err
+	}
+	l.active().persistRecoveryPoint()
+	return nil
+}
+
+// persistRecoveryPoint is the SyncAlways tick.
+func (l *Log) persistRecoveryPoint() {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed || len(l.segs) == 0 {
+		return
+	}
+	l.active().persistRecoveryPoint()
+}
+
+// Damaged returns the runs of damaged records that recovery found in every
+// segment when the log was opened (see Segment.Damaged).
+func (l *Log) Damaged() []*CorruptError {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	var out []*CorruptError
+	for _, s := range l.segs {
+		out = append(out, s.Damaged()...)
+	}
+	return out
 }
 
 // Flush writes the active segment's buffered frames to the operating
@@ -551,9 +577,9 @@ func (l *Log) Remove() error {
 			err = rerr
 		}
 	}
-	if rerr := os.Remove(filepath.Join(l.dir, lockFileName)); err == nil && rerr != nil && !os.IsNotExist(rerr) {
+	if rerr := l.cfg.FS.Remove(filepath.Join(l.dir, lockFileName)); err == nil && rerr != nil && !os.IsNotExist(rerr) {
 		err = rerr
 	}
-	_ = os.Remove(l.dir) // fails harmlessly when other files remain
+	_ = l.cfg.FS.Remove(l.dir) // fails harmlessly when other files remain
 	return err
 }
