@@ -135,7 +135,11 @@ func (a *segmentActor) open(ctx actor.Context) {
 	if created && a.spec.cfg.Sync != segmentstore.SyncNone {
 		// Make the new files' directory entries durable, so a synced record
 		// never sits in a file that a power loss makes disappear.
-		if err := syncDir(a.spec.dir); err != nil {
+		fsys := a.spec.cfg.FS
+		if fsys == nil {
+			fsys = segmentstore.OSFS{}
+		}
+		if err := fsys.SyncDir(a.spec.dir); err != nil {
 			panic(fmt.Errorf("create segment %d: %w", a.spec.base, err))
 		}
 	}
@@ -276,14 +280,3 @@ func fileOf(dir string, base uint64) string {
 	return dir + string(os.PathSeparator) + segmentstore.SegmentFileName(base, ".store")
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync dir: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync dir %s: %w", dir, err)
-	}
-	return nil
-}

@@ -87,12 +87,13 @@ func OpenSegmentLogStore(dir string, cfg StoreConfig) (*SegmentLogStore, error) 
 	// Raft's first index is 1; an empty log that starts elsewhere (after a
 	// snapshot restore) is recreated at the right offset by StoreLogs.
 	sc.InitialOffset = 1
+	sc.FS = cfg.FS
 	s := &SegmentLogStore{dir: dir, metaPath: dir + ".meta", cfg: sc}
 
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+	if err := fsOr(sc.FS).MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return nil, fmt.Errorf("consensus: create %s: %w", filepath.Dir(dir), err)
 	}
-	if err := removeStaleTemp(s.metaPath); err != nil {
+	if err := removeStaleTempFS(sc.FS, s.metaPath); err != nil {
 		return nil, err
 	}
 	l, err := segmentstore.Open(dir, sc)
@@ -137,7 +138,7 @@ func (s *SegmentLogStore) writeMetaLocked(first uint64) error {
 	b = append(b, segMetaVersion)
 	b = binary.BigEndian.AppendUint64(b, first)
 	b = binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
-	return writeFileAtomic(s.metaPath, b)
+	return writeFileAtomicFS(s.cfg.FS, s.metaPath, b)
 }
 
 // boundsLocked returns the logical [first, next) range, empty when

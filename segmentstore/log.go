@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -32,6 +33,11 @@ type Log struct {
 
 	lock   *DirLock
 	syncer *syncer
+	// dirDirty is set when a segment file was created or removed without a
+	// directory fsync (SyncNone): Sync and Close then fsync the directory,
+	// or the records they make durable could sit in a file whose name a
+	// power loss takes away.
+	dirDirty atomic.Bool
 }
 
 // SegmentInfo describes one segment, for metrics and operators.
@@ -128,6 +134,8 @@ func (l *Log) newSegmentLocked(base uint64) error {
 			_ = s.Remove()
 			return err
 		}
+	} else {
+		l.dirDirty.Store(true)
 	}
 	l.mu.Lock()
 	l.segs = append(l.segs, s)
@@ -391,9 +399,23 @@ func (l *Log) removeFrontLocked(n int) error {
 // back: after a suffix truncation, with records the caller removed.
 func (l *Log) syncDirLocked() error {
 	if l.cfg.Sync == SyncNone {
+		l.dirDirty.Store(true)
 		return nil
 	}
 	return syncDir(l.cfg.FS, l.dir)
+}
+
+// syncDirIfDirty fsyncs the directory when a change to it is not durable
+// yet (see dirDirty).
+func (l *Log) syncDirIfDirty() error {
+	if !l.dirDirty.Swap(false) {
+		return nil
+	}
+	if err := syncDir(l.cfg.FS, l.dir); err != nil {
+		l.dirDirty.Store(true)
+		return err
+	}
+	return nil
 }
 
 func cloneSegments(s []*Segment) []*Segment { return append([]*Segment(nil), s...) }
@@ -526,14 +548,18 @@ func (l *Log) Flush() error {
 }
 
 // Sync writes and fsyncs the active segment (sealed ones are already
-// durable), whatever the sync policy.
+// durable), and the directory when a segment was created since it was last
+// fsynced, whatever the sync policy.
 func (l *Log) Sync() error {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	if l.closed {
 		return ErrClosed
 	}
-	return l.active().Sync()
+	if err := l.active().Sync(); err != nil {
+		return err
+	}
+	return l.syncDirIfDirty()
 }
 
 // Close stops the background fsync, then writes, fsyncs and closes every
@@ -556,6 +582,9 @@ func (l *Log) Close() error {
 		if cerr := s.Close(); err == nil {
 			err = cerr
 		}
+	}
+	if err == nil {
+		err = l.syncDirIfDirty()
 	}
 	if uerr := l.lock.Unlock(); err == nil {
 		err = uerr
