@@ -275,6 +275,9 @@ func (s *SegmentLogStore) StoreLogs(logs []*raft.Log) error {
 		// Raft acts on a stored entry at once (counts it towards a commit,
 		// applies it): it must at least outlive this process.
 		if err := s.log.Flush(); err != nil {
+			// Raft takes the batch as not stored: it must not stay in the
+			// write buffer to be written later (a full disk is not sticky).
+			_ = s.log.TruncateSuffix(start)
 			return fmt.Errorf("consensus: write raft entries %d..%d: %w", start, logs[len(logs)-1].Index, err)
 		}
 	}

@@ -3,6 +3,7 @@ package segmentstore
 import (
 	"errors"
 	"fmt"
+	"syscall"
 )
 
 // Errors returned by this package. Match them with errors.Is: the typed
@@ -35,7 +36,32 @@ var (
 	// ErrNotEmpty is returned by Restore when the target already holds
 	// segments.
 	ErrNotEmpty = errors.New("segmentstore: directory not empty")
+	// ErrDiskFull means a write failed for lack of space (ENOSPC or a
+	// quota). The concrete error is a *DiskFullError naming the file. The
+	// failed write was undone, so the error is not sticky: appends succeed
+	// again once space is freed, without reopening.
+	ErrDiskFull = errors.New("segmentstore: disk full")
 )
+
+// DiskFullError reports a write that found no space on the file system
+// holding Path. errors.Is(err, ErrDiskFull) is true for it, and so is
+// errors.Is(err, syscall.ENOSPC) (or EDQUOT) through Err.
+type DiskFullError struct {
+	Path string // the file being written
+	Err  error  // the operating system's error
+}
+
+func (e *DiskFullError) Error() string {
+	return fmt.Sprintf("segmentstore: disk full: writing %s: %v", e.Path, e.Err)
+}
+
+// Unwrap makes errors.Is match ErrDiskFull and the operating system's error.
+func (e *DiskFullError) Unwrap() []error { return []error{ErrDiskFull, e.Err} }
+
+// isNoSpace reports whether err is the file system running out of space.
+func isNoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
 
 // CorruptError describes bytes that failed validation. errors.Is(err,
 // ErrCorrupt) is true for it.

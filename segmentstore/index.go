@@ -125,6 +125,15 @@ func (x *index) mapWritable(capacity uint64) error {
 	if err != nil {
 		return err
 	}
+	// Allocate the blocks too: a store through the mapping into a sparse
+	// page of a full file system kills the process (SIGBUS), where a
+	// failed fallocate is an error the caller can report.
+	if err := allocate(of, size); err != nil {
+		if isNoSpace(err) {
+			return &DiskFullError{Path: of.Name(), Err: err}
+		}
+		return fmt.Errorf("segmentstore: preallocate index: %w", err)
+	}
 	mm, err := mmap.MapRegion(of, int(size), mmap.RDWR, 0, 0)
 	if err != nil {
 		return fmt.Errorf("segmentstore: map index: %w", err)

@@ -181,6 +181,13 @@ func (l *Log) appendLocked(recs []Record) (first uint64, err error) {
 				ErrRecordTooLarge, i, len(recs[i].Value), l.cfg.MaxRecordBytes)
 		}
 	}
+	if l.active().IsSealed() {
+		// A roll-over sealed the active segment but could not create the
+		// next one (a full disk): create it now.
+		if err := l.newSegmentLocked(l.active().NextOffset()); err != nil {
+			return 0, err
+		}
+	}
 	first = l.active().NextOffset()
 	rest := recs
 	for len(rest) > 0 {

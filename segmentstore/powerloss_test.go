@@ -71,11 +71,12 @@ var _ = Describe("A log after a power loss", func() {
 				ackedAt = map[uint64]time.Time{}
 			)
 			done := make(chan struct{})
+			wrng := rand.New(rand.NewSource(seed + int64(round)))
 			go func() {
 				defer GinkgoRecover()
 				defer close(done)
 				for i := 0; ; i++ {
-					n := uint64(1 + rng.Intn(4))
+					n := uint64(1 + wrng.Intn(4))
 					from := l.NextOffset()
 					first, err := l.Append(records(from, n)...)
 					if err != nil {
@@ -98,17 +99,16 @@ var _ = Describe("A log after a power loss", func() {
 					}
 				}
 			}()
-			time.Sleep(0) // yield to the writer before the timer is armed
 			delay := time.Duration(1+rng.Intn(60)) * time.Millisecond
 			offAt := make(chan time.Time, 1)
 			t := time.AfterFunc(delay, func() {
 				now := time.Now()
 				s := fsys.PowerOff()
-				offAt <- now
 				st.pages += s.DirtyPages
 				st.lostOrTorn += s.LostPages + s.TornPages
 				st.dirOps += s.PendingDirOps
 				st.lostDirOps += s.PendingDirOps - s.KeptDirOps
+				offAt <- now
 			})
 			Eventually(done, 30*time.Second).Should(BeClosed())
 			t.Stop()

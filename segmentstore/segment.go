@@ -492,7 +492,13 @@ func (s *Segment) flushLocked() error {
 		return nil
 	}
 	if _, err := s.store.WriteAt(s.buf, s.flushed); err != nil {
-		_ = s.store.Truncate(s.flushed)
+		terr := s.store.Truncate(s.flushed)
+		if terr == nil && isNoSpace(err) {
+			// The partial write is gone and the file ends where memory
+			// says it does: nothing to recover, and the next write may
+			// find space. Not sticky.
+			return &DiskFullError{Path: s.storePath, Err: err}
+		}
 		s.werr = fmt.Errorf("segmentstore: write %s: %w", s.storePath, err)
 		return s.werr
 	}

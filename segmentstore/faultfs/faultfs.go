@@ -66,6 +66,7 @@ type FS struct {
 	durable map[string]*inode // names as a power loss right now would keep at least
 	pending []dirOp
 	off     bool
+	vanish  bool              // after PowerOff, changes succeed and are dropped
 	image   map[string][]byte // the disk after the power loss, until Restart
 	stats   Stats
 }
@@ -110,9 +111,14 @@ func (f *FS) OpenFile(name string, flag int, perm fs.FileMode) (segmentstore.Fil
 	_, statErr := os.Stat(name)
 	exists := statErr == nil
 	if f.off && (!exists && flag&os.O_CREATE != 0 || flag&os.O_TRUNC != 0) {
+		if f.vanish {
+			return &file{fs: f, ino: &inode{dirtyLo: -1}, name: name}, nil
+		}
 		return nil, &fs.PathError{Op: "open", Path: name, Err: ErrPowerOff}
 	}
-	osf, err := os.OpenFile(name, flag, perm)
+	// Opened for reading too, whatever the caller asked: an fsync reads
+	// what became durable.
+	osf, err := os.OpenFile(name, flag&^(os.O_WRONLY|os.O_RDONLY)|os.O_RDWR, perm)
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +147,7 @@ func (f *FS) Remove(name string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.off {
-		return &fs.PathError{Op: "remove", Path: name, Err: ErrPowerOff}
+		return f.offErrLocked(&fs.PathError{Op: "remove", Path: name, Err: ErrPowerOff})
 	}
 	ino, tracked := f.cur[name]
 	if !tracked {
@@ -176,7 +182,7 @@ func (f *FS) Rename(oldpath, newpath string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.off {
-		return &os.LinkError{Op: "rename", Old: oldpath, New: newpath, Err: ErrPowerOff}
+		return f.offErrLocked(&os.LinkError{Op: "rename", Old: oldpath, New: newpath, Err: ErrPowerOff})
 	}
 	if filepath.Dir(oldpath) != filepath.Dir(newpath) {
 		return &os.LinkError{Op: "rename", Old: oldpath, New: newpath, Err: errors.New("faultfs: rename across directories is not simulated")}
@@ -229,7 +235,7 @@ func (f *FS) SyncDir(dir string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.off {
-		return &fs.PathError{Op: "sync", Path: dir, Err: ErrPowerOff}
+		return f.offErrLocked(&fs.PathError{Op: "sync", Path: dir, Err: ErrPowerOff})
 	}
 	if _, err := os.Stat(dir); err != nil {
 		return err
@@ -244,6 +250,14 @@ func (f *FS) SyncDir(dir string) error {
 	}
 	f.pending = rest
 	return nil
+}
+
+// offErrLocked is err, or nil when changes vanish after the power loss.
+func (f *FS) offErrLocked(err error) error {
+	if f.vanish {
+		return nil
+	}
+	return err
 }
 
 func applyDirOp(names map[string]*inode, op dirOp) {
@@ -264,9 +278,10 @@ func applyDirOp(names map[string]*inode, op dirOp) {
 
 // file is an open file of the FS.
 type file struct {
-	fs  *FS
-	ino *inode
-	f   *os.File
+	fs   *FS
+	ino  *inode
+	f    *os.File // nil for a file created after the power went out
+	name string
 }
 
 var _ segmentstore.OSFile = (*file)(nil)
@@ -277,9 +292,18 @@ func (w *file) isOff() bool {
 	return w.fs.off
 }
 
+// offErr is the error of a change after the power loss: ErrPowerOff, or
+// nil when changes vanish.
 func (w *file) offErr(op string) error {
-	return &fs.PathError{Op: op, Path: w.f.Name(), Err: ErrPowerOff}
+	w.fs.mu.Lock()
+	defer w.fs.mu.Unlock()
+	if w.fs.vanish {
+		return nil
+	}
+	return &fs.PathError{Op: op, Path: w.Name(), Err: ErrPowerOff}
 }
+
+var errGhost = errors.New("faultfs: file created after the power went out")
 
 func (w *file) dirty(lo, hi int64) {
 	w.ino.mu.Lock()
@@ -292,15 +316,57 @@ func (w *file) dirty(lo, hi int64) {
 	w.ino.mu.Unlock()
 }
 
-func (w *file) Read(p []byte) (int, error)              { return w.f.Read(p) }
-func (w *file) ReadAt(p []byte, off int64) (int, error) { return w.f.ReadAt(p, off) }
-func (w *file) Name() string                            { return w.f.Name() }
-func (w *file) Stat() (fs.FileInfo, error)              { return w.f.Stat() }
-func (w *file) Close() error                            { return w.f.Close() }
-func (w *file) OSFile() *os.File                        { w.ino.mu.Lock(); w.ino.mapped = true; w.ino.mu.Unlock(); return w.f }
+func (w *file) Read(p []byte) (int, error) {
+	if w.f == nil {
+		return 0, io.EOF
+	}
+	return w.f.Read(p)
+}
+
+func (w *file) ReadAt(p []byte, off int64) (int, error) {
+	if w.f == nil {
+		return 0, io.EOF
+	}
+	return w.f.ReadAt(p, off)
+}
+
+func (w *file) Name() string {
+	if w.f == nil {
+		return w.name
+	}
+	return w.f.Name()
+}
+
+func (w *file) Stat() (fs.FileInfo, error) {
+	if w.f == nil {
+		return nil, &fs.PathError{Op: "stat", Path: w.name, Err: errGhost}
+	}
+	return w.f.Stat()
+}
+
+func (w *file) Close() error {
+	if w.f == nil {
+		return nil
+	}
+	return w.f.Close()
+}
+
+// OSFile gives the real file to mmap; the file is then read whole at
+// every fsync, since writes through the mapping bypass the FS. A file
+// created after the power went out has none.
+func (w *file) OSFile() *os.File {
+	w.ino.mu.Lock()
+	w.ino.mapped = true
+	w.ino.mu.Unlock()
+	return w.f
+}
+
 func (w *file) WriteAt(p []byte, off int64) (int, error) {
 	if w.isOff() {
-		return 0, w.offErr("write")
+		if err := w.offErr("write"); err != nil {
+			return 0, err
+		}
+		return len(p), nil
 	}
 	w.dirty(off, off+int64(len(p)))
 	return w.f.WriteAt(p, off)
@@ -308,7 +374,10 @@ func (w *file) WriteAt(p []byte, off int64) (int, error) {
 
 func (w *file) Write(p []byte) (int, error) {
 	if w.isOff() {
-		return 0, w.offErr("write")
+		if err := w.offErr("write"); err != nil {
+			return 0, err
+		}
+		return len(p), nil
 	}
 	pos, err := w.f.Seek(0, io.SeekCurrent)
 	if err != nil {
@@ -321,6 +390,9 @@ func (w *file) Write(p []byte) (int, error) {
 func (w *file) Truncate(size int64) error {
 	if w.isOff() {
 		return w.offErr("truncate")
+	}
+	if w.f == nil {
+		return nil
 	}
 	w.ino.mu.Lock()
 	w.ino.truncated = true
@@ -335,7 +407,10 @@ func (w *file) Sync() error {
 	w.fs.mu.Lock()
 	defer w.fs.mu.Unlock()
 	if w.fs.off {
-		return w.offErr("sync")
+		if w.fs.vanish {
+			return nil
+		}
+		return &fs.PathError{Op: "sync", Path: w.Name(), Err: ErrPowerOff}
 	}
 	if err := w.f.Sync(); err != nil {
 		return err
@@ -520,6 +595,19 @@ func (f *FS) Restart() error {
 	}
 	f.image, f.off = nil, false
 	return nil
+}
+
+// VanishAfterPowerOff makes changes after PowerOff succeed without
+// touching the disk, instead of failing with ErrPowerOff. A process whose
+// power went out does not see its writes fail: it stops. Code that cannot
+// stop in a test process and treats a failed write as fatal (hashicorp/raft
+// panics when it cannot persist its term) runs on, writing into nothing;
+// the test must cut it off from its peers first, so that nothing it does
+// after the power loss is seen.
+func (f *FS) VanishAfterPowerOff() {
+	f.mu.Lock()
+	f.vanish = true
+	f.mu.Unlock()
 }
 
 // IsOff reports whether the power is off.
