@@ -279,4 +279,3 @@ func toWire(recs []segmentstore.Record) []*messages.Record {
 func fileOf(dir string, base uint64) string {
 	return dir + string(os.PathSeparator) + segmentstore.SegmentFileName(base, ".store")
 }
-
