@@ -22,7 +22,7 @@ CERTS_DIR    ?= $(CURDIR)/certs-dev
 # TLS=1 makes `make run` start the cluster with mutual TLS and authorisation.
 TLS          ?=
 
-.PHONY: help setup consul protoc build proto proto-check vet test bench bench-compare fuzz run certs clean
+.PHONY: help setup consul protoc build proto proto-check vet test faults bench bench-compare fuzz run certs clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -60,6 +60,9 @@ vet: ## go vet and gofmt
 
 test: setup proto-check vet build ## vet, then every test and Ginkgo suite with -race
 	ACTORLOG_BIN=$(ACTORLOG) CONSUL_BIN=$(CONSUL) $(GO) test $(TEST_FLAGS) ./...
+
+faults: setup build ## the fault suites at full length (build tag faults): 50 simulated power losses per sync policy, and more
+	ACTORLOG_BIN=$(ACTORLOG) CONSUL_BIN=$(CONSUL) $(GO) test $(TEST_FLAGS) -tags faults ./...
 
 bench: ## storage and client benchmarks (go test -bench)
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
