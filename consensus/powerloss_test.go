@@ -115,15 +115,21 @@ var _ = Describe("A three-node raft cluster on segmentstore losing power", func(
 				wg.Add(1)
 				go func(w int) {
 					defer wg.Done()
+					tick := time.NewTicker(5 * time.Millisecond)
+					defer tick.Stop()
+					to := leader
 					for i := 0; !stop.Load(); i++ {
 						cmd := fmt.Sprintf("r%d-w%d-%d", round, w, i)
-						if leader.raft.Apply([]byte(cmd), 2*time.Second).Error() == nil {
+						if to.raft.Apply([]byte(cmd), 2*time.Second).Error() == nil {
 							mu.Lock()
 							roundAck = append(roundAck, cmd)
 							mu.Unlock()
-						} else if stop.Load() {
-							return
+							continue
 						}
+						// Leadership moved: follow it, polling while
+						// there is none.
+						<-tick.C
+						to = currentLeader(nodes, to)
 					}
 				}(w)
 			}
@@ -172,7 +178,11 @@ var _ = Describe("A three-node raft cluster on segmentstore losing power", func(
 			if policy == consensus.LogSyncAlways {
 				Expect(lostNow).To(BeZero(), "round %d (seed %d): acknowledged commands lost under --sync always", round, seed)
 			}
-			lost = lostNow
+			if policy == consensus.LogSyncAlways {
+				lost = lostNow
+			} else {
+				lost += lostNow
+			}
 			// What is gone is gone: later rounds count only new losses.
 			kept := ackedCmds[:0]
 			for _, c := range ackedCmds {
@@ -184,7 +194,7 @@ var _ = Describe("A three-node raft cluster on segmentstore losing power", func(
 			if policy != consensus.LogSyncAlways {
 				ackedCmds = kept
 			}
-			GinkgoWriter.Printf("round %d: %d acknowledged, %d lost so far\n", round, len(roundAck), lost)
+			GinkgoWriter.Printf("round %d: %d acknowledged, %d lost in all\n", round, len(roundAck), lost)
 		}
 		return acked, lost
 	}
@@ -203,6 +213,16 @@ var _ = Describe("A three-node raft cluster on segmentstore losing power", func(
 		}
 	})
 })
+
+// currentLeader returns the node that leads now, or old when none does.
+func currentLeader(nodes []*plNode, old *plNode) *plNode {
+	for _, n := range nodes {
+		if n.raft.State() == raft.Leader {
+			return n
+		}
+	}
+	return old
+}
 
 func waitLeader(nodes []*plNode) *plNode {
 	GinkgoHelper()

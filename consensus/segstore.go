@@ -271,7 +271,16 @@ func (s *SegmentLogStore) StoreLogs(logs []*raft.Log) error {
 	if err != nil {
 		return fmt.Errorf("consensus: append raft entries %d..%d: %w", start, logs[len(logs)-1].Index, err)
 	}
-	if s.cfg.Sync != segmentstore.SyncAlways {
+	if s.cfg.Sync != segmentstore.SyncAlways && hasConfiguration(logs) {
+		// A membership change is fsynced whatever the policy: a node whose
+		// power loss took its configuration entries (the bootstrap one
+		// above all) knows no voters, so it can never elect a leader again.
+		// They are rare, so this costs nothing that matters.
+		if err := s.log.Sync(); err != nil {
+			_ = s.log.TruncateSuffix(start)
+			return fmt.Errorf("consensus: sync raft entries %d..%d: %w", start, logs[len(logs)-1].Index, err)
+		}
+	} else if s.cfg.Sync != segmentstore.SyncAlways {
 		// Raft acts on a stored entry at once (counts it towards a commit,
 		// applies it): it must at least outlive this process.
 		if err := s.log.Flush(); err != nil {
@@ -285,6 +294,16 @@ func (s *SegmentLogStore) StoreLogs(logs []*raft.Log) error {
 		return fmt.Errorf("%w: raft entry %d was stored at offset %d", ErrCorrupt, start, got)
 	}
 	return nil
+}
+
+// hasConfiguration reports whether logs holds a membership change.
+func hasConfiguration(logs []*raft.Log) bool {
+	for _, l := range logs {
+		if l.Type == raft.LogConfiguration {
+			return true
+		}
+	}
+	return false
 }
 
 // resetLocked recreates the empty log so that it continues at index: raft
