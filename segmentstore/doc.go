@@ -126,8 +126,10 @@
 // writes the index trailer; a segment is fsynced before it is sealed, so a
 // sealed segment is complete on disk before the next segment's file
 // exists; TruncateFrom fsyncs the cut, and the Log fsyncs the directory
-// after deleting segments (unless SyncNone), so truncated records cannot
-// reappear after a crash. New segment files are followed by a directory
+// after deleting segments in TruncateSuffix (whatever the policy) and in
+// retention (unless SyncNone), so truncated records cannot reappear after
+// a crash. Under SyncNone, Sync and Close also fsync the directory when a
+// segment was created since, so what they make durable has a durable name. New segment files are followed by a directory
 // fsync unless the policy is SyncNone. A failed write or fsync is sticky:
 // appends fail until the segment or log is closed and reopened, because
 // memory and disk may disagree and only recovery can tell what is on disk.

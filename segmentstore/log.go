@@ -457,8 +457,12 @@ func (l *Log) truncateSuffixLocked(from uint64) error {
 			err = rerr
 		}
 	}
-	if err == nil {
-		err = l.syncDirLocked()
+	if err == nil && len(gone) > 0 {
+		// Whatever the policy: a removed segment that a power loss brings
+		// back would follow the segment cut here, which then looks sealed
+		// and has its unsynced new tail reported as corruption instead of
+		// cut (a power-loss round under SyncNone found this).
+		err = syncDir(l.cfg.FS, l.dir)
 	}
 	if err != nil {
 		return err
