@@ -112,7 +112,9 @@
 // "Acknowledged" means Append returned without error. What survives:
 //
 //   - SyncAlways: Append writes and fsyncs before returning. An
-//     acknowledged record survives a process kill and a power loss.
+//     acknowledged record survives a process kill and a power loss. A
+//     background goroutine fsyncs the index every Config.SyncInterval when
+//     the recovery point moved (see Recovery rules), off the append path.
 //   - SyncInterval (DefaultConfig): records sit in the write buffer until it
 //     fills or the background goroutine writes and fsyncs, every
 //     Config.SyncInterval. A process kill or power loss loses at most the

@@ -84,7 +84,7 @@ type Segment struct {
 	// damaged lists the runs of records recovery found unreadable.
 	damaged []*CorruptError
 
-	syncer *syncer // only for a standalone segment under SyncInterval
+	syncer *syncer // only for a standalone writable segment under SyncInterval or SyncAlways
 }
 
 // OpenSegment opens the segment with the given base offset in dir, creating
