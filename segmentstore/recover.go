@@ -20,6 +20,9 @@ type recovery struct {
 	end       int64  // valid store length; a writable open cuts the bytes past it
 	lastTS    int64  // timestamp of the newest readable record, 0 if none
 	corrupt   []uint64
+	// rp is the recovery point the index held, when it held a valid one:
+	// the bytes before it are known to be durable.
+	rp recoveryPoint
 }
 
 // scanBufferBytes is the read size of a recovery scan: large sequential
@@ -61,7 +64,11 @@ func recoverSegment(store File, storeSize int64, rawIdx []byte, base uint64, o r
 	if pos, rel, ok := parseRecoveryPoint(rawIdx); ok && pos <= storeSize {
 		o.rp = recoveryPoint{pos: pos, next: base + uint64(rel), ok: true}
 	}
-	return scanStore(store, storeSize, base, o)
+	rec, err := scanStore(store, storeSize, base, o)
+	if err == nil && o.rp.ok && o.rp.pos <= rec.end && o.rp.next <= base+rec.n {
+		rec.rp = o.rp
+	}
+	return rec, err
 }
 
 // trustIndex reports whether rawIdx is a cleanly closed index for the

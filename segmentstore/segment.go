@@ -233,15 +233,23 @@ func openSegment(dir string, base uint64, c Config, o segmentOptions) (_ *Segmen
 		}
 		return s, nil
 	}
-	// Everything recovered is made durable before it becomes the recovery
-	// point: after a kill -9 the tail may still be only in the page cache.
-	if err := s.store.Sync(); err != nil {
-		return nil, fmt.Errorf("segmentstore: sync store: %w", err)
-	}
 	if err := s.idx.mapWritable(s.cfg.MaxIndexBytes / IndexEntryBytes); err != nil {
 		return nil, err
 	}
-	s.rpPos, s.rpNext = rec.end, s.next
+	// The recovery point carries over: what a clean index covers was
+	// fsynced before its trailer was written, and a recovered index's
+	// point was durable before the crash. The tail past it (which a
+	// kill -9 may have left in the page cache only) becomes durable, and
+	// the point moves, at the next fsync; fsyncing a whole recovered
+	// segment here would make every restart pay for it.
+	switch {
+	case rec.clean:
+		s.rpPos, s.rpNext = rec.end, s.next
+	case rec.rp.ok:
+		s.rpPos, s.rpNext = rec.rp.pos, rec.rp.next
+	default:
+		s.rpPos, s.rpNext = 0, base
+	}
 	s.idx.setRecoveryPoint(s.rpPos, uint32(s.rpNext-base))
 	if err := s.idx.f.Sync(); err != nil {
 		return nil, fmt.Errorf("segmentstore: sync index: %w", err)
