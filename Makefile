@@ -107,7 +107,8 @@ vet: ## go vet and gofmt
 test: setup proto-check vet build ## vet, then every test and Ginkgo suite with -race
 	ACTORLOG_BIN=$(ACTORLOG) CONSUL_BIN=$(CONSUL) GRPCURL_BIN=$(GRPCURL) $(GO) test $(TEST_FLAGS) ./...
 
-faults: netns-tools setup build ## the fault suite against real processes: leader pauses under writes, network partitions in namespaces (3 and 5 nodes, porcupine); run by .ci/run
+faults: netns-tools setup build ## the fault suites (build tag faults; run by .ci/run): 50 simulated power losses per sync policy, leader pauses under writes, network partitions in namespaces (3 and 5 nodes, porcupine)
+	ACTORLOG_BIN=$(ACTORLOG) CONSUL_BIN=$(CONSUL) $(GO) test -race -count=1 -timeout 60m -tags faults ./segmentstore/... ./consensus/... ./node/...
 	FAULTS_PAUSES=$(FAULT_PAUSES) ACTORLOG_BIN=$(ACTORLOG) CONSUL_BIN=$(CONSUL) \
 	  $(GO) test -tags faults -count=1 -timeout 40m ./specs/ -args -ginkgo.label-filter=faults
 

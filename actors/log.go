@@ -420,7 +420,7 @@ func (a *logActor) spawnSegment(ctx actor.Context, base uint64, sealed bool) (*s
 func (a *logActor) spawnActor(ctx actor.Context, s *segState) error {
 	base, sealed := s.base, s.sealed
 	storage := a.cfg.Storage
-	spec := segmentSpec{dir: a.cfg.Dir, base: base, cfg: storage, epoch: a.epoch, sealed: sealed,
+	spec := segmentSpec{dir: a.cfg.Dir, base: base, cfg: storage, epoch: a.epoch, sealed: sealed, next: s.next,
 		log: a.cfg.Logger.WithField("actor", segmentName(base)), tr: newActorTracer(a.cfg.TracerProvider)}
 	pid, err := ctx.SpawnNamed(newSegmentProps(spec), segmentName(base))
 	if err != nil {

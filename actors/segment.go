@@ -20,8 +20,12 @@ type segmentSpec struct {
 	cfg    segmentstore.Config
 	epoch  uint64
 	sealed bool // open read-only: an older segment found at startup
-	log    *logrus.Entry
-	tr     actorTracer
+	// next, when above base, is where a sealed segment ends (the next
+	// segment's base): its open then reports damaged records at its end
+	// instead of cutting them as a torn tail.
+	next uint64
+	log  *logrus.Entry
+	tr   actorTracer
 }
 
 // segmentName is the child name of the segment actor for base.
@@ -74,7 +78,7 @@ func (a *segmentActor) Receive(ctx actor.Context) {
 		if err := a.seg.Seal(); err != nil {
 			panic(fmt.Errorf("seal segment %d: %w", a.spec.base, err))
 		}
-		a.spec.sealed = true
+		a.spec.sealed, a.spec.next = true, a.seg.NextOffset()
 		ctx.Send(ctx.Parent(), &messages.SegmentSealed{
 			Epoch: m.GetEpoch(), RequestId: m.GetRequestId(),
 			SizeBytes: uint64(a.seg.Size()), LastAppendUnixNano: a.seg.LastAppendTime().UnixNano(),
@@ -117,6 +121,11 @@ func (a *segmentActor) open(ctx actor.Context) {
 	if a.spec.sealed {
 		// Read-only: no preallocated index, no fsync goroutine.
 		open = segmentstore.OpenSealedSegment
+		if a.spec.next > a.spec.base {
+			open = func(dir string, base uint64, c segmentstore.Config) (*segmentstore.Segment, error) {
+				return segmentstore.OpenSealedSegmentRange(dir, base, a.spec.next, c)
+			}
+		}
 	}
 	seg, err := open(a.spec.dir, a.spec.base, a.spec.cfg)
 	if err != nil {
@@ -126,7 +135,11 @@ func (a *segmentActor) open(ctx actor.Context) {
 	if created && a.spec.cfg.Sync != segmentstore.SyncNone {
 		// Make the new files' directory entries durable, so a synced record
 		// never sits in a file that a power loss makes disappear.
-		if err := syncDir(a.spec.dir); err != nil {
+		fsys := a.spec.cfg.FS
+		if fsys == nil {
+			fsys = segmentstore.OSFS{}
+		}
+		if err := fsys.SyncDir(a.spec.dir); err != nil {
 			panic(fmt.Errorf("create segment %d: %w", a.spec.base, err))
 		}
 	}
@@ -265,16 +278,4 @@ func toWire(recs []segmentstore.Record) []*messages.Record {
 
 func fileOf(dir string, base uint64) string {
 	return dir + string(os.PathSeparator) + segmentstore.SegmentFileName(base, ".store")
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync dir: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync dir %s: %w", dir, err)
-	}
-	return nil
 }

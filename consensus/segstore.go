@@ -87,12 +87,13 @@ func OpenSegmentLogStore(dir string, cfg StoreConfig) (*SegmentLogStore, error) 
 	// Raft's first index is 1; an empty log that starts elsewhere (after a
 	// snapshot restore) is recreated at the right offset by StoreLogs.
 	sc.InitialOffset = 1
+	sc.FS = cfg.FS
 	s := &SegmentLogStore{dir: dir, metaPath: dir + ".meta", cfg: sc}
 
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+	if err := fsOr(sc.FS).MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return nil, fmt.Errorf("consensus: create %s: %w", filepath.Dir(dir), err)
 	}
-	if err := removeStaleTemp(s.metaPath); err != nil {
+	if err := removeStaleTempFS(sc.FS, s.metaPath); err != nil {
 		return nil, err
 	}
 	l, err := segmentstore.Open(dir, sc)
@@ -137,7 +138,7 @@ func (s *SegmentLogStore) writeMetaLocked(first uint64) error {
 	b = append(b, segMetaVersion)
 	b = binary.BigEndian.AppendUint64(b, first)
 	b = binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
-	return writeFileAtomic(s.metaPath, b)
+	return writeFileAtomicFS(s.cfg.FS, s.metaPath, b)
 }
 
 // boundsLocked returns the logical [first, next) range, empty when
@@ -270,10 +271,22 @@ func (s *SegmentLogStore) StoreLogs(logs []*raft.Log) error {
 	if err != nil {
 		return fmt.Errorf("consensus: append raft entries %d..%d: %w", start, logs[len(logs)-1].Index, err)
 	}
-	if s.cfg.Sync != segmentstore.SyncAlways {
+	if s.cfg.Sync != segmentstore.SyncAlways && hasConfiguration(logs) {
+		// A membership change is fsynced whatever the policy: a node whose
+		// power loss took its configuration entries (the bootstrap one
+		// above all) knows no voters, so it can never elect a leader again.
+		// They are rare, so this costs nothing that matters.
+		if err := s.log.Sync(); err != nil {
+			_ = s.log.TruncateSuffix(start)
+			return fmt.Errorf("consensus: sync raft entries %d..%d: %w", start, logs[len(logs)-1].Index, err)
+		}
+	} else if s.cfg.Sync != segmentstore.SyncAlways {
 		// Raft acts on a stored entry at once (counts it towards a commit,
 		// applies it): it must at least outlive this process.
 		if err := s.log.Flush(); err != nil {
+			// Raft takes the batch as not stored: it must not stay in the
+			// write buffer to be written later (a full disk is not sticky).
+			_ = s.log.TruncateSuffix(start)
 			return fmt.Errorf("consensus: write raft entries %d..%d: %w", start, logs[len(logs)-1].Index, err)
 		}
 	}
@@ -281,6 +294,16 @@ func (s *SegmentLogStore) StoreLogs(logs []*raft.Log) error {
 		return fmt.Errorf("%w: raft entry %d was stored at offset %d", ErrCorrupt, start, got)
 	}
 	return nil
+}
+
+// hasConfiguration reports whether logs holds a membership change.
+func hasConfiguration(logs []*raft.Log) bool {
+	for _, l := range logs {
+		if l.Type == raft.LogConfiguration {
+			return true
+		}
+	}
+	return false
 }
 
 // resetLocked recreates the empty log so that it continues at index: raft

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"sync"
 
+	"actorlog/segmentstore"
+
 	"github.com/hashicorp/raft"
 )
 
@@ -22,6 +24,7 @@ import (
 // treats as unset.
 type FileStableStore struct {
 	path string
+	fs   segmentstore.FS
 
 	mu     sync.RWMutex
 	kv     map[string][]byte
@@ -42,10 +45,17 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // OpenFileStableStore opens (or creates) the stable store file at path.
 // A missing file is an empty store; a damaged one is ErrCorrupt.
 func OpenFileStableStore(path string) (*FileStableStore, error) {
-	if err := removeStaleTemp(path); err != nil {
+	return OpenFileStableStoreFS(segmentstore.OSFS{}, path)
+}
+
+// OpenFileStableStoreFS is OpenFileStableStore on the given file system
+// (nil: the operating system's): it is written through fsys.
+func OpenFileStableStoreFS(fsys segmentstore.FS, path string) (*FileStableStore, error) {
+	fsys = fsOr(fsys)
+	if err := removeStaleTempFS(fsys, path); err != nil {
 		return nil, err
 	}
-	s := &FileStableStore{path: path, kv: make(map[string][]byte)}
+	s := &FileStableStore{path: path, fs: fsys, kv: make(map[string][]byte)}
 	data, err := os.ReadFile(path)
 	switch {
 	case os.IsNotExist(err):
@@ -125,7 +135,7 @@ func (s *FileStableStore) Set(key []byte, val []byte) error {
 		next[k] = v
 	}
 	next[string(key)] = append([]byte{}, val...)
-	if err := writeFileAtomic(s.path, encodeStable(next)); err != nil {
+	if err := writeFileAtomicFS(s.fs, s.path, encodeStable(next)); err != nil {
 		return err
 	}
 	s.kv = next

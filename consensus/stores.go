@@ -114,6 +114,11 @@ type StoreConfig struct {
 	SyncInterval time.Duration
 	// Logger receives raft-wal's logs. Nil discards them.
 	Logger *logrus.Entry
+	// FS is the file system of the segmentstore log, its metadata file and
+	// the stable store (nil: the operating system's). Tests inject a
+	// power-loss simulation here (segmentstore/faultfs). raft-wal does not
+	// use it.
+	FS segmentstore.FS
 }
 
 func (c StoreConfig) withDefaults() StoreConfig {
@@ -199,7 +204,7 @@ func OpenStores(dataDir string, cfg StoreConfig) (raft.LogStore, raft.StableStor
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		fs, err := OpenFileStableStore(StablePath(dataDir))
+		fs, err := OpenFileStableStoreFS(cfg.FS, StablePath(dataDir))
 		if err != nil {
 			_ = s.Close()
 			return nil, nil, nil, err

@@ -58,6 +58,7 @@ func (n *Node) startRaft() error {
 	storeCfg := cfg.RaftStore
 	storeCfg.Logger = rlog
 	storeCfg.Sync, storeCfg.SyncInterval = raftLogSync(cfg.Storage)
+	storeCfg.FS = cfg.Storage.FS
 	if storeCfg.MaxEntryBytes == 0 {
 		storeCfg.MaxEntryBytes = max(consensus.DefaultMaxEntryBytes, maxEntryBytes(cfg))
 	}

@@ -120,6 +120,10 @@ type Config struct {
 	// InitialOffset is the base offset of the first segment of an empty
 	// log. It is ignored when the directory already holds segments.
 	InitialOffset uint64
+	// FS is the file system the files live on. nil means the operating
+	// system's (OSFS). Tests inject a layer that simulates power loss or a
+	// full disk here; its files must be memory-mappable (see OSFile).
+	FS FS
 }
 
 // DefaultConfig returns a Config with every default filled in, including
@@ -153,6 +157,7 @@ func (c Config) withDefaults() Config {
 	if c.WriteBufferBytes == 0 {
 		c.WriteBufferBytes = DefaultWriteBufferBytes
 	}
+	c.FS = fsOr(c.FS)
 	return c
 }
 

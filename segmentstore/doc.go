@@ -37,7 +37,8 @@
 // The index file is a table of IndexEntryBytes (12) byte entries: the
 // record's offset relative to the base (uint32) and its frame's position in
 // the store (uint64). It is memory-mapped. While a segment is active the
-// file is preallocated to MaxIndexBytes plus one slot. Sealing or closing
+// file is preallocated to MaxIndexBytes plus one slot for the trailer and
+// three that hold the recovery point (see Recovery rules). Sealing or closing
 // the segment truncates it to its entries and writes a trailer in that
 // slot: a magic number, the CRC-32C of the entries and their count. The
 // trailer is the mark of a clean close; a crash leaves the slot zero.
@@ -45,37 +46,62 @@
 // # Recovery rules
 //
 // Opening a segment never trusts a file's size, only frames that decode
-// with a good CRC and the expected offset:
+// with a good CRC and the expected offset. Recovery cuts only a torn tail:
+// bytes of an active segment that a crash left unfinished, that nothing
+// durable follows. Damage to bytes that had been written whole and fsynced
+// (bit rot) is reported, never cut, and never served.
 //
 //   - Clean index: a trailer whose magic, count and CRC match the entries;
 //     entries numbered in order with positions increasing strictly from 0
-//     inside the store; and the last entry's frame valid and ending exactly
-//     at the end of the store. It is used as is, without scanning the store,
-//     so opening a cleanly closed segment costs one frame read.
+//     inside the store. It is used as is, without scanning the store, so
+//     opening a cleanly closed segment costs one frame read. The trailer is
+//     written after the store is fsynced, so the records it covers are
+//     never a torn tail: a last frame that fails its CRC is kept and
+//     reported on read (only a last frame that decodes but is followed by
+//     extra bytes sends the open to a scan).
 //   - Anything else (an index left preallocated by a crash, entries that
 //     point past the store, a missing, short or damaged index, a flipped bit
 //     anywhere in it) makes the segment rebuild its index by scanning the
 //     whole store. Recovery time is therefore bounded by one segment's size
 //     (BenchmarkRecoverSegment: about 50 ms for 64 MiB), not by the log's.
-//   - During the scan, a frame that fails to decode is a torn tail when no
-//     valid frame follows it: it and everything after it are cut off (the
-//     store file is truncated), and NextOffset becomes one past the last
-//     valid record.
-//   - A damaged frame followed by a valid frame with a later offset is
-//     damage inside the segment. The scan finds the next frame through the
-//     damaged frame's length field or, if that is broken too, by searching
-//     forward for a frame whose offset and CRC fit. The damaged records
-//     stay in the index, so that reading them returns a *CorruptError naming
-//     the store file and offset (errors.Is(err, ErrCorrupt)) while the
-//     records after them remain readable; Open succeeds. The search's work
+//   - The recovery point: an active segment records in the last slots of
+//     its index where the store was last fsynced (store position and
+//     offset, with a CRC, in a 16-byte aligned slot that a power loss
+//     cannot tear). It moves after every fsync of the store and is made
+//     durable by an fsync of the index every Config.SyncInterval (and when
+//     the segment is opened or truncated), off the append path.
+//   - During the scan, a damaged frame before the recovery point is bit
+//     rot: fsynced bytes cannot be torn by a crash. The scan finds the next
+//     valid frame through the damaged frame's length field or by searching
+//     forward for a frame whose offset and CRC fit (a length is checked for
+//     plausibility before the search spends any of its budget on it), and
+//     the records in between stay in the index as corrupt: reading them
+//     returns a *CorruptError naming the store file and offset
+//     (errors.Is(err, ErrCorrupt)) while the records after them remain
+//     readable, and Segment.Damaged (Log.Damaged) lists each run with its
+//     offset range. If nothing valid is found before the recovery point,
+//     every record up to it is corrupt and the scan goes on from it.
+//   - A damaged frame at or after the recovery point starts the torn tail:
+//     it and everything after it are cut off (a writable open truncates the
+//     store), even when valid frames follow, because none of those bytes
+//     was fsynced. This is safe: a power loss may keep later pages of an
+//     unsynced tail and lose earlier ones, and the records cut are exactly
+//     the ones the sync policy allowed to be lost, as a suffix. A recovery
+//     point older than the last fsync (its index page not yet written
+//     back) only moves more of the tail into this rule; it is never ahead
+//     of the store, because it moves only after the store's fsync returned.
+//   - Without a recovery point (an index lost or damaged), a damaged frame
+//     followed by a valid frame with a later offset is reported as above,
+//     and one that nothing valid follows is a torn tail. The search's work
 //     is bounded by the store size, so damage can never make recovery
-//     quadratic.
-//   - Damage inside a segment whose index is clean is not looked for at
-//     open: every read checks the CRC and the offset, so it is reported the
-//     same way. Corrupt bytes are never served as data.
-//   - In a sealed segment of a Log the next segment's base offset says how
-//     many records must exist, so unreadable bytes at its end are reported
-//     as corrupt records rather than cut as a torn tail.
+//     quadratic; if its budget runs out, the open fails with a
+//     *CorruptError rather than guess.
+//   - A read-only open (OpenSealedSegment) never truncates: it serves the
+//     valid prefix and leaves the bytes after it for the next open.
+//   - In a sealed segment of a Log (or OpenSealedSegmentRange) the next
+//     segment's base offset says how many records must exist, so
+//     unreadable bytes at its end are reported as corrupt records rather
+//     than cut as a torn tail.
 //   - Log.Open fails with a *CorruptError when, after recovery, a segment's
 //     NextOffset is not the next segment's BaseOffset (records lost in the
 //     middle of the log, or a stray segment file that does not line up). It
@@ -86,7 +112,9 @@
 // "Acknowledged" means Append returned without error. What survives:
 //
 //   - SyncAlways: Append writes and fsyncs before returning. An
-//     acknowledged record survives a process kill and a power loss.
+//     acknowledged record survives a process kill and a power loss. A
+//     background goroutine fsyncs the index every Config.SyncInterval when
+//     the recovery point moved (see Recovery rules), off the append path.
 //   - SyncInterval (DefaultConfig): records sit in the write buffer until it
 //     fills or the background goroutine writes and fsyncs, every
 //     Config.SyncInterval. A process kill or power loss loses at most the
@@ -100,8 +128,10 @@
 // writes the index trailer; a segment is fsynced before it is sealed, so a
 // sealed segment is complete on disk before the next segment's file
 // exists; TruncateFrom fsyncs the cut, and the Log fsyncs the directory
-// after deleting segments (unless SyncNone), so truncated records cannot
-// reappear after a crash. New segment files are followed by a directory
+// after deleting segments in TruncateSuffix (whatever the policy) and in
+// retention (unless SyncNone), so truncated records cannot reappear after
+// a crash. Under SyncNone, Sync and Close also fsync the directory when a
+// segment was created since, so what they make durable has a durable name. New segment files are followed by a directory
 // fsync unless the policy is SyncNone. A failed write or fsync is sticky:
 // appends fail until the segment or log is closed and reopened, because
 // memory and disk may disagree and only recovery can tell what is on disk.

@@ -3,6 +3,7 @@ package segmentstore
 import (
 	"errors"
 	"fmt"
+	"syscall"
 )
 
 // Errors returned by this package. Match them with errors.Is: the typed
@@ -35,7 +36,32 @@ var (
 	// ErrNotEmpty is returned by Restore when the target already holds
 	// segments.
 	ErrNotEmpty = errors.New("segmentstore: directory not empty")
+	// ErrDiskFull means a write failed for lack of space (ENOSPC or a
+	// quota). The concrete error is a *DiskFullError naming the file. The
+	// failed write was undone, so the error is not sticky: appends succeed
+	// again once space is freed, without reopening.
+	ErrDiskFull = errors.New("segmentstore: disk full")
 )
+
+// DiskFullError reports a write that found no space on the file system
+// holding Path. errors.Is(err, ErrDiskFull) is true for it, and so is
+// errors.Is(err, syscall.ENOSPC) (or EDQUOT) through Err.
+type DiskFullError struct {
+	Path string // the file being written
+	Err  error  // the operating system's error
+}
+
+func (e *DiskFullError) Error() string {
+	return fmt.Sprintf("segmentstore: disk full: writing %s: %v", e.Path, e.Err)
+}
+
+// Unwrap makes errors.Is match ErrDiskFull and the operating system's error.
+func (e *DiskFullError) Unwrap() []error { return []error{ErrDiskFull, e.Err} }
+
+// isNoSpace reports whether err is the file system running out of space.
+func isNoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
 
 // CorruptError describes bytes that failed validation. errors.Is(err,
 // ErrCorrupt) is true for it.
@@ -44,9 +70,17 @@ type CorruptError struct {
 	Offset   uint64 // record offset whose frame is damaged
 	Position int64  // byte position of the frame in the store file
 	Reason   string // what check failed
+	// End, when above Offset, is one past the last offset of a run of
+	// damaged records [Offset, End) (as Segment.Damaged reports them);
+	// 0 means the one record at Offset.
+	End uint64
 }
 
 func (e *CorruptError) Error() string {
+	if e.End > e.Offset+1 {
+		return fmt.Sprintf("segmentstore: corrupt data in %s at offsets %d-%d (position %d): %s",
+			e.Segment, e.Offset, e.End-1, e.Position, e.Reason)
+	}
 	return fmt.Sprintf("segmentstore: corrupt data in %s at offset %d (position %d): %s",
 		e.Segment, e.Offset, e.Position, e.Reason)
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
-	"os"
 
 	"github.com/edsrzf/mmap-go"
 )
@@ -31,16 +30,53 @@ func indexTrailer(entries []byte) []byte {
 	return t
 }
 
+// recoverySlots are the entry slots at the end of an active index file that
+// hold its recovery point (see recoveryPointAt).
+const recoverySlots = 3
+
+// recoveryPointBytes is the size of a recovery point record: the store
+// position and the offset (relative to the base) up to which the store is
+// known to be fsynced, and a CRC-32C of the two.
+const recoveryPointBytes = 16
+
+// recoveryPointAt returns where the recovery point sits in an index file of
+// size n: the last 16-byte aligned slot that ends inside the file. Aligned
+// to 16 bytes it never straddles a disk sector, so a power loss leaves
+// either the old or the new record, never a mix; and it lies inside the
+// recoverySlots reserved past the trailer slot, so it never overlaps an
+// entry or the trailer.
+func recoveryPointAt(n int) int { return (n - recoveryPointBytes) &^ (recoveryPointBytes - 1) }
+
+func putRecoveryPoint(b []byte, pos int64, rel uint32) {
+	binary.LittleEndian.PutUint64(b[0:8], uint64(pos))
+	binary.LittleEndian.PutUint32(b[8:12], rel)
+	binary.LittleEndian.PutUint32(b[12:16], crc32.Checksum(b[0:12], castagnoli))
+}
+
+// parseRecoveryPoint reads the recovery point of an active index file as a
+// crash left it; ok is false when there is none (a clean index, a short or
+// missing file, a record that fails its CRC).
+func parseRecoveryPoint(raw []byte) (pos int64, rel uint32, ok bool) {
+	if len(raw) < (1+recoverySlots)*IndexEntryBytes {
+		return 0, 0, false
+	}
+	b := raw[recoveryPointAt(len(raw)):][:recoveryPointBytes]
+	if crc32.Checksum(b[0:12], castagnoli) != binary.LittleEndian.Uint32(b[12:16]) {
+		return 0, 0, false
+	}
+	return int64(binary.LittleEndian.Uint64(b[0:8])), binary.LittleEndian.Uint32(b[8:12]), true
+}
+
 // index is the memory-mapped offset -> position table of one segment.
 //
 // While the segment is active the file is preallocated to capacity+1
-// entries: the spare slot is where the trailer goes when the segment is
-// sealed, so a full index still has room for it and a crashed full index
-// still ends in a zero slot.
+// entries and recoverySlots more: the spare entry slot is where the
+// trailer goes when the segment is sealed, so a full index still has room
+// for it, and the last slots hold the recovery point.
 //
 // The owning Segment's lock guards every field.
 type index struct {
-	f        *os.File
+	f        File
 	mm       mmap.MMap // nil when nothing is mapped (sealed and empty)
 	n        uint64    // valid entries
 	capacity uint64    // entries that may be written while writable
@@ -81,11 +117,24 @@ func (x *index) mapWritable(capacity uint64) error {
 	if err := x.f.Truncate(int64(x.n * IndexEntryBytes)); err != nil {
 		return fmt.Errorf("segmentstore: trim index: %w", err)
 	}
-	size := int64((capacity + 1) * IndexEntryBytes)
+	size := int64((capacity + 1 + recoverySlots) * IndexEntryBytes)
 	if err := x.f.Truncate(size); err != nil {
 		return fmt.Errorf("segmentstore: preallocate index: %w", err)
 	}
-	mm, err := mmap.MapRegion(x.f, int(size), mmap.RDWR, 0, 0)
+	of, err := osFileOf(x.f)
+	if err != nil {
+		return err
+	}
+	// Allocate the blocks too: a store through the mapping into a sparse
+	// page of a full file system kills the process (SIGBUS), where a
+	// failed fallocate is an error the caller can report.
+	if err := allocate(of, size); err != nil {
+		if isNoSpace(err) {
+			return &DiskFullError{Path: of.Name(), Err: err}
+		}
+		return fmt.Errorf("segmentstore: preallocate index: %w", err)
+	}
+	mm, err := mmap.MapRegion(of, int(size), mmap.RDWR, 0, 0)
 	if err != nil {
 		return fmt.Errorf("segmentstore: map index: %w", err)
 	}
@@ -118,11 +167,25 @@ func (x *index) seal() error {
 	return x.mapReadOnly()
 }
 
+// setRecoveryPoint records in the mapped file that the store is fsynced up
+// to pos, where record rel (relative to the base) starts. It is written
+// through the mapping only; fsyncing the index file makes it durable.
+func (x *index) setRecoveryPoint(pos int64, rel uint32) {
+	if !x.writable || x.mm == nil {
+		return
+	}
+	putRecoveryPoint(x.mm[recoveryPointAt(len(x.mm)):], pos, rel)
+}
+
 func (x *index) mapReadOnly() error {
 	if x.n == 0 {
 		return nil // mmap of zero bytes is an error; nothing to read anyway
 	}
-	mm, err := mmap.MapRegion(x.f, int(x.n*IndexEntryBytes), mmap.RDONLY, 0, 0)
+	of, err := osFileOf(x.f)
+	if err != nil {
+		return err
+	}
+	mm, err := mmap.MapRegion(of, int(x.n*IndexEntryBytes), mmap.RDONLY, 0, 0)
 	if err != nil {
 		return fmt.Errorf("segmentstore: map index: %w", err)
 	}

@@ -16,8 +16,10 @@ const baseDigits = 20
 // anything that is not a regular file, are skipped: a stray file in the
 // directory never stops a log from opening. A missing dir gives an empty
 // list.
-func ListSegments(dir string) ([]uint64, error) {
-	entries, err := os.ReadDir(dir)
+func ListSegments(dir string) ([]uint64, error) { return listSegments(OSFS{}, dir) }
+
+func listSegments(fsys FS, dir string) ([]uint64, error) {
+	entries, err := fsys.ReadDir(dir)
 	if err != nil {
 		if os.IsNotExist(err) {
 			return nil, nil

@@ -95,13 +95,30 @@ var _ = Describe("Recovery on open", func() {
 			Expect(fileSize(storePath(crashed, 0))).To(Equal(s.Size()))
 		})
 
-		It("treats a bad CRC in the very last frame as a torn tail", func() {
-			crashed := crashedSegment(10)
+		It("treats a bad CRC in the very last frame as a torn tail when it was never fsynced", func() {
+			s := mustOpenSegment(dir, 0, c)
+			_, err := s.Append(records(0, 10))
+			Expect(err).NotTo(HaveOccurred())
+			Expect(s.Flush()).To(Succeed()) // written, not fsynced
+			crashed := crashCopy(dir)
+			positions := framePositions(storePath(crashed, 0))
+			flipBit(storePath(crashed, 0), positions[9]+segmentstore.FrameOverhead, 3)
+			s = mustOpenSegment(crashed, 0, c)
+			Expect(s.NextOffset()).To(BeEquivalentTo(9))
+			expectRecord(s, 8)
+		})
+
+		It("reports a bad CRC in the very last frame once it was fsynced: a crash cannot tear durable bytes", func() {
+			crashed := crashedSegment(10) // fsynced by Sync
 			positions := framePositions(storePath(crashed, 0))
 			flipBit(storePath(crashed, 0), positions[9]+segmentstore.FrameOverhead, 3)
 			s := mustOpenSegment(crashed, 0, c)
-			Expect(s.NextOffset()).To(BeEquivalentTo(9))
+			Expect(s.NextOffset()).To(BeEquivalentTo(10))
 			expectRecord(s, 8)
+			_, err := s.Read(9)
+			expectCorruptAt(err, storePath(crashed, 0), 9)
+			Expect(s.Damaged()).To(HaveLen(1))
+			Expect(s.Damaged()[0].Offset).To(BeEquivalentTo(9))
 		})
 	})
 

@@ -48,7 +48,7 @@ type Segment struct {
 	storePath string
 	indexPath string
 
-	store *os.File
+	store File
 	idx   index
 
 	// buf holds frames appended but not yet written to the store file: the
@@ -69,14 +69,30 @@ type Segment struct {
 	writeSeq  uint64        // bumped (under mu) by every write(2) of buffered bytes
 	syncedSeq atomic.Uint64 // highest writeSeq known to be fsynced
 
-	syncer *syncer // only for a standalone segment under SyncInterval
+	// The recovery point: the store is known to be fsynced up to rpPos,
+	// where record rpNext starts. It is kept in the index (see
+	// index.setRecoveryPoint), made durable by persistRecoveryPoint, and
+	// tells recovery after a crash which damage is bit rot in durable bytes
+	// (reported) and which is an unsynced tail (cut). truncEpoch is bumped
+	// by TruncateFrom, so that an fsync that started before a cut does not
+	// move the point past it.
+	rpPos      int64
+	rpNext     uint64
+	rpDirty    bool
+	truncEpoch uint64
+
+	// damaged lists the runs of records recovery found unreadable.
+	damaged []*CorruptError
+
+	syncer *syncer // only for a standalone writable segment under SyncInterval or SyncAlways
 }
 
 // OpenSegment opens the segment with the given base offset in dir, creating
 // its files if they do not exist and recovering them if they were not
 // closed cleanly (see the package documentation). The segment is writable.
 // Under SyncInterval the segment runs its own fsync goroutine, stopped by
-// Close.
+// Close; under SyncAlways that goroutine only makes the recovery point
+// durable (see the package documentation).
 func OpenSegment(dir string, baseOffset uint64, c Config) (*Segment, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -85,8 +101,15 @@ func OpenSegment(dir string, baseOffset uint64, c Config) (*Segment, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.cfg.Sync == SyncInterval {
-		s.syncer = startSyncer(s.cfg.SyncInterval, func() { _ = s.Sync() })
+	switch s.cfg.Sync {
+	case SyncInterval:
+		s.syncer = startSyncer(s.cfg.SyncInterval, func() {
+			if s.Sync() == nil {
+				s.persistRecoveryPoint()
+			}
+		})
+	case SyncAlways:
+		s.syncer = startSyncer(s.cfg.SyncInterval, s.persistRecoveryPoint)
 	}
 	return s, nil
 }
@@ -144,16 +167,19 @@ func openSegment(dir string, base uint64, c Config, o segmentOptions) (_ *Segmen
 		storePath: filepath.Join(dir, SegmentFileName(base, storeSuffix)),
 		indexPath: filepath.Join(dir, SegmentFileName(base, indexSuffix)),
 	}
-	s.store, err = os.OpenFile(s.storePath, os.O_RDWR|os.O_CREATE, 0o644)
+	// The index is created first: a segment is listed by its store file,
+	// so a crash between the two creations leaves a stray index, never a
+	// store whose recovery point was lost with its index.
+	idxFile, err := c.FS.OpenFile(s.indexPath, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("segmentstore: open store: %w", err)
-	}
-	idxFile, err := os.OpenFile(s.indexPath, os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		s.store.Close()
 		return nil, fmt.Errorf("segmentstore: open index: %w", err)
 	}
 	s.idx.f = idxFile
+	s.store, err = c.FS.OpenFile(s.storePath, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		idxFile.Close()
+		return nil, fmt.Errorf("segmentstore: open store: %w", err)
+	}
 	defer func() {
 		if err != nil {
 			_ = s.idx.unmap()
@@ -170,14 +196,15 @@ func openSegment(dir string, base uint64, c Config, o segmentOptions) (_ *Segmen
 	if err != nil {
 		return nil, fmt.Errorf("segmentstore: read index: %w", err)
 	}
-	rec, err := recoverSegment(s.store, st.Size(), rawIdx, base, o.hasExpect, o.expectNext)
+	rec, err := recoverSegment(s.store, st.Size(), rawIdx, base, recoverOptions{hasExpect: o.hasExpect, expectNext: o.expectNext})
 	if err != nil {
 		return nil, err
 	}
 	rawIdx = nil
 
-	if rec.end < st.Size() {
+	if rec.end < st.Size() && o.writable {
 		// Cut the torn tail so that new frames follow the last valid one.
+		// A read-only open never cuts: it only reads up to rec.end.
 		if err := s.store.Truncate(rec.end); err != nil {
 			return nil, fmt.Errorf("segmentstore: cut torn tail: %w", err)
 		}
@@ -189,22 +216,76 @@ func openSegment(dir string, base uint64, c Config, o segmentOptions) (_ *Segmen
 	s.next = base + rec.n
 	s.lastTS = rec.lastTS
 	s.idx.n = rec.n
+	s.damaged = corruptRuns(s.storePath, base, rec)
 
 	if !rec.clean {
-		if err := s.rewriteIndex(rec.positions, !o.writable); err != nil {
+		// A read-only open that left unreadable bytes at the end writes
+		// no trailer: the next open must look at them again.
+		trailer := !o.writable && rec.end == st.Size()
+		if err := s.rewriteIndex(rec.positions, trailer); err != nil {
 			return nil, err
 		}
 	}
-	if o.writable {
-		err = s.idx.mapWritable(s.cfg.MaxIndexBytes / IndexEntryBytes)
-	} else {
+	if !o.writable {
 		s.sealed = true
-		err = s.idx.mapReadOnly()
+		if err := s.idx.mapReadOnly(); err != nil {
+			return nil, err
+		}
+		return s, nil
 	}
-	if err != nil {
+	if err := s.idx.mapWritable(s.cfg.MaxIndexBytes / IndexEntryBytes); err != nil {
 		return nil, err
 	}
+	// The recovery point carries over: what a clean index covers was
+	// fsynced before its trailer was written, and a recovered index's
+	// point was durable before the crash. The tail past it (which a
+	// kill -9 may have left in the page cache only) becomes durable, and
+	// the point moves, at the next fsync; fsyncing a whole recovered
+	// segment here would make every restart pay for it.
+	switch {
+	case rec.clean:
+		s.rpPos, s.rpNext = rec.end, s.next
+	case rec.rp.ok:
+		s.rpPos, s.rpNext = rec.rp.pos, rec.rp.next
+	default:
+		s.rpPos, s.rpNext = 0, base
+	}
+	s.idx.setRecoveryPoint(s.rpPos, uint32(s.rpNext-base))
+	if err := s.idx.f.Sync(); err != nil {
+		return nil, fmt.Errorf("segmentstore: sync index: %w", err)
+	}
 	return s, nil
+}
+
+// corruptRuns turns the corrupt offsets recovery found into one
+// *CorruptError per run of consecutive offsets.
+func corruptRuns(path string, base uint64, rec recovery) []*CorruptError {
+	var out []*CorruptError
+	for _, off := range rec.corrupt {
+		if n := len(out); n > 0 && out[n-1].End == off {
+			out[n-1].End++
+			continue
+		}
+		out = append(out, &CorruptError{Segment: path, Offset: off, End: off + 1,
+			Position: rec.positions[off-base], Reason: "damaged frame found by recovery"})
+	}
+	return out
+}
+
+// Damaged returns the runs of records that recovery found damaged when the
+// segment was opened, one *CorruptError per run ([Offset, End)). Reading
+// them returns a *CorruptError; the records around them are readable. A
+// damaged record whose frame was covered by a clean index is found by
+// reading it instead.
+func (s *Segment) Damaged() []*CorruptError {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]*CorruptError, len(s.damaged))
+	for i, e := range s.damaged {
+		c := *e
+		out[i] = &c
+	}
+	return out
 }
 
 // rewriteIndex replaces the index file's content with the given positions
@@ -291,7 +372,7 @@ func (s *Segment) LastAppendTime() time.Time {
 	if ts != 0 {
 		return time.Unix(0, ts)
 	}
-	if st, err := os.Stat(s.storePath); err == nil {
+	if st, err := s.cfg.FS.Stat(s.storePath); err == nil {
 		return st.ModTime()
 	}
 	return time.Time{}
@@ -377,11 +458,11 @@ func (s *Segment) append(recs []Record, partial bool) (first uint64, written int
 			return 0, 0, err
 		}
 	}
-	seq := s.writeSeq
+	seq, at := s.writeSeq, s.syncPointLocked()
 	s.mu.Unlock()
 
 	if s.cfg.Sync == SyncAlways {
-		if err := s.fsync(seq); err != nil {
+		if err := s.fsync(seq, at); err != nil {
 			return 0, 0, err
 		}
 	}
@@ -419,7 +500,13 @@ func (s *Segment) flushLocked() error {
 		return nil
 	}
 	if _, err := s.store.WriteAt(s.buf, s.flushed); err != nil {
-		_ = s.store.Truncate(s.flushed)
+		terr := s.store.Truncate(s.flushed)
+		if terr == nil && isNoSpace(err) {
+			// The partial write is gone and the file ends where memory
+			// says it does: nothing to recover, and the next write may
+			// find space. Not sticky.
+			return &DiskFullError{Path: s.storePath, Err: err}
+		}
 		s.werr = fmt.Errorf("segmentstore: write %s: %w", s.storePath, err)
 		return s.werr
 	}
@@ -434,9 +521,24 @@ func (s *Segment) flushLocked() error {
 	return nil
 }
 
-// fsync makes every write up to seq durable. It runs outside mu so that
-// readers are not blocked for the length of a disk flush.
-func (s *Segment) fsync(seq uint64) error {
+// syncPoint is a recovery point candidate: where the written frames end
+// when it was taken, under mu with the write buffer empty.
+type syncPoint struct {
+	pos   int64
+	next  uint64
+	epoch uint64
+}
+
+// syncPointLocked returns where the written frames end; the caller has
+// just flushed the write buffer, so they end at the next offset.
+func (s *Segment) syncPointLocked() syncPoint {
+	return syncPoint{pos: s.flushed, next: s.next, epoch: s.truncEpoch}
+}
+
+// fsync makes every write up to seq durable and then moves the recovery
+// point to at. It runs outside mu so that readers are not blocked for the
+// length of a disk flush.
+func (s *Segment) fsync(seq uint64, at syncPoint) error {
 	if s.syncedSeq.Load() >= seq {
 		return nil
 	}
@@ -452,8 +554,46 @@ func (s *Segment) fsync(seq uint64) error {
 	for {
 		cur := s.syncedSeq.Load()
 		if cur >= seq || s.syncedSeq.CompareAndSwap(cur, seq) {
-			return nil
+			break
 		}
+	}
+	s.mu.Lock()
+	s.advanceRecoveryPointLocked(at)
+	s.mu.Unlock()
+	return nil
+}
+
+// advanceRecoveryPointLocked moves the recovery point forward to at, which
+// an fsync has just made durable, unless a truncation happened since at
+// was taken. The index page holding it is written back by the kernel or by
+// persistRecoveryPoint; until then a power loss leaves an older point,
+// which only makes recovery cut more of an unsynced tail, never report it.
+func (s *Segment) advanceRecoveryPointLocked(at syncPoint) {
+	if s.closed || s.sealed || at.epoch != s.truncEpoch || at.pos <= s.rpPos {
+		return
+	}
+	s.rpPos, s.rpNext, s.rpDirty = at.pos, at.next, true
+	s.idx.setRecoveryPoint(at.pos, uint32(at.next-s.base))
+}
+
+// persistRecoveryPoint fsyncs the index when the recovery point moved
+// since it last did, so that a power loss keeps a recent point: recovery
+// then reports damage in durable records instead of cutting it as an
+// unsynced tail. The fsync goroutine runs it every Config.SyncInterval;
+// it is not on the append path.
+func (s *Segment) persistRecoveryPoint() {
+	s.mu.Lock()
+	if s.closed || s.sealed || !s.rpDirty {
+		s.mu.Unlock()
+		return
+	}
+	s.rpDirty = false
+	f := s.idx.f
+	s.mu.Unlock()
+	if err := f.Sync(); err != nil {
+		s.mu.Lock()
+		s.rpDirty = !s.closed
+		s.mu.Unlock()
 	}
 }
 
@@ -474,9 +614,9 @@ func (s *Segment) Sync() error {
 		s.mu.Unlock()
 		return err
 	}
-	seq := s.writeSeq
+	seq, at := s.writeSeq, s.syncPointLocked()
 	s.mu.Unlock()
-	return s.fsync(seq)
+	return s.fsync(seq, at)
 }
 
 // Flush writes the buffered frames to the operating system without an
@@ -672,6 +812,21 @@ func (s *Segment) TruncateFrom(off uint64) error {
 		s.werr = fmt.Errorf("segmentstore: fsync %s: %w", s.storePath, err)
 		return s.werr
 	}
+	// The recovery point comes down to the cut, durably: frames appended
+	// later below a stale point would be taken for durable ones.
+	// The fsync above covered every written frame.
+	s.truncEpoch++
+	if len(s.buf) == 0 {
+		s.rpPos, s.rpNext = s.flushed, s.next
+	} else {
+		s.rpPos, s.rpNext = min(s.rpPos, s.flushed), min(s.rpNext, off)
+	}
+	s.rpDirty = false
+	s.idx.setRecoveryPoint(s.rpPos, uint32(s.rpNext-s.base))
+	if err := s.idx.f.Sync(); err != nil {
+		s.werr = fmt.Errorf("segmentstore: fsync %s: %w", s.indexPath, err)
+		return s.werr
+	}
 	return nil
 }
 
@@ -749,10 +904,10 @@ func (s *Segment) closeLocked() error {
 // reported: the data it concerns is being deleted.
 func (s *Segment) Remove() error {
 	_ = s.Close()
-	if err := os.Remove(s.storePath); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := s.cfg.FS.Remove(s.storePath); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("segmentstore: remove: %w", err)
 	}
-	if err := os.Remove(s.indexPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := s.cfg.FS.Remove(s.indexPath); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("segmentstore: remove: %w", err)
 	}
 	return nil

@@ -1,0 +1,6 @@
+//go:build faults
+
+package consensus_test
+
+// powerLossRounds under `make faults`.
+const powerLossRounds = 50

@@ -1,0 +1,6 @@
+//go:build faults
+
+package segmentstore_test
+
+// powerLossRounds under `make faults`.
+const powerLossRounds = 50
