@@ -25,7 +25,7 @@ type plNode struct {
 	fs       *faultfs.FS
 	sync     consensus.LogSync
 	raft     *raft.Raft
-	trans    *raft.NetworkTransport
+	trans    *consensus.Transport
 	fsm      *recordingFSM
 	closer   interface{ Close() error }
 }
