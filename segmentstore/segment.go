@@ -773,8 +773,18 @@ func (s *Segment) TruncateFrom(off uint64) error {
 	if off >= s.next {
 		return nil
 	}
+	if s.werr != nil {
+		// A segment that failed a write (a seal cut short by a full disk or
+		// a power loss may have left its index unmapped) is not touched
+		// again until it is reopened, which recovers it from its files.
+		return s.werr
+	}
 	off = max(off, s.base)
 	i := off - s.base
+	if uint64(len(s.idx.mm)) < (i+1)*IndexEntryBytes {
+		s.werr = fmt.Errorf("segmentstore: truncate %s at offset %d: the index is not mapped", s.storePath, off)
+		return s.werr
+	}
 	pos := s.idx.pos(i)
 	if pos >= s.flushed {
 		s.buf = s.buf[:pos-s.flushed]
