@@ -33,6 +33,11 @@ type plNode struct {
 func (n *plNode) start() {
 	GinkgoHelper()
 	cfg := consensus.LoopbackConfig()
+	// Heartbeats wait behind the disk writes in raft's main loop (see
+	// consensus.Transport), and these rounds run beside the other fault
+	// suites under -race on two cores: loopback's 250 ms would measure
+	// elections, not durability.
+	cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = time.Second, time.Second, time.Second
 	cfg.Logger = testLogger(n.id)
 	// No snapshots: the recording FSM keeps nothing across a restart, so
 	// every committed entry is replayed from the log and checked.
