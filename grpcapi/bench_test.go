@@ -46,9 +46,16 @@ func benchSlowReader(b *testing.B, logMiB int) {
 		b.Fatal(err)
 	}
 	defer func() { _ = n.Stop(context.Background()) }()
+	// Poll readiness on a ticker, bounded by ctx.
+	ready := time.NewTicker(10 * time.Millisecond)
 	for n.Ready() != nil {
-		time.Sleep(10 * time.Millisecond) // a benchmark's setup, not a test's wait
+		select {
+		case <-ready.C:
+		case <-ctx.Done():
+			b.Fatal("the node did not become ready")
+		}
 	}
+	ready.Stop()
 	conn, err := grpc.NewClient(n.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		b.Fatal(err)
@@ -84,11 +91,14 @@ func benchSlowReader(b *testing.B, logMiB int) {
 			b.Fatal(err)
 		}
 		// Let the node push until flow control and credit stop it.
+		// The measurement itself: sample the heap every 100 ms for 2 s.
 		var held uint64
+		sample := time.NewTicker(100 * time.Millisecond)
 		for range 20 {
-			time.Sleep(100 * time.Millisecond)
+			<-sample.C
 			held = max(held, heap()-min(heap(), before))
 		}
+		sample.Stop()
 		scancel()
 		b.ReportMetric(float64(held)/(1<<20), "held-MiB")
 		b.ReportMetric(float64(logMiB), "log-MiB")
