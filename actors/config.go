@@ -185,6 +185,15 @@ func (c LogConfig) withDefaults() LogConfig {
 	return c
 }
 
+// MaxRequestRecords is the most records one produce request may carry on
+// a node whose segments are configured by s: DefaultMaxBatchRecords, or
+// fewer when one segment's index holds fewer. The log appends a request
+// into one segment, so a larger request could never be stored; sessions
+// refuse it up front (InvalidRequest) rather than let it reach raft.
+func MaxRequestRecords(s segmentstore.Config) uint32 {
+	return uint32(min(uint64(DefaultMaxBatchRecords), indexCapacity(s)))
+}
+
 // indexCapacity is how many records one segment holds at most.
 func indexCapacity(s segmentstore.Config) uint64 {
 	b := s.MaxIndexBytes

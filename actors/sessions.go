@@ -165,10 +165,11 @@ func (a *acceptor) open(ctx actor.Context, m *messages.OpenSession) {
 	}
 	a.log.WithFields(logrus.Fields{"session": pid.GetId(), "client": spec.clientAddr, "name": spec.clientName, "identity": spec.identity}).Debug("session opened")
 	ctx.Respond(&messages.SessionOpened{
-		Address:        pid.GetAddress(),
-		Id:             pid.GetId(),
-		MaxRecordBytes: a.cfg.MaxRecordBytes,
-		MaxBatchBytes:  a.cfg.MaxBatchBytes,
+		Address:         pid.GetAddress(),
+		Id:              pid.GetId(),
+		MaxRecordBytes:  a.cfg.MaxRecordBytes,
+		MaxBatchBytes:   a.cfg.MaxBatchBytes,
+		MaxBatchRecords: a.cfg.MaxBatchRecords,
 	})
 }
 

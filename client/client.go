@@ -88,6 +88,7 @@ type session struct {
 	pid            *actor.PID
 	maxRecordBytes uint32
 	maxBatchBytes  uint32
+	maxBatchRecs   uint32
 }
 
 // sessionSlot holds the session with one server. Its lock is held while a
@@ -684,6 +685,7 @@ func (c *Client) session(ctx context.Context, server string, timeout time.Durati
 		pid:            actor.NewPID(addr, opened.GetId()),
 		maxRecordBytes: opened.GetMaxRecordBytes(),
 		maxBatchBytes:  opened.GetMaxBatchBytes(),
+		maxBatchRecs:   opened.GetMaxBatchRecords(),
 	}
 	c.log.WithFields(logrus.Fields{"node": server, "session": opened.GetId()}).Debug("session opened")
 	return slot.sess, nil

@@ -34,6 +34,9 @@ type Limits struct {
 	// MaxBatchBytes is the largest ProduceRequest the node accepts; Produce
 	// splits larger calls into several requests.
 	MaxBatchBytes uint32
+	// MaxBatchRecords is the most records one ProduceRequest may carry
+	// (0: unknown); Produce splits larger calls.
+	MaxBatchRecords uint32
 }
 
 // Limits returns the limits announced by the node that takes produce
@@ -46,7 +49,7 @@ func (c *Client) Limits(ctx context.Context) (Limits, error) {
 	}
 	var l Limits
 	err := c.do(ctx, "limits", routeLeader, 0, func(_ context.Context, s *session, _ time.Duration) error {
-		l = Limits{MaxRecordBytes: s.maxRecordBytes, MaxBatchBytes: s.maxBatchBytes}
+		l = Limits{MaxRecordBytes: s.maxRecordBytes, MaxBatchBytes: s.maxBatchBytes, MaxBatchRecords: s.maxBatchRecs}
 		return nil
 	})
 	return l, err
@@ -138,7 +141,11 @@ func (c *Client) produce(ctx context.Context, values [][]byte) ([]uint64, error)
 	if l := int(limits.MaxBatchBytes); l > 0 && l < maxBatch {
 		maxBatch = l
 	}
-	batches := split(values, maxBatch, c.cfg.MaxBatchRecords)
+	maxRecs := c.cfg.MaxBatchRecords
+	if l := int(limits.MaxBatchRecords); l > 0 && l < maxRecs {
+		maxRecs = l
+	}
+	batches := split(values, maxBatch, maxRecs)
 
 	offsets := make([]uint64, len(values))
 	if len(batches) == 1 {

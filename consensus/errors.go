@@ -35,6 +35,11 @@ var (
 	// entry, the log metadata or the stable store file.
 	ErrCorrupt = errors.New("consensus: corrupt data")
 
+	// ErrGaveUp is returned by the FSM once it has given up appending
+	// committed records (it was closed while the log failed): it appends
+	// and snapshots nothing more, so that a restart replays them.
+	ErrGaveUp = errors.New("consensus: the FSM gave up appending committed records")
+
 	// ErrNotUint64 is returned by GetUint64 for a key whose value was not
 	// written by SetUint64.
 	ErrNotUint64 = errors.New("consensus: value is not a uint64")

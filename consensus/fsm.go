@@ -63,6 +63,9 @@ type FSMConfig struct {
 	Log Log
 	// StatePath is the state file. Required (see StatePath).
 	StatePath string
+	// MaxAppendRecords is the most records the log takes in one append
+	// (the node's log: one segment's index). Default maxAppendRecords.
+	MaxAppendRecords int
 	// DedupeProducers and DedupeWindow: see their defaults.
 	DedupeProducers int
 	DedupeWindow    int
@@ -150,6 +153,8 @@ type FSM struct {
 	// them.
 	repairing map[string]uint64
 	ck        checker
+	// gaveUp is set once an append was given up: see appendAll.
+	gaveUp error
 }
 
 type producer struct {
@@ -172,6 +177,9 @@ func NewFSM(cfg FSMConfig) (*FSM, error) {
 	}
 	if cfg.DedupeWindow <= 0 {
 		cfg.DedupeWindow = DefaultDedupeWindow
+	}
+	if cfg.MaxAppendRecords <= 0 {
+		cfg.MaxAppendRecords = maxAppendRecords
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = discardEntry()
@@ -459,39 +467,75 @@ func (f *FSM) rememberLocked(pid string, index uint64, b *messages.ProducedBatch
 
 // appendAll appends the records of the batch, retrying transient failures
 // until they succeed or the FSM is closed: a committed entry cannot be
-// skipped.
+// skipped. Records go in appends of at most MaxAppendRecords records and
+// maxAppendBytes bytes, splitting an entry when it is larger: the log
+// refuses an append that one segment cannot hold, and retrying a refusal
+// like that would wedge every replica on the same entry.
+//
+// Once an append has been given up (the FSM closed while it failed),
+// every later append fails too: appending them would put their records
+// at the offsets the given-up records own. The FSM then refuses to write
+// its state, so a restart replays from the last state that matches the
+// log, and appends what was given up.
 func (f *FSM) appendAll(ctx context.Context, appends []pendingAppend) {
-	for len(appends) > 0 {
-		n, recs, bytes := 0, 0, 0
-		var batch []*messages.Record
-		for n < len(appends) {
-			sz := 0
-			for _, r := range appends[n].recs {
-				sz += len(r.GetValue())
-			}
-			if n > 0 && (recs+len(appends[n].recs) > maxAppendRecords || bytes+sz > maxAppendBytes) {
-				break
-			}
-			batch = append(batch, appends[n].recs...)
-			n, recs, bytes = n+1, recs+len(appends[n].recs), bytes+sz
+	limit := f.cfg.MaxAppendRecords
+	var batch []*messages.Record
+	var owners []*ProduceResult // the results whose records are in batch
+	bytes := 0
+	flush := func() {
+		if len(batch) == 0 {
+			return
 		}
-		first, err := f.appendRetry(ctx, batch)
-		if err != nil {
-			for _, a := range appends[:n] {
-				a.res.Err = err
+		f.appendChunk(ctx, batch, owners)
+		batch, owners, bytes = batch[:0:0], owners[:0:0], 0
+	}
+	for _, a := range appends {
+		for _, r := range a.recs {
+			if len(batch) > 0 && (len(batch) >= limit || bytes+len(r.GetValue()) > maxAppendBytes) {
+				flush()
 			}
-		} else if want := appends[0].recs[0].GetOffset(); first != want {
-			// Offsets are decided here; the log disagreeing means a bug or
-			// a damaged log. Report the offsets the records really got.
-			f.log.WithFields(logrus.Fields{"expected": want, "got": first}).Error("the log assigned unexpected offsets")
-			for _, a := range appends[:n] {
-				a.res.First = a.res.First - want + first
+			if len(owners) == 0 || owners[len(owners)-1] != a.res {
+				owners = append(owners, a.res)
 			}
-			f.mu.Lock()
-			f.next = f.next - want + first
-			f.mu.Unlock()
+			batch = append(batch, r)
+			bytes += len(r.GetValue())
 		}
-		appends = appends[n:]
+	}
+	flush()
+}
+
+// appendChunk appends one batch of records, whose offsets the FSM has
+// decided, and marks the results that own them failed if it cannot.
+func (f *FSM) appendChunk(ctx context.Context, batch []*messages.Record, owners []*ProduceResult) {
+	f.mu.Lock()
+	gaveUp := f.gaveUp
+	f.mu.Unlock()
+	if gaveUp != nil {
+		for _, r := range owners {
+			r.Err = gaveUp
+		}
+		return
+	}
+	first, err := f.appendRetry(ctx, batch)
+	if err != nil {
+		f.mu.Lock()
+		f.gaveUp = fmt.Errorf("%w: records from offset %d were not appended: %w", ErrGaveUp, batch[0].GetOffset(), err)
+		f.mu.Unlock()
+		for _, r := range owners {
+			r.Err = err
+		}
+		return
+	}
+	if want := batch[0].GetOffset(); first != want {
+		// Offsets are decided here; the log disagreeing means a bug or
+		// a damaged log. Report the offsets the records really got.
+		f.log.WithFields(logrus.Fields{"expected": want, "got": first}).Error("the log assigned unexpected offsets")
+		for _, r := range owners {
+			r.First = r.First - want + first
+		}
+		f.mu.Lock()
+		f.next = f.next - want + first
+		f.mu.Unlock()
 	}
 }
 
@@ -557,8 +601,15 @@ func (f *FSM) loadState(st *messages.FSMState) error {
 	return nil
 }
 
-// writeState syncs the log, then writes st to the state file.
+// writeState syncs the log, then writes st to the state file. It refuses
+// once an append was given up: st would cover records the log lacks.
 func (f *FSM) writeState(st *messages.FSMState) error {
+	f.mu.Lock()
+	gaveUp := f.gaveUp
+	f.mu.Unlock()
+	if gaveUp != nil {
+		return gaveUp
+	}
 	if err := f.retry(f.cfg.Log.Sync); err != nil {
 		return fmt.Errorf("consensus: sync the log: %w", err)
 	}

@@ -20,11 +20,21 @@ type memLog struct {
 	mu   sync.Mutex
 	low  uint64
 	recs []*messages.Record // offsets from 0; below low they are gone
+	// refuse, when set, is asked before every append; an error it
+	// returns fails the append and changes nothing.
+	refuse  func(recs []*messages.Record) error
+	appends int
 }
 
 func (l *memLog) Append(recs []*messages.Record) (uint64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.appends++
+	if l.refuse != nil {
+		if err := l.refuse(recs); err != nil {
+			return 0, err
+		}
+	}
 	first := uint64(len(l.recs))
 	for _, r := range recs {
 		c := proto.Clone(r).(*messages.Record)

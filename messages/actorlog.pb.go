@@ -155,8 +155,11 @@ type SessionOpened struct {
 	// Limits the session enforces, so clients can split batches up front.
 	MaxRecordBytes uint32 `protobuf:"varint,3,opt,name=max_record_bytes,json=maxRecordBytes,proto3" json:"max_record_bytes,omitempty"`
 	MaxBatchBytes  uint32 `protobuf:"varint,4,opt,name=max_batch_bytes,json=maxBatchBytes,proto3" json:"max_batch_bytes,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The most records one ProduceRequest may carry (0 from nodes that do
+	// not say: assume the client's own limit).
+	MaxBatchRecords uint32 `protobuf:"varint,5,opt,name=max_batch_records,json=maxBatchRecords,proto3" json:"max_batch_records,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *SessionOpened) Reset() {
@@ -213,6 +216,13 @@ func (x *SessionOpened) GetMaxRecordBytes() uint32 {
 func (x *SessionOpened) GetMaxBatchBytes() uint32 {
 	if x != nil {
 		return x.MaxBatchBytes
+	}
+	return 0
+}
+
+func (x *SessionOpened) GetMaxBatchRecords() uint32 {
+	if x != nil {
+		return x.MaxBatchRecords
 	}
 	return 0
 }
@@ -1390,12 +1400,13 @@ const file_actorlog_proto_rawDesc = "" +
 	"raft_index\x18\x04 \x01(\x04R\traftIndex\".\n" +
 	"\vOpenSession\x12\x1f\n" +
 	"\vclient_name\x18\x01 \x01(\tR\n" +
-	"clientName\"\x8b\x01\n" +
+	"clientName\"\xb7\x01\n" +
 	"\rSessionOpened\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12(\n" +
 	"\x10max_record_bytes\x18\x03 \x01(\rR\x0emaxRecordBytes\x12&\n" +
-	"\x0fmax_batch_bytes\x18\x04 \x01(\rR\rmaxBatchBytes\"\x0e\n" +
+	"\x0fmax_batch_bytes\x18\x04 \x01(\rR\rmaxBatchBytes\x12*\n" +
+	"\x11max_batch_records\x18\x05 \x01(\rR\x0fmaxBatchRecords\"\x0e\n" +
 	"\fCloseSession\"\x0f\n" +
 	"\rSessionClosed\"\xb0\x01\n" +
 	"\x0eProduceRequest\x12-\n" +

@@ -250,9 +250,7 @@ func (h *httpAPI) produce(w http.ResponseWriter, r *http.Request) {
 	}
 	// The session checks the same limits; checking here first gives the
 	// HTTP status that fits (413 for size, 400 for the rest).
-	if bad := actors.ValidateProduce(req, actors.Limits{
-		MaxRecordBytes: h.n.cfg.MaxRecordBytes, MaxBatchBytes: h.n.cfg.MaxBatchBytes, MaxBatchRecords: actors.DefaultMaxBatchRecords,
-	}); bad != nil {
+	if bad := actors.ValidateProduce(req, h.n.limits()); bad != nil {
 		status := http.StatusBadRequest
 		if len(body.Records) > 0 {
 			status = http.StatusRequestEntityTooLarge

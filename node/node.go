@@ -205,16 +205,17 @@ func (n *Node) start(ctx context.Context) (err error) {
 	}
 
 	sessCfg := actors.SessionConfig{
-		Log:            n.logPID,
-		Produce:        n.rp.pid,
-		Raft:           n.rp.pid,
-		Logger:         n.log,
-		Counters:       &n.metrics.sessions,
-		Authorizer:     n.sessionAuthorizer(),
-		TracerProvider: n.tp,
-		MaxRecordBytes: cfg.MaxRecordBytes,
-		MaxBatchBytes:  cfg.MaxBatchBytes,
-		IdleTimeout:    cfg.SessionIdleTimeout,
+		Log:             n.logPID,
+		Produce:         n.rp.pid,
+		Raft:            n.rp.pid,
+		Logger:          n.log,
+		Counters:        &n.metrics.sessions,
+		Authorizer:      n.sessionAuthorizer(),
+		TracerProvider:  n.tp,
+		MaxRecordBytes:  cfg.MaxRecordBytes,
+		MaxBatchBytes:   cfg.MaxBatchBytes,
+		MaxBatchRecords: n.limits().MaxBatchRecords,
+		IdleTimeout:     cfg.SessionIdleTimeout,
 		// Zero takes actors.DefaultMaxSessionsPerIdentity.
 		MaxSessionsPerIdentity: cfg.MaxSessionsPerIdentity,
 		Server: &messages.Server{

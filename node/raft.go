@@ -42,7 +42,11 @@ func (n *Node) startRaft() error {
 	fsm, err := consensus.NewFSM(consensus.FSMConfig{
 		Log:       actors.NewFSMLog(n.sys, n.logPID, cfg.RequestTimeout),
 		StatePath: consensus.StatePath(cfg.DataDir),
-		Logger:    n.log,
+		// The log actor appends into one segment at a time: an entry
+		// larger than its index (committed before requests were capped,
+		// or by a node with other limits) is appended in pieces.
+		MaxAppendRecords: int(actors.MaxRequestRecords(cfg.Storage)),
+		Logger:           n.log,
 
 		TracerProvider: n.tp,
 		NodeID:         cfg.ID,
@@ -184,6 +188,14 @@ func (n *Node) catchUpSnapshot(snaps raft.SnapshotStore) error {
 	return nil
 }
 
+// limits are the produce limits every entry point checks (sessions, HTTP,
+// the raft actor): one request must be storable as it is, so its record
+// count is capped by one segment's index (actors.MaxRequestRecords).
+func (n *Node) limits() actors.Limits {
+	return actors.Limits{MaxRecordBytes: n.cfg.MaxRecordBytes, MaxBatchBytes: n.cfg.MaxBatchBytes,
+		MaxBatchRecords: actors.MaxRequestRecords(n.cfg.Storage)}
+}
+
 // self is this node's member entry.
 func (n *Node) self() *messages.Member {
 	return &messages.Member{Id: n.cfg.ID, ActorAddress: n.actorAddr, RaftAddress: n.raftAddr, HttpAddress: n.httpAddr, GrpcAddress: n.grpcAddr}
@@ -194,7 +206,7 @@ func (n *Node) spawnRaftActor() error {
 	props := actors.NewRaftProps(actors.RaftConfig{
 		Raft: n.raft, FSM: n.fsm, Log: n.logPID, Self: n.self(),
 		MaxEntryBytes: n.maxEntry, RequestTimeout: n.cfg.RequestTimeout, Logger: n.log,
-		Limits: actors.Limits{MaxRecordBytes: n.cfg.MaxRecordBytes, MaxBatchBytes: n.cfg.MaxBatchBytes},
+		Limits: n.limits(),
 		// New members join as non-voters; the leader promotes them once
 		// caught up and stable (README, "Membership").
 		MemberStatus: n.memberStatus(), VerifyMember: n.verifyMember(), StabilizationTime: n.cfg.StabilizationTime,
