@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"actorlog/messages"
@@ -66,6 +67,9 @@ type FSMConfig struct {
 	// MaxAppendRecords is the most records the log takes in one append
 	// (the node's log: one segment's index). Default maxAppendRecords.
 	MaxAppendRecords int
+	// Written, when set, counts the bytes of the state and member files
+	// the FSM writes.
+	Written *atomic.Uint64
 	// DedupeProducers and DedupeWindow: see their defaults.
 	DedupeProducers int
 	DedupeWindow    int
@@ -358,7 +362,7 @@ func (f *FSM) membersPath() string { return f.cfg.StatePath + ".members" }
 func (f *FSM) writeMembers() {
 	b, err := proto.Marshal(&messages.FSMState{Members: f.Members()})
 	if err == nil {
-		err = writeFileAtomic(f.membersPath(), b)
+		err = f.writeFile(f.membersPath(), b)
 	}
 	if err != nil {
 		f.log.WithError(err).Warn("could not write the member table")
@@ -617,12 +621,23 @@ func (f *FSM) writeState(st *messages.FSMState) error {
 	if err != nil {
 		return fmt.Errorf("consensus: encode FSM state: %w", err)
 	}
-	if err := writeFileAtomic(f.cfg.StatePath, b); err != nil {
+	if err := f.writeFile(f.cfg.StatePath, b); err != nil {
 		return err
 	}
 	f.mu.Lock()
 	f.stateIndex = max(f.stateIndex, st.GetAppliedIndex())
 	f.mu.Unlock()
+	return nil
+}
+
+// writeFile replaces path with b (writeFileAtomic) and counts the bytes.
+func (f *FSM) writeFile(path string, b []byte) error {
+	if err := writeFileAtomic(path, b); err != nil {
+		return err
+	}
+	if f.cfg.Written != nil {
+		f.cfg.Written.Add(uint64(len(b)))
+	}
 	return nil
 }
 

@@ -88,6 +88,7 @@ func OpenSegmentLogStore(dir string, cfg StoreConfig) (*SegmentLogStore, error) 
 	// snapshot restore) is recreated at the right offset by StoreLogs.
 	sc.InitialOffset = 1
 	sc.FS = cfg.FS
+	sc.Written = cfg.Written
 	s := &SegmentLogStore{dir: dir, metaPath: dir + ".meta", cfg: sc}
 
 	if err := fsOr(sc.FS).MkdirAll(filepath.Dir(dir), 0o755); err != nil {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"actorlog/segmentstore"
@@ -114,6 +115,10 @@ type StoreConfig struct {
 	SyncInterval time.Duration
 	// Logger receives raft-wal's logs. Nil discards them.
 	Logger *logrus.Entry
+	// Written, when set, counts the bytes the log store writes (see
+	// segmentstore.Config.Written). For raft-wal it counts each entry's
+	// payload and frame header as raft-wal lays them out.
+	Written *atomic.Uint64
 	// FS is the file system of the segmentstore log, its metadata file and
 	// the stable store (nil: the operating system's). Tests inject a
 	// power-loss simulation here (segmentstore/faultfs). raft-wal does not

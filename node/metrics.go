@@ -72,6 +72,8 @@ var (
 		"Times this replica found its records differ from the leader's (a repair in progress counts the divergence it repairs).", nil, nil)
 	descRepairs = prometheus.NewDesc(metricsNamespace+"_replica_repairs_total",
 		"Repairs of this replica that finished: its log was rebuilt from the leader and verified.", nil, nil)
+	descDiskWrites = prometheus.NewDesc(metricsNamespace+"_disk_write_bytes_total",
+		"Bytes the node has written to disk since it started, by what they hold: records (the record log), raft (raft's log), snapshots (raft snapshots), state (the FSM's state files). Divided by the records acknowledged, the write amplification.", []string{"log"}, nil)
 	descRepairing = prometheus.NewDesc(metricsNamespace+"_replica_repairing",
 		"1 while this replica is being repaired after a divergence (reads of the records in question are refused).", nil, nil)
 )
@@ -106,7 +108,7 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descProduceRequests, descProduceRecords, descConsumeRequests, descRemoteRequests,
 		descRaftState, descRaftTerm, descRaftCommit, descRaftApplied, descRaftLeader,
 		descSegments, descLogBytes, descLogNextOffset, descRestarts, descSessions, descSubscriptions, descConsul,
-		descChecks, descDivergences, descRepairs, descRepairing} {
+		descChecks, descDivergences, descRepairs, descRepairing, descDiskWrites} {
 		ch <- d
 	}
 }
@@ -155,6 +157,11 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descDivergences, n.repair.diverged.Load())
 	counter(descRepairs, n.repair.repaired.Load())
 	gauge(descRepairing, boolean(n.repair.inProgress()))
+
+	counter(descDiskWrites, n.disk.records.Load(), "records")
+	counter(descDiskWrites, n.disk.raft.Load(), "raft")
+	counter(descDiskWrites, n.disk.snapshots.Load(), "snapshots")
+	counter(descDiskWrites, n.disk.state.Load(), "state")
 
 	restarts := n.sup.Restarts()
 	for name, v := range restarts {

@@ -60,6 +60,8 @@ type Node struct {
 	fsm      *consensus.FSM
 	raftAddr string
 	maxEntry int
+	// disk counts the bytes written to disk, by what they hold.
+	disk diskWrites
 	// applyWatch notices an applied index that does not move (Healthy).
 	applyWatch applyWatch
 	hadState   bool
@@ -105,6 +107,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	cfg = cfg.withDefaults()
 	n := &Node{cfg: cfg, done: make(chan struct{})}
+	n.cfg.Storage.Written = &n.disk.records
 	n.log = logrus.NewEntry(cfg.Logger).WithField("node", cfg.ID)
 	n.repair = newRepairer(n)
 	if err := n.start(ctx); err != nil {

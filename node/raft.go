@@ -46,6 +46,7 @@ func (n *Node) startRaft() error {
 		// larger than its index (committed before requests were capped,
 		// or by a node with other limits) is appended in pieces.
 		MaxAppendRecords: int(actors.MaxRequestRecords(cfg.Storage)),
+		Written:          &n.disk.state,
 		Logger:           n.log,
 
 		TracerProvider: n.tp,
@@ -63,6 +64,7 @@ func (n *Node) startRaft() error {
 	storeCfg.Logger = rlog
 	storeCfg.Sync, storeCfg.SyncInterval = raftLogSync(cfg.Storage)
 	storeCfg.FS = cfg.Storage.FS
+	storeCfg.Written = &n.disk.raft
 	if storeCfg.MaxEntryBytes == 0 {
 		storeCfg.MaxEntryBytes = max(consensus.DefaultMaxEntryBytes, maxEntryBytes(cfg))
 	}
@@ -74,10 +76,11 @@ func (n *Node) startRaft() error {
 	n.rp.closer = closer
 	raftCfg := cfg.Raft
 	raftCfg.Logger = rlog
-	snaps, err := consensus.NewSnapshotStore(cfg.DataDir, raftCfg)
+	fileSnaps, err := consensus.NewSnapshotStore(cfg.DataDir, raftCfg)
 	if err != nil {
 		return fmt.Errorf("%w: open the snapshot store: %v", ErrStart, err)
 	}
+	snaps := consensus.CountWrites(fileSnaps, &n.disk.snapshots)
 	if err := n.catchUpSnapshot(snaps); err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package segmentstore
 import (
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -120,6 +121,12 @@ type Config struct {
 	// InitialOffset is the base offset of the first segment of an empty
 	// log. It is ignored when the directory already holds segments.
 	InitialOffset uint64
+	// Written, when set, counts every byte the Segment or Log writes to
+	// its files: frames, index entries and index trailers. It is the
+	// write-amplification figure (bytes written per record kept), so it
+	// counts what the store asks the file system to write, not what the
+	// device does with it. nil counts nothing.
+	Written *atomic.Uint64
 	// FS is the file system the files live on. nil means the operating
 	// system's (OSFS). Tests inject a layer that simulates power loss or a
 	// full disk here; its files must be memory-mappable (see OSFile).

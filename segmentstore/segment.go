@@ -459,6 +459,7 @@ func (s *Segment) append(recs []Record, partial bool) (first uint64, written int
 		}
 	}
 	seq, at := s.writeSeq, s.syncPointLocked()
+	s.countWritten(k * IndexEntryBytes)
 	s.mu.Unlock()
 
 	if s.cfg.Sync == SyncAlways {
@@ -492,6 +493,13 @@ func (s *Segment) fitLocked(recs []Record, partial bool) int {
 	return k
 }
 
+// countWritten adds n bytes written to the files to Config.Written.
+func (s *Segment) countWritten(n int) {
+	if s.cfg.Written != nil {
+		s.cfg.Written.Add(uint64(n))
+	}
+}
+
 // flushLocked writes the buffered frames to the store file in one write.
 // On failure it cuts the file back to the last fully written frame boundary
 // and sets the sticky error.
@@ -512,6 +520,7 @@ func (s *Segment) flushLocked() error {
 	}
 	s.flushed += int64(len(s.buf))
 	s.writeSeq++
+	s.countWritten(len(s.buf))
 	// Keep a buffer grown by one huge batch from pinning memory forever.
 	if cap(s.buf) > 4*int(s.cfg.WriteBufferBytes) {
 		s.buf = nil

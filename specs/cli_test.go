@@ -1,6 +1,8 @@
 package specs
 
 import (
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -41,6 +43,12 @@ var _ = Describe("The command line", func() {
 		bench := cli(nil, "bench", "--servers", node.actorAddr, "--records", "2000", "--size", "100", "--batch", "50")
 		Eventually(bench, time.Minute).Should(gexec.Exit(0))
 		Expect(bench.Out).To(gbytes.Say(`produce: 2000 records of 100 B in .*records/s`))
+		// Every record is written at least once, value and framing.
+		Expect(bench.Out).To(gbytes.Say(`disk writes per acknowledged record: cli3 (\d+) B`))
+		m := regexp.MustCompile(`disk writes per acknowledged record: cli3 (\d+) B`).FindSubmatch(bench.Out.Contents())
+		perRecord, err := strconv.Atoi(string(m[1]))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(perRecord).To(BeNumerically(">=", 100))
 		Expect(bench.Out).To(gbytes.Say(`consume: 2000 records in .*records/s`))
 	})
 

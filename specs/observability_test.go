@@ -2,6 +2,7 @@ package specs
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -56,6 +57,27 @@ func (a *agent) metricOf(series string) func() float64 {
 }
 
 var _ = Describe("Metrics on /metrics", func() {
+	It("count the bytes written to disk, by log", func() {
+		node := startAgent("met-disk", GinkgoT().TempDir())
+		c := newClient(node)
+		values := make([][]byte, 200)
+		for i := range values {
+			values[i] = bytes.Repeat([]byte{'x'}, 1024)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, err := c.Produce(ctx, values...)
+		Expect(err).NotTo(HaveOccurred())
+		// Both logs hold every value (and their framing) once.
+		for _, log := range []string{"records", "raft"} {
+			Eventually(node.metricOf(`actorlog_disk_write_bytes_total{log="`+log+`"}`), 10*time.Second).
+				Should(BeNumerically(">=", 200*1024), log)
+		}
+		Expect(node.metric(`actorlog_disk_write_bytes_total{log="records"}`)).To(BeNumerically("<", 200*1024*3/2),
+			"one record costs its value plus a small frame and index entry")
+		Expect(node.metric(`actorlog_disk_write_bytes_total{log="snapshots"}`)).To(BeNumerically(">=", 0))
+	})
+
 	It("count the records produced and the requests served", func() {
 		node := startAgent("met1", GinkgoT().TempDir())
 		Eventually(node.metricOf(`actorlog_raft_state{state="Leader"}`), 30*time.Second).Should(BeEquivalentTo(1))

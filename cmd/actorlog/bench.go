@@ -337,6 +337,16 @@ func (o *benchOptions) runProduce(ctx context.Context, c *client.Client, errOut 
 		failed error
 		wg     sync.WaitGroup
 	)
+	// Write amplification is measured on the run proper, not on a prefill.
+	var diskBefore diskSample
+	var diskNote string
+	tlsCfg, _ := tlsConfig(o.tls) // loaded once already by connectBench
+	if label == "produce" {
+		var err error
+		if diskBefore, err = sampleDisk(ctx, c, tlsCfg); err != nil {
+			diskNote = err.Error()
+		}
+	}
 	stopProgress := o.startProgress(ctx, errOut, label, int64(o.records), &done)
 	start := time.Now()
 	for range o.inFlight {
@@ -380,6 +390,17 @@ func (o *benchOptions) runProduce(ctx context.Context, c *client.Client, errOut 
 	res := o.result("produce", elapsed, int64(o.records), int64(o.records)*int64(o.size), &hist)
 	res.FirstOffset = first
 	res.RecordBytes = o.size
+	if label == "produce" {
+		if diskNote == "" {
+			after, err := settledDisk(ctx, c, tlsCfg)
+			if err != nil {
+				diskNote = err.Error()
+			} else {
+				res.DiskWrites = diskWrites(diskBefore, after, int64(o.records))
+			}
+		}
+		res.diskNote = diskNote
+	}
 	return res, nil
 }
 

@@ -31,6 +31,11 @@ type benchResult struct {
 	MBPerS      float64 `json:"mb_per_s"` // 10^6 bytes of values per second
 	// Latency is per request, in microseconds.
 	Latency latencySummary `json:"latency_us"`
+	// DiskWrites (produce only) is what every node wrote to disk per
+	// acknowledged record during the run: the write amplification.
+	DiskWrites []nodeDiskWrites `json:"disk_writes,omitempty"`
+	// diskNote says why DiskWrites is missing from a produce run.
+	diskNote string
 }
 
 // latencySummary holds request latencies in microseconds.
@@ -104,6 +109,9 @@ func (r *benchResult) text() string {
 	l := r.Latency
 	fmt.Fprintf(&b, "  request latency: p50 %s  p90 %s  p99 %s  p99.9 %s  max %s\n",
 		us(l.P50), us(l.P90), us(l.P99), us(l.P999), us(l.Max))
+	if r.Mode == "produce" && (len(r.DiskWrites) > 0 || r.diskNote != "") {
+		b.WriteString(diskText(r.DiskWrites, r.RecordBytes, r.diskNote))
+	}
 	return b.String()
 }
 
