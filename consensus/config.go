@@ -181,7 +181,7 @@ func (c Config) Validate() error {
 //   - BatchApplyCh: concurrent Apply calls are drained into one log write,
 //     which is the leader's group commit (one fsync for many entries).
 //   - NoSnapshotRestoreOnStart: the FSM keeps its own durable files and the
-//     last applied index (DESIGN invariant 4), so restoring the latest
+//     last applied index (docs/DESIGN.md, invariant 4), so restoring the latest
 //     snapshot on every start would only redo work.
 //   - ShutdownOnRemove stays true: a server removed from the configuration
 //     stops instead of campaigning against the cluster.

@@ -120,7 +120,7 @@ func (r *ProduceResult) Offsets() []uint64 {
 // entries to the record log (many committed entries in one append), drops
 // duplicate (producer, sequence) pairs, and keeps the member table.
 //
-// Replay is idempotent (DESIGN invariant 4): every record stores the raft
+// Replay is idempotent (docs/DESIGN.md, invariant 4): every record stores the raft
 // index of its entry, so on start the FSM reads the index of the last
 // record and does not append an entry at or below it again; it only
 // rebuilds the offsets and the dedupe table from it. Its state file,

@@ -80,7 +80,7 @@ func (l *memLog) values() []string {
 	return out
 }
 
-var _ = Describe("FSM replay after retention or a cut tail (invariant 4)", func() {
+var _ = Describe("FSM replay after retention or a cut tail (docs/DESIGN.md, invariant 4)", func() {
 	var (
 		dir string
 		log *memLog

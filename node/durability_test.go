@@ -16,7 +16,7 @@ import (
 
 var _ = Describe("Durability under --sync always", func() {
 	// The FSM re-appends every committed entry the record log lacks
-	// (invariant 4), so a record log that lost its tail, whatever cut it,
+	// (docs/DESIGN.md, invariant 4), so a record log that lost its tail, whatever cut it,
 	// is whole again from the raft log after a restart.
 	It("restores records cut from the record log's tail from the raft log", func() {
 		cfg := testConfig()

@@ -129,6 +129,9 @@ func (n *Node) start(ctx context.Context) (err error) {
 	if n.lock, err = lockDir(cfg.DataDir); err != nil {
 		return err
 	}
+	if err := checkFormat(cfg.DataDir); err != nil {
+		return err
+	}
 	// A replica being repaired drops its logs before anything opens them.
 	if err := n.repair.beforeOpen(); err != nil {
 		return err
@@ -162,7 +165,7 @@ func (n *Node) start(ctx context.Context) (err error) {
 		// power loss can keep later pages of an unsynced tail and lose
 		// earlier ones, and a hole in the middle of a segment is reported
 		// as corruption, not cut off as a torn tail that the FSM would
-		// fill again from the raft log (invariant 4 needs a prefix).
+		// fill again from the raft log (docs/DESIGN.md, invariant 4, needs a prefix).
 		Storage:            cfg.Storage,
 		Logger:             n.log,
 		MaxSegmentRestarts: cfg.MaxSegmentRestarts,

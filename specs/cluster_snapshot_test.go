@@ -10,7 +10,7 @@ import (
 
 // Raft compacts its log behind a snapshot; a node that was away for longer
 // than the trailing logs cover can only come back by installing one
-// (DESIGN.md invariant 4: the FSM restores from it, and replays nothing
+// (docs/DESIGN.md, invariant 4: the FSM restores from it, and replays nothing
 // twice).
 var _ = Describe("A node that falls behind past the raft log kept by the leader", func() {
 	It("is brought back by a snapshot, to identical contents", func() {

@@ -12,7 +12,7 @@ import (
 	"github.com/onsi/gomega/gexec"
 )
 
-// DESIGN.md, invariant 1: an acknowledged record survives kill -9 of a
+// docs/DESIGN.md, invariant 1: an acknowledged record survives kill -9 of a
 // single node at any moment. A kill -9 takes the process, not the machine,
 // so this holds whatever the fsync policy, as long as the node hands a
 // record to the operating system before it acknowledges it.

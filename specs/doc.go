@@ -16,13 +16,13 @@
 //     values through the client read back byte for byte, through both.
 //   - crash_test.go: kill -9 in the middle of a produce; after a restart on
 //     the same data every acknowledged offset holds its value and offsets
-//     continue densely (DESIGN.md invariant 1), for each fsync policy.
+//     continue densely (docs/DESIGN.md, invariant 1), for each fsync policy.
 //   - supervision_test.go: crashes injected into the segment actor while
 //     clients produce and consume; the node keeps serving, loses no
 //     acknowledged record and no call outlives its deadline.
 //   - badinput_test.go: oversized records, negative and future offsets,
 //     malformed JSON and malformed protoactor batches change nothing and
-//     leave the node up (invariant 5).
+//     leave the node up (docs/DESIGN.md, invariant 5).
 //   - streaming_test.go: a subscriber that stops reading holds the node back
 //     by its credit; the node's resident memory stays bounded.
 //
