@@ -36,6 +36,13 @@ const (
 	// of sessions and of the HTTP API.
 	DefaultMaxRecordBytes = actors.DefaultMaxRecordBytes
 	DefaultMaxBatchBytes  = actors.DefaultMaxBatchBytes
+	// MaxBatchBytesLimit is the largest --max-batch-bytes any node may
+	// take. Every node's raft log and record log store entries of that
+	// size, whatever its own request limits say: during a rolling change
+	// of the limits, a follower must store and apply what a leader with
+	// larger limits accepted (docs/DESIGN.md, invariant 4). It also keeps
+	// an entry within raft-wal's 64 MiB.
+	MaxBatchBytesLimit = 48 << 20
 	// DefaultGRPCMaxMessageBytes is the largest gRPC message the remote
 	// accepts or sends. protoactor's endpoint writer packs several messages
 	// into one gRPC message, and gRPC's own 4 MiB default would make a
@@ -346,11 +353,11 @@ func (c Config) withDefaults() Config {
 	}
 	// The record log stores what raft committed, which the leader
 	// checked against its own limits: another node's (a rolling change of
-	// --max-record-bytes). Any record that fits this node's raft entry is
-	// taken, so an entry that commits can always be applied here; the
-	// API's limits are checked where requests enter (sessions, the raft
-	// actor on the leader).
-	if need := maxEntryBytes(c); c.Storage.MaxRecordBytes != 0 && c.Storage.MaxRecordBytes < need {
+	// --max-record-bytes). Any record that fits a raft entry of the
+	// cluster-wide size is taken, so an entry that commits can always be
+	// applied here; the API's limits are checked where requests enter
+	// (sessions, the raft actor on the leader).
+	if need := storeEntryBytes(); c.Storage.MaxRecordBytes != 0 && c.Storage.MaxRecordBytes < need {
 		c.Storage.MaxRecordBytes = need
 	}
 	return c
@@ -437,6 +444,8 @@ func (c Config) Validate() error {
 		return bad("ConnIdleTimeout", "negative (%s)", c.ConnIdleTimeout)
 	case d.MaxRecordBytes > d.MaxBatchBytes:
 		return bad("MaxRecordBytes", "%d exceeds MaxBatchBytes %d", d.MaxRecordBytes, d.MaxBatchBytes)
+	case d.MaxBatchBytes > MaxBatchBytesLimit:
+		return bad("MaxBatchBytes", "%d exceeds the limit of %d bytes that every node's logs store", d.MaxBatchBytes, MaxBatchBytesLimit)
 	}
 	if c.TLS != nil && !hasNodeCertificate(c.TLS) {
 		return bad("TLS", "the node's certificate is not a node certificate (subject OU %q, as 'actorlog certs' makes them): other nodes would refuse it", certs.NodeOU)

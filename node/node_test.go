@@ -58,6 +58,9 @@ var _ = Describe("A node", func() {
 			Expect(cfg.Validate()).To(MatchError(ContainSubstring("MaxRecordBytes")))
 			cfg = testConfig()
 			cfg.MaxBatchBytes = 200 << 20
+			Expect(cfg.Validate()).To(MatchError(ContainSubstring("exceeds the limit of 50331648 bytes that every node's logs store")))
+			cfg = testConfig()
+			cfg.MaxBatchBytes, cfg.GRPCMaxMessageBytes = 40<<20, 32<<20
 			Expect(cfg.Validate()).To(MatchError(ContainSubstring("GRPCMaxMessageBytes")))
 			cfg = testConfig()
 			cfg.ActorAddr = "nowhere"

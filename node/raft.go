@@ -66,9 +66,9 @@ func (n *Node) startRaft() error {
 	storeCfg.FS = cfg.Storage.FS
 	storeCfg.Written = &n.disk.raft
 	if storeCfg.MaxEntryBytes == 0 {
-		storeCfg.MaxEntryBytes = max(consensus.DefaultMaxEntryBytes, maxEntryBytes(cfg))
+		storeCfg.MaxEntryBytes = storeEntryBytes()
 	}
-	n.maxEntry = int(storeCfg.MaxEntryBytes) - entryHeadroom
+	n.maxEntry = int(min(storeCfg.MaxEntryBytes, max(consensus.DefaultMaxEntryBytes, maxEntryBytes(cfg)))) - entryHeadroom
 	logs, stable, closer, err := consensus.OpenStores(cfg.DataDir, storeCfg)
 	if err != nil {
 		return fmt.Errorf("%w: open the raft stores: %v", ErrStart, err)
@@ -161,10 +161,19 @@ func raftLogSync(st segmentstore.Config) (consensus.LogSync, time.Duration) {
 // entryHeadroom is what the raft log store adds around a command.
 const entryHeadroom = 64 << 10
 
-// maxEntryBytes fits the largest produce request: its values plus the
-// protobuf framing of every record.
+// maxEntryBytes fits the largest produce request this node accepts: its
+// values plus the protobuf framing of every record. The raft actor
+// refuses larger commands before they reach raft.
 func maxEntryBytes(cfg Config) uint32 {
 	return cfg.MaxBatchBytes + 8*actors.DefaultMaxBatchRecords + 2*entryHeadroom
+}
+
+// storeEntryBytes is the largest entry every node's logs store: the
+// largest request any node may accept (MaxBatchBytesLimit). It does not
+// depend on this node's limits, so that a follower stores whatever a
+// leader with larger ones committed.
+func storeEntryBytes() uint32 {
+	return MaxBatchBytesLimit + 8*actors.DefaultMaxBatchRecords + 2*entryHeadroom
 }
 
 // catchUpSnapshot restores the latest snapshot when the FSM's own files

@@ -1,6 +1,7 @@
 package specs
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -69,5 +70,35 @@ var _ = Describe("Requests larger than one segment (docs/DESIGN.md, invariant 4)
 		status, _ = produceJSON(a, 101, "p1", 1)
 		Expect(status).To(Equal(http.StatusRequestEntityTooLarge))
 		Expect(a.caughtUp().NextOffset).To(Equal(uint64(251)))
+	})
+})
+
+var _ = Describe("Nodes whose request limits differ (a rolling change of --max-batch-bytes)", func() {
+	It("store and apply every entry the leader accepted", func() {
+		c := startCluster(2)
+		leader := c.leader()
+		// The third node takes smaller requests itself; it must still
+		// store what the leader took.
+		small := &clusterNode{id: "c3", dataDir: nodeDir(), args: []string{"--join", leader.actorAddr,
+			"--stabilization-time", "1s", "--max-batch-bytes", "2097152", "--max-record-bytes", "1048576"}}
+		small.start()
+		c.nodes = append(c.nodes, small)
+		c.waitSettled()
+
+		values := make([]map[string][]byte, 6)
+		for i := range values {
+			values[i] = map[string][]byte{"value": bytes.Repeat([]byte{byte('a' + i)}, 1<<20)}
+		}
+		body, err := json.Marshal(map[string]any{"records": values})
+		Expect(err).NotTo(HaveOccurred())
+		status, resp := httpJSON(http.MethodPost, "http://"+c.leader().httpAddr+"/v1/records", body)
+		Expect(status).To(Equal(http.StatusOK), "%v", resp)
+		got := c.sameLogEverywhere(6)
+		Expect(got[5]).To(Equal(bytes.Repeat([]byte{'f'}, 1<<20)))
+
+		By("serving later requests on every node")
+		status, resp = httpJSON(http.MethodPost, "http://"+c.leader().httpAddr+"/v1/records", []byte(`{"records":[{"value":"eA=="}]}`))
+		Expect(status).To(Equal(http.StatusOK), "%v", resp)
+		c.sameLogEverywhere(7)
 	})
 })
