@@ -72,6 +72,7 @@ type segOp struct {
 	batch *appendBatch             // opAppend
 	from  *actor.PID               // opRead: who gets the ConsumeResponse
 	read  *messages.ConsumeRequest // opRead
+	scrub bool                     // opRead by the scrubber: no one to answer
 }
 
 // produceReq is one ProduceRequest waiting to be appended.
@@ -165,6 +166,11 @@ type logActor struct {
 	ops       map[uint64]*segOp
 	retention *time.Timer
 	idle      *time.Timer
+	scrub     *time.Timer
+	// scrubNext is the next offset the scrubber reads; scrubbing is true
+	// while its read is in flight.
+	scrubNext uint64
+	scrubbing bool
 	// rolling is set while the active segment is being sealed; the next
 	// segment is created once the seal is durable.
 	rolling bool
@@ -258,6 +264,9 @@ func (a *logActor) Receive(ctx actor.Context) {
 	case *messages.IdleTick:
 		a.stopIdle(ctx)
 		a.armIdle()
+	case *messages.ScrubTick:
+		a.scrubStep()
+		a.armScrub()
 	case *messages.LogStatusRequest:
 		if m.GetWaitReady() && !a.ready {
 			a.statusWaiters = append(a.statusWaiters, ctx.Sender())
@@ -474,6 +483,7 @@ func (a *logActor) becomeReady() {
 	}
 	a.armRetention()
 	a.armIdle()
+	a.armScrub()
 }
 
 func (a *logActor) segmentReady(ctx actor.Context, m *messages.SegmentReady) {
@@ -994,8 +1004,15 @@ func (a *logActor) readResult(m *messages.SegmentReadResult) {
 	}
 	a.readsInFlight--
 	defer a.checkDrained()
+	if op.scrub {
+		a.scrubbed(op, m)
+		return
+	}
 	if e := m.GetError(); e != nil && e.GetCode() != messages.SegmentErrorCode_SEGMENT_OK {
 		switch e.GetCode() {
+		case messages.SegmentErrorCode_SEGMENT_CORRUPT:
+			a.corrupt(op.read.GetOffset(), e.GetMessage())
+			a.send(op.from, unavailable("read at offset %d failed: %s", op.read.GetOffset(), e.GetMessage()))
 		case messages.SegmentErrorCode_SEGMENT_OUT_OF_RANGE:
 			// Retention removed the records meanwhile.
 			a.send(op.from, &messages.OffsetOutOfRange{Offset: op.read.GetOffset(), LowOffset: a.low, NextOffset: a.next})
@@ -1071,6 +1088,89 @@ func (a *logActor) applyRetention() {
 		a.log.WithFields(logrus.Fields{"segment": s.base, "bytes": s.size, "by_bytes": overBytes, "by_age": tooOld}).Info("retention removes segment")
 	}
 	a.low = a.segs[0].base
+}
+
+// ---------------------------------------------------------------------------
+// Scrubbing: damage in records nobody reads is found too
+
+func (a *logActor) armScrub() {
+	if a.cfg.ScrubInterval < 0 || a.draining {
+		return
+	}
+	if a.scrub != nil {
+		a.scrub.Stop()
+	}
+	sys, self := a.sys, a.self
+	a.scrub = time.AfterFunc(a.cfg.ScrubInterval, func() { sys.Root.Send(self, &messages.ScrubTick{}) })
+}
+
+// scrubStep reads the next chunk of sealed records through their segment
+// actor, which checks every record's CRC as any read does. It goes round
+// the sealed segments from the lowest retained offset; the active segment
+// is left out (its tail is being written, and recovery checked it).
+func (a *logActor) scrubStep() {
+	act := a.active()
+	if !a.ready || a.draining || a.scrubbing || a.resetting != nil || act == nil {
+		return
+	}
+	if a.scrubNext < a.low || a.scrubNext >= act.base {
+		a.scrubNext = a.low
+	}
+	if a.scrubNext >= act.base {
+		return // nothing sealed yet
+	}
+	s := a.segFor(a.scrubNext)
+	if s == nil || !s.sealed {
+		return
+	}
+	switch s.status {
+	case segIdle:
+		if a.ensureOpen(s) != nil {
+			return
+		}
+	case segReady:
+	case segFailed:
+		a.scrubNext = s.next // reported already
+		return
+	default:
+		return // opening, restarting or going away: next tick
+	}
+	op := a.newOp(s, opRead)
+	op.scrub, op.read = true, &messages.ConsumeRequest{Offset: a.scrubNext}
+	a.scrubbing = true
+	a.readsInFlight++
+	a.send(s.pid, &messages.SegmentRead{
+		Epoch: a.epoch, RequestId: op.id, Offset: a.scrubNext,
+		MaxRecords: a.cfg.MaxReadRecords, MaxBytes: a.cfg.ScrubBytes, Limit: a.readLimit(),
+	})
+}
+
+// scrubbed moves the scrubber past what it read, or reports the damage it
+// found and moves on to the next segment.
+func (a *logActor) scrubbed(op *segOp, m *messages.SegmentReadResult) {
+	a.scrubbing = false
+	from := op.read.GetOffset()
+	if e := m.GetError(); e != nil && e.GetCode() != messages.SegmentErrorCode_SEGMENT_OK {
+		if e.GetCode() == messages.SegmentErrorCode_SEGMENT_CORRUPT {
+			a.corrupt(from, e.GetMessage())
+			a.scrubNext = op.seg.next
+		}
+		return
+	}
+	recs := m.GetRecords()
+	if len(recs) == 0 {
+		a.scrubNext = op.seg.next
+		return
+	}
+	a.scrubNext = recs[len(recs)-1].GetOffset() + 1
+}
+
+// corrupt reports a damaged record: logged here, repaired by the node.
+func (a *logActor) corrupt(from uint64, reason string) {
+	a.log.WithFields(logrus.Fields{"from_offset": from, "reason": reason}).Error("damaged record found; it is never served")
+	if a.cfg.OnCorrupt != nil {
+		a.cfg.OnCorrupt(from, reason)
+	}
 }
 
 // ---------------------------------------------------------------------------
@@ -1168,6 +1268,9 @@ func (a *logActor) failOp(op *segOp, reply any) {
 		a.failBatch(op.batch, reply)
 	case opRead:
 		a.readsInFlight--
+		if op.scrub {
+			a.scrubbing = false
+		}
 		a.send(op.from, reply)
 	}
 	// Seal, truncate and remove are redone when the segment is back.
@@ -1314,6 +1417,9 @@ func (a *logActor) shutdown(why string) {
 	}
 	if a.idle != nil {
 		a.idle.Stop()
+	}
+	if a.scrub != nil {
+		a.scrub.Stop()
 	}
 	reply := unavailable("%s", why)
 	for id, w := range a.waiters {

@@ -1551,6 +1551,44 @@ func (*RetentionTick) Descriptor() ([]byte, []int) {
 	return file_internal_proto_rawDescGZIP(), []int{22}
 }
 
+// ScrubTick makes the log actor re-read the next chunk of its sealed
+// segments, checking every record's CRC.
+type ScrubTick struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScrubTick) Reset() {
+	*x = ScrubTick{}
+	mi := &file_internal_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScrubTick) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScrubTick) ProtoMessage() {}
+
+func (x *ScrubTick) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScrubTick.ProtoReflect.Descriptor instead.
+func (*ScrubTick) Descriptor() ([]byte, []int) {
+	return file_internal_proto_rawDescGZIP(), []int{23}
+}
+
 // IdleTick makes the log actor stop the actors of idle sealed segments.
 type IdleTick struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1560,7 +1598,7 @@ type IdleTick struct {
 
 func (x *IdleTick) Reset() {
 	*x = IdleTick{}
-	mi := &file_internal_proto_msgTypes[23]
+	mi := &file_internal_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1572,7 +1610,7 @@ func (x *IdleTick) String() string {
 func (*IdleTick) ProtoMessage() {}
 
 func (x *IdleTick) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_proto_msgTypes[23]
+	mi := &file_internal_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1585,7 +1623,7 @@ func (x *IdleTick) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdleTick.ProtoReflect.Descriptor instead.
 func (*IdleTick) Descriptor() ([]byte, []int) {
-	return file_internal_proto_rawDescGZIP(), []int{23}
+	return file_internal_proto_rawDescGZIP(), []int{24}
 }
 
 type SubscriptionRetry struct {
@@ -1596,7 +1634,7 @@ type SubscriptionRetry struct {
 
 func (x *SubscriptionRetry) Reset() {
 	*x = SubscriptionRetry{}
-	mi := &file_internal_proto_msgTypes[24]
+	mi := &file_internal_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1608,7 +1646,7 @@ func (x *SubscriptionRetry) String() string {
 func (*SubscriptionRetry) ProtoMessage() {}
 
 func (x *SubscriptionRetry) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_proto_msgTypes[24]
+	mi := &file_internal_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1621,7 +1659,7 @@ func (x *SubscriptionRetry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscriptionRetry.ProtoReflect.Descriptor instead.
 func (*SubscriptionRetry) Descriptor() ([]byte, []int) {
-	return file_internal_proto_rawDescGZIP(), []int{24}
+	return file_internal_proto_rawDescGZIP(), []int{25}
 }
 
 // ClientEndpointTerminated tells a session that the transport to its client
@@ -1636,7 +1674,7 @@ type ClientEndpointTerminated struct {
 
 func (x *ClientEndpointTerminated) Reset() {
 	*x = ClientEndpointTerminated{}
-	mi := &file_internal_proto_msgTypes[25]
+	mi := &file_internal_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1648,7 +1686,7 @@ func (x *ClientEndpointTerminated) String() string {
 func (*ClientEndpointTerminated) ProtoMessage() {}
 
 func (x *ClientEndpointTerminated) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_proto_msgTypes[25]
+	mi := &file_internal_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1661,7 +1699,7 @@ func (x *ClientEndpointTerminated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClientEndpointTerminated.ProtoReflect.Descriptor instead.
 func (*ClientEndpointTerminated) Descriptor() ([]byte, []int) {
-	return file_internal_proto_rawDescGZIP(), []int{25}
+	return file_internal_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ClientEndpointTerminated) GetAddress() string {
@@ -1680,7 +1718,7 @@ type SessionInfoRequest struct {
 
 func (x *SessionInfoRequest) Reset() {
 	*x = SessionInfoRequest{}
-	mi := &file_internal_proto_msgTypes[26]
+	mi := &file_internal_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1692,7 +1730,7 @@ func (x *SessionInfoRequest) String() string {
 func (*SessionInfoRequest) ProtoMessage() {}
 
 func (x *SessionInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_proto_msgTypes[26]
+	mi := &file_internal_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1705,7 +1743,7 @@ func (x *SessionInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionInfoRequest.ProtoReflect.Descriptor instead.
 func (*SessionInfoRequest) Descriptor() ([]byte, []int) {
-	return file_internal_proto_rawDescGZIP(), []int{26}
+	return file_internal_proto_rawDescGZIP(), []int{27}
 }
 
 type SessionInfo struct {
@@ -1723,7 +1761,7 @@ type SessionInfo struct {
 
 func (x *SessionInfo) Reset() {
 	*x = SessionInfo{}
-	mi := &file_internal_proto_msgTypes[27]
+	mi := &file_internal_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1735,7 +1773,7 @@ func (x *SessionInfo) String() string {
 func (*SessionInfo) ProtoMessage() {}
 
 func (x *SessionInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_proto_msgTypes[27]
+	mi := &file_internal_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1748,7 +1786,7 @@ func (x *SessionInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionInfo.ProtoReflect.Descriptor instead.
 func (*SessionInfo) Descriptor() ([]byte, []int) {
-	return file_internal_proto_rawDescGZIP(), []int{27}
+	return file_internal_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *SessionInfo) GetId() string {
@@ -1795,7 +1833,7 @@ type SessionsStatusRequest struct {
 
 func (x *SessionsStatusRequest) Reset() {
 	*x = SessionsStatusRequest{}
-	mi := &file_internal_proto_msgTypes[28]
+	mi := &file_internal_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1807,7 +1845,7 @@ func (x *SessionsStatusRequest) String() string {
 func (*SessionsStatusRequest) ProtoMessage() {}
 
 func (x *SessionsStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_proto_msgTypes[28]
+	mi := &file_internal_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1820,7 +1858,7 @@ func (x *SessionsStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionsStatusRequest.ProtoReflect.Descriptor instead.
 func (*SessionsStatusRequest) Descriptor() ([]byte, []int) {
-	return file_internal_proto_rawDescGZIP(), []int{28}
+	return file_internal_proto_rawDescGZIP(), []int{29}
 }
 
 type SessionsStatus struct {
@@ -1833,7 +1871,7 @@ type SessionsStatus struct {
 
 func (x *SessionsStatus) Reset() {
 	*x = SessionsStatus{}
-	mi := &file_internal_proto_msgTypes[29]
+	mi := &file_internal_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1845,7 +1883,7 @@ func (x *SessionsStatus) String() string {
 func (*SessionsStatus) ProtoMessage() {}
 
 func (x *SessionsStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_proto_msgTypes[29]
+	mi := &file_internal_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1858,7 +1896,7 @@ func (x *SessionsStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionsStatus.ProtoReflect.Descriptor instead.
 func (*SessionsStatus) Descriptor() ([]byte, []int) {
-	return file_internal_proto_rawDescGZIP(), []int{29}
+	return file_internal_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *SessionsStatus) GetSessions() uint32 {
@@ -1886,7 +1924,7 @@ type LogSync struct {
 
 func (x *LogSync) Reset() {
 	*x = LogSync{}
-	mi := &file_internal_proto_msgTypes[30]
+	mi := &file_internal_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1898,7 +1936,7 @@ func (x *LogSync) String() string {
 func (*LogSync) ProtoMessage() {}
 
 func (x *LogSync) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_proto_msgTypes[30]
+	mi := &file_internal_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1911,7 +1949,7 @@ func (x *LogSync) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogSync.ProtoReflect.Descriptor instead.
 func (*LogSync) Descriptor() ([]byte, []int) {
-	return file_internal_proto_rawDescGZIP(), []int{30}
+	return file_internal_proto_rawDescGZIP(), []int{31}
 }
 
 type LogSynced struct {
@@ -1922,7 +1960,7 @@ type LogSynced struct {
 
 func (x *LogSynced) Reset() {
 	*x = LogSynced{}
-	mi := &file_internal_proto_msgTypes[31]
+	mi := &file_internal_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1934,7 +1972,7 @@ func (x *LogSynced) String() string {
 func (*LogSynced) ProtoMessage() {}
 
 func (x *LogSynced) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_proto_msgTypes[31]
+	mi := &file_internal_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1947,7 +1985,7 @@ func (x *LogSynced) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogSynced.ProtoReflect.Descriptor instead.
 func (*LogSynced) Descriptor() ([]byte, []int) {
-	return file_internal_proto_rawDescGZIP(), []int{31}
+	return file_internal_proto_rawDescGZIP(), []int{32}
 }
 
 // LogReset deletes every segment and starts the log empty at base_offset:
@@ -1962,7 +2000,7 @@ type LogReset struct {
 
 func (x *LogReset) Reset() {
 	*x = LogReset{}
-	mi := &file_internal_proto_msgTypes[32]
+	mi := &file_internal_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1974,7 +2012,7 @@ func (x *LogReset) String() string {
 func (*LogReset) ProtoMessage() {}
 
 func (x *LogReset) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_proto_msgTypes[32]
+	mi := &file_internal_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1987,7 +2025,7 @@ func (x *LogReset) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogReset.ProtoReflect.Descriptor instead.
 func (*LogReset) Descriptor() ([]byte, []int) {
-	return file_internal_proto_rawDescGZIP(), []int{32}
+	return file_internal_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *LogReset) GetBaseOffset() uint64 {
@@ -2005,7 +2043,7 @@ type LogResetDone struct {
 
 func (x *LogResetDone) Reset() {
 	*x = LogResetDone{}
-	mi := &file_internal_proto_msgTypes[33]
+	mi := &file_internal_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2017,7 +2055,7 @@ func (x *LogResetDone) String() string {
 func (*LogResetDone) ProtoMessage() {}
 
 func (x *LogResetDone) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_proto_msgTypes[33]
+	mi := &file_internal_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2030,7 +2068,7 @@ func (x *LogResetDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogResetDone.ProtoReflect.Descriptor instead.
 func (*LogResetDone) Descriptor() ([]byte, []int) {
-	return file_internal_proto_rawDescGZIP(), []int{33}
+	return file_internal_proto_rawDescGZIP(), []int{34}
 }
 
 // ReadFence makes the log refuse reads at or past from_offset with
@@ -2047,7 +2085,7 @@ type ReadFence struct {
 
 func (x *ReadFence) Reset() {
 	*x = ReadFence{}
-	mi := &file_internal_proto_msgTypes[34]
+	mi := &file_internal_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2059,7 +2097,7 @@ func (x *ReadFence) String() string {
 func (*ReadFence) ProtoMessage() {}
 
 func (x *ReadFence) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_proto_msgTypes[34]
+	mi := &file_internal_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2072,7 +2110,7 @@ func (x *ReadFence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadFence.ProtoReflect.Descriptor instead.
 func (*ReadFence) Descriptor() ([]byte, []int) {
-	return file_internal_proto_rawDescGZIP(), []int{34}
+	return file_internal_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ReadFence) GetOn() bool {
@@ -2104,7 +2142,7 @@ type ReadFenced struct {
 
 func (x *ReadFenced) Reset() {
 	*x = ReadFenced{}
-	mi := &file_internal_proto_msgTypes[35]
+	mi := &file_internal_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2116,7 +2154,7 @@ func (x *ReadFenced) String() string {
 func (*ReadFenced) ProtoMessage() {}
 
 func (x *ReadFenced) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_proto_msgTypes[35]
+	mi := &file_internal_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2129,7 +2167,7 @@ func (x *ReadFenced) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadFenced.ProtoReflect.Descriptor instead.
 func (*ReadFenced) Descriptor() ([]byte, []int) {
-	return file_internal_proto_rawDescGZIP(), []int{35}
+	return file_internal_proto_rawDescGZIP(), []int{36}
 }
 
 // FSMRead is a read of the FSM's (its last record at start, the records of
@@ -2143,7 +2181,7 @@ type FSMRead struct {
 
 func (x *FSMRead) Reset() {
 	*x = FSMRead{}
-	mi := &file_internal_proto_msgTypes[36]
+	mi := &file_internal_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2155,7 +2193,7 @@ func (x *FSMRead) String() string {
 func (*FSMRead) ProtoMessage() {}
 
 func (x *FSMRead) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_proto_msgTypes[36]
+	mi := &file_internal_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2168,7 +2206,7 @@ func (x *FSMRead) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FSMRead.ProtoReflect.Descriptor instead.
 func (*FSMRead) Descriptor() ([]byte, []int) {
-	return file_internal_proto_rawDescGZIP(), []int{36}
+	return file_internal_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *FSMRead) GetRequest() *ConsumeRequest {
@@ -2193,7 +2231,7 @@ type Member struct {
 
 func (x *Member) Reset() {
 	*x = Member{}
-	mi := &file_internal_proto_msgTypes[37]
+	mi := &file_internal_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2205,7 +2243,7 @@ func (x *Member) String() string {
 func (*Member) ProtoMessage() {}
 
 func (x *Member) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_proto_msgTypes[37]
+	mi := &file_internal_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2218,7 +2256,7 @@ func (x *Member) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Member.ProtoReflect.Descriptor instead.
 func (*Member) Descriptor() ([]byte, []int) {
-	return file_internal_proto_rawDescGZIP(), []int{37}
+	return file_internal_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *Member) GetId() string {
@@ -2281,7 +2319,7 @@ type RaftCommand struct {
 
 func (x *RaftCommand) Reset() {
 	*x = RaftCommand{}
-	mi := &file_internal_proto_msgTypes[38]
+	mi := &file_internal_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2293,7 +2331,7 @@ func (x *RaftCommand) String() string {
 func (*RaftCommand) ProtoMessage() {}
 
 func (x *RaftCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_proto_msgTypes[38]
+	mi := &file_internal_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2306,7 +2344,7 @@ func (x *RaftCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftCommand.ProtoReflect.Descriptor instead.
 func (*RaftCommand) Descriptor() ([]byte, []int) {
-	return file_internal_proto_rawDescGZIP(), []int{38}
+	return file_internal_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *RaftCommand) GetCommand() isRaftCommand_Command {
@@ -2424,7 +2462,7 @@ type ProducerState struct {
 
 func (x *ProducerState) Reset() {
 	*x = ProducerState{}
-	mi := &file_internal_proto_msgTypes[39]
+	mi := &file_internal_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2436,7 +2474,7 @@ func (x *ProducerState) String() string {
 func (*ProducerState) ProtoMessage() {}
 
 func (x *ProducerState) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_proto_msgTypes[39]
+	mi := &file_internal_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2449,7 +2487,7 @@ func (x *ProducerState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProducerState.ProtoReflect.Descriptor instead.
 func (*ProducerState) Descriptor() ([]byte, []int) {
-	return file_internal_proto_rawDescGZIP(), []int{39}
+	return file_internal_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ProducerState) GetProducerId() string {
@@ -2484,7 +2522,7 @@ type ProducedBatch struct {
 
 func (x *ProducedBatch) Reset() {
 	*x = ProducedBatch{}
-	mi := &file_internal_proto_msgTypes[40]
+	mi := &file_internal_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2496,7 +2534,7 @@ func (x *ProducedBatch) String() string {
 func (*ProducedBatch) ProtoMessage() {}
 
 func (x *ProducedBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_proto_msgTypes[40]
+	mi := &file_internal_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2509,7 +2547,7 @@ func (x *ProducedBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProducedBatch.ProtoReflect.Descriptor instead.
 func (*ProducedBatch) Descriptor() ([]byte, []int) {
-	return file_internal_proto_rawDescGZIP(), []int{40}
+	return file_internal_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ProducedBatch) GetSequence() uint64 {
@@ -2557,7 +2595,7 @@ type FSMState struct {
 
 func (x *FSMState) Reset() {
 	*x = FSMState{}
-	mi := &file_internal_proto_msgTypes[41]
+	mi := &file_internal_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2569,7 +2607,7 @@ func (x *FSMState) String() string {
 func (*FSMState) ProtoMessage() {}
 
 func (x *FSMState) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_proto_msgTypes[41]
+	mi := &file_internal_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2582,7 +2620,7 @@ func (x *FSMState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FSMState.ProtoReflect.Descriptor instead.
 func (*FSMState) Descriptor() ([]byte, []int) {
-	return file_internal_proto_rawDescGZIP(), []int{41}
+	return file_internal_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *FSMState) GetAppliedIndex() uint64 {
@@ -2644,7 +2682,7 @@ type Checkpoint struct {
 
 func (x *Checkpoint) Reset() {
 	*x = Checkpoint{}
-	mi := &file_internal_proto_msgTypes[42]
+	mi := &file_internal_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2656,7 +2694,7 @@ func (x *Checkpoint) String() string {
 func (*Checkpoint) ProtoMessage() {}
 
 func (x *Checkpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_proto_msgTypes[42]
+	mi := &file_internal_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2669,7 +2707,7 @@ func (x *Checkpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Checkpoint.ProtoReflect.Descriptor instead.
 func (*Checkpoint) Descriptor() ([]byte, []int) {
-	return file_internal_proto_rawDescGZIP(), []int{42}
+	return file_internal_proto_rawDescGZIP(), []int{43}
 }
 
 // Verify carries the leader's checksum at a Checkpoint's index; every
@@ -2687,7 +2725,7 @@ type Verify struct {
 
 func (x *Verify) Reset() {
 	*x = Verify{}
-	mi := &file_internal_proto_msgTypes[43]
+	mi := &file_internal_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2699,7 +2737,7 @@ func (x *Verify) String() string {
 func (*Verify) ProtoMessage() {}
 
 func (x *Verify) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_proto_msgTypes[43]
+	mi := &file_internal_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2712,7 +2750,7 @@ func (x *Verify) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Verify.ProtoReflect.Descriptor instead.
 func (*Verify) Descriptor() ([]byte, []int) {
-	return file_internal_proto_rawDescGZIP(), []int{43}
+	return file_internal_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *Verify) GetIndex() uint64 {
@@ -2748,7 +2786,7 @@ type RepairHold struct {
 
 func (x *RepairHold) Reset() {
 	*x = RepairHold{}
-	mi := &file_internal_proto_msgTypes[44]
+	mi := &file_internal_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2760,7 +2798,7 @@ func (x *RepairHold) String() string {
 func (*RepairHold) ProtoMessage() {}
 
 func (x *RepairHold) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_proto_msgTypes[44]
+	mi := &file_internal_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2773,7 +2811,7 @@ func (x *RepairHold) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairHold.ProtoReflect.Descriptor instead.
 func (*RepairHold) Descriptor() ([]byte, []int) {
-	return file_internal_proto_rawDescGZIP(), []int{44}
+	return file_internal_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *RepairHold) GetId() string {
@@ -2801,7 +2839,7 @@ type ChecksumQuery struct {
 
 func (x *ChecksumQuery) Reset() {
 	*x = ChecksumQuery{}
-	mi := &file_internal_proto_msgTypes[45]
+	mi := &file_internal_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2813,7 +2851,7 @@ func (x *ChecksumQuery) String() string {
 func (*ChecksumQuery) ProtoMessage() {}
 
 func (x *ChecksumQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_proto_msgTypes[45]
+	mi := &file_internal_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2826,7 +2864,7 @@ func (x *ChecksumQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChecksumQuery.ProtoReflect.Descriptor instead.
 func (*ChecksumQuery) Descriptor() ([]byte, []int) {
-	return file_internal_proto_rawDescGZIP(), []int{45}
+	return file_internal_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ChecksumQuery) GetIndex() uint64 {
@@ -2850,7 +2888,7 @@ type ChecksumAnswer struct {
 
 func (x *ChecksumAnswer) Reset() {
 	*x = ChecksumAnswer{}
-	mi := &file_internal_proto_msgTypes[46]
+	mi := &file_internal_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2862,7 +2900,7 @@ func (x *ChecksumAnswer) String() string {
 func (*ChecksumAnswer) ProtoMessage() {}
 
 func (x *ChecksumAnswer) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_proto_msgTypes[46]
+	mi := &file_internal_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2875,7 +2913,7 @@ func (x *ChecksumAnswer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChecksumAnswer.ProtoReflect.Descriptor instead.
 func (*ChecksumAnswer) Descriptor() ([]byte, []int) {
-	return file_internal_proto_rawDescGZIP(), []int{46}
+	return file_internal_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ChecksumAnswer) GetIndex() uint64 {
@@ -2920,7 +2958,7 @@ type RepairRequest struct {
 
 func (x *RepairRequest) Reset() {
 	*x = RepairRequest{}
-	mi := &file_internal_proto_msgTypes[47]
+	mi := &file_internal_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2932,7 +2970,7 @@ func (x *RepairRequest) String() string {
 func (*RepairRequest) ProtoMessage() {}
 
 func (x *RepairRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_proto_msgTypes[47]
+	mi := &file_internal_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2945,7 +2983,7 @@ func (x *RepairRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairRequest.ProtoReflect.Descriptor instead.
 func (*RepairRequest) Descriptor() ([]byte, []int) {
-	return file_internal_proto_rawDescGZIP(), []int{47}
+	return file_internal_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *RepairRequest) GetId() string {
@@ -2974,7 +3012,7 @@ type RepairDone struct {
 
 func (x *RepairDone) Reset() {
 	*x = RepairDone{}
-	mi := &file_internal_proto_msgTypes[48]
+	mi := &file_internal_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2986,7 +3024,7 @@ func (x *RepairDone) String() string {
 func (*RepairDone) ProtoMessage() {}
 
 func (x *RepairDone) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_proto_msgTypes[48]
+	mi := &file_internal_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2999,7 +3037,7 @@ func (x *RepairDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairDone.ProtoReflect.Descriptor instead.
 func (*RepairDone) Descriptor() ([]byte, []int) {
-	return file_internal_proto_rawDescGZIP(), []int{48}
+	return file_internal_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *RepairDone) GetMember() *Member {
@@ -3017,7 +3055,7 @@ type RepairResponse struct {
 
 func (x *RepairResponse) Reset() {
 	*x = RepairResponse{}
-	mi := &file_internal_proto_msgTypes[49]
+	mi := &file_internal_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3029,7 +3067,7 @@ func (x *RepairResponse) String() string {
 func (*RepairResponse) ProtoMessage() {}
 
 func (x *RepairResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_proto_msgTypes[49]
+	mi := &file_internal_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3042,7 +3080,7 @@ func (x *RepairResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairResponse.ProtoReflect.Descriptor instead.
 func (*RepairResponse) Descriptor() ([]byte, []int) {
-	return file_internal_proto_rawDescGZIP(), []int{49}
+	return file_internal_proto_rawDescGZIP(), []int{50}
 }
 
 // LeaderSuspect tells the leader that a follower whose checksum differs
@@ -3060,7 +3098,7 @@ type LeaderSuspect struct {
 
 func (x *LeaderSuspect) Reset() {
 	*x = LeaderSuspect{}
-	mi := &file_internal_proto_msgTypes[50]
+	mi := &file_internal_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3072,7 +3110,7 @@ func (x *LeaderSuspect) String() string {
 func (*LeaderSuspect) ProtoMessage() {}
 
 func (x *LeaderSuspect) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_proto_msgTypes[50]
+	mi := &file_internal_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3085,7 +3123,7 @@ func (x *LeaderSuspect) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaderSuspect.ProtoReflect.Descriptor instead.
 func (*LeaderSuspect) Descriptor() ([]byte, []int) {
-	return file_internal_proto_rawDescGZIP(), []int{50}
+	return file_internal_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *LeaderSuspect) GetIndex() uint64 {
@@ -3105,7 +3143,7 @@ type SnapshotChunk struct {
 
 func (x *SnapshotChunk) Reset() {
 	*x = SnapshotChunk{}
-	mi := &file_internal_proto_msgTypes[51]
+	mi := &file_internal_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3117,7 +3155,7 @@ func (x *SnapshotChunk) String() string {
 func (*SnapshotChunk) ProtoMessage() {}
 
 func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_proto_msgTypes[51]
+	mi := &file_internal_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3130,7 +3168,7 @@ func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotChunk.ProtoReflect.Descriptor instead.
 func (*SnapshotChunk) Descriptor() ([]byte, []int) {
-	return file_internal_proto_rawDescGZIP(), []int{51}
+	return file_internal_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *SnapshotChunk) GetRecords() []*Record {
@@ -3151,7 +3189,7 @@ type ForwardedProduce struct {
 
 func (x *ForwardedProduce) Reset() {
 	*x = ForwardedProduce{}
-	mi := &file_internal_proto_msgTypes[52]
+	mi := &file_internal_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3163,7 +3201,7 @@ func (x *ForwardedProduce) String() string {
 func (*ForwardedProduce) ProtoMessage() {}
 
 func (x *ForwardedProduce) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_proto_msgTypes[52]
+	mi := &file_internal_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3176,7 +3214,7 @@ func (x *ForwardedProduce) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardedProduce.ProtoReflect.Descriptor instead.
 func (*ForwardedProduce) Descriptor() ([]byte, []int) {
-	return file_internal_proto_rawDescGZIP(), []int{52}
+	return file_internal_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ForwardedProduce) GetRequest() *ProduceRequest {
@@ -3196,7 +3234,7 @@ type ForwardedConsume struct {
 
 func (x *ForwardedConsume) Reset() {
 	*x = ForwardedConsume{}
-	mi := &file_internal_proto_msgTypes[53]
+	mi := &file_internal_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3208,7 +3246,7 @@ func (x *ForwardedConsume) String() string {
 func (*ForwardedConsume) ProtoMessage() {}
 
 func (x *ForwardedConsume) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_proto_msgTypes[53]
+	mi := &file_internal_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3221,7 +3259,7 @@ func (x *ForwardedConsume) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardedConsume.ProtoReflect.Descriptor instead.
 func (*ForwardedConsume) Descriptor() ([]byte, []int) {
-	return file_internal_proto_rawDescGZIP(), []int{53}
+	return file_internal_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ForwardedConsume) GetRequest() *ConsumeRequest {
@@ -3243,7 +3281,7 @@ type JoinRequest struct {
 
 func (x *JoinRequest) Reset() {
 	*x = JoinRequest{}
-	mi := &file_internal_proto_msgTypes[54]
+	mi := &file_internal_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3255,7 +3293,7 @@ func (x *JoinRequest) String() string {
 func (*JoinRequest) ProtoMessage() {}
 
 func (x *JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_proto_msgTypes[54]
+	mi := &file_internal_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3268,7 +3306,7 @@ func (x *JoinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
 func (*JoinRequest) Descriptor() ([]byte, []int) {
-	return file_internal_proto_rawDescGZIP(), []int{54}
+	return file_internal_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *JoinRequest) GetMember() *Member {
@@ -3293,7 +3331,7 @@ type JoinResponse struct {
 
 func (x *JoinResponse) Reset() {
 	*x = JoinResponse{}
-	mi := &file_internal_proto_msgTypes[55]
+	mi := &file_internal_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3305,7 +3343,7 @@ func (x *JoinResponse) String() string {
 func (*JoinResponse) ProtoMessage() {}
 
 func (x *JoinResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_proto_msgTypes[55]
+	mi := &file_internal_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3318,7 +3356,7 @@ func (x *JoinResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinResponse.ProtoReflect.Descriptor instead.
 func (*JoinResponse) Descriptor() ([]byte, []int) {
-	return file_internal_proto_rawDescGZIP(), []int{55}
+	return file_internal_proto_rawDescGZIP(), []int{56}
 }
 
 // LeaderChanged tells the raft actor that raft's leadership changed.
@@ -3332,7 +3370,7 @@ type LeaderChanged struct {
 
 func (x *LeaderChanged) Reset() {
 	*x = LeaderChanged{}
-	mi := &file_internal_proto_msgTypes[56]
+	mi := &file_internal_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3344,7 +3382,7 @@ func (x *LeaderChanged) String() string {
 func (*LeaderChanged) ProtoMessage() {}
 
 func (x *LeaderChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_internal_proto_msgTypes[56]
+	mi := &file_internal_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3357,7 +3395,7 @@ func (x *LeaderChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaderChanged.ProtoReflect.Descriptor instead.
 func (*LeaderChanged) Descriptor() ([]byte, []int) {
-	return file_internal_proto_rawDescGZIP(), []int{56}
+	return file_internal_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *LeaderChanged) GetLeaderId() string {
@@ -3499,7 +3537,8 @@ const file_internal_proto_rawDesc = "" +
 	"LogDrained\"*\n" +
 	"\vPollExpired\x12\x1b\n" +
 	"\twaiter_id\x18\x01 \x01(\x04R\bwaiterId\"\x0f\n" +
-	"\rRetentionTick\"\n" +
+	"\rRetentionTick\"\v\n" +
+	"\tScrubTick\"\n" +
 	"\n" +
 	"\bIdleTick\"\x13\n" +
 	"\x11SubscriptionRetry\"4\n" +
@@ -3640,7 +3679,7 @@ func file_internal_proto_rawDescGZIP() []byte {
 }
 
 var file_internal_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_internal_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
+var file_internal_proto_msgTypes = make([]protoimpl.MessageInfo, 59)
 var file_internal_proto_goTypes = []any{
 	(SegmentErrorCode)(0),            // 0: actorlog.v1.SegmentErrorCode
 	(FaultMode)(0),                   // 1: actorlog.v1.FaultMode
@@ -3667,68 +3706,69 @@ var file_internal_proto_goTypes = []any{
 	(*LogDrained)(nil),               // 22: actorlog.v1.LogDrained
 	(*PollExpired)(nil),              // 23: actorlog.v1.PollExpired
 	(*RetentionTick)(nil),            // 24: actorlog.v1.RetentionTick
-	(*IdleTick)(nil),                 // 25: actorlog.v1.IdleTick
-	(*SubscriptionRetry)(nil),        // 26: actorlog.v1.SubscriptionRetry
-	(*ClientEndpointTerminated)(nil), // 27: actorlog.v1.ClientEndpointTerminated
-	(*SessionInfoRequest)(nil),       // 28: actorlog.v1.SessionInfoRequest
-	(*SessionInfo)(nil),              // 29: actorlog.v1.SessionInfo
-	(*SessionsStatusRequest)(nil),    // 30: actorlog.v1.SessionsStatusRequest
-	(*SessionsStatus)(nil),           // 31: actorlog.v1.SessionsStatus
-	(*LogSync)(nil),                  // 32: actorlog.v1.LogSync
-	(*LogSynced)(nil),                // 33: actorlog.v1.LogSynced
-	(*LogReset)(nil),                 // 34: actorlog.v1.LogReset
-	(*LogResetDone)(nil),             // 35: actorlog.v1.LogResetDone
-	(*ReadFence)(nil),                // 36: actorlog.v1.ReadFence
-	(*ReadFenced)(nil),               // 37: actorlog.v1.ReadFenced
-	(*FSMRead)(nil),                  // 38: actorlog.v1.FSMRead
-	(*Member)(nil),                   // 39: actorlog.v1.Member
-	(*RaftCommand)(nil),              // 40: actorlog.v1.RaftCommand
-	(*ProducerState)(nil),            // 41: actorlog.v1.ProducerState
-	(*ProducedBatch)(nil),            // 42: actorlog.v1.ProducedBatch
-	(*FSMState)(nil),                 // 43: actorlog.v1.FSMState
-	(*Checkpoint)(nil),               // 44: actorlog.v1.Checkpoint
-	(*Verify)(nil),                   // 45: actorlog.v1.Verify
-	(*RepairHold)(nil),               // 46: actorlog.v1.RepairHold
-	(*ChecksumQuery)(nil),            // 47: actorlog.v1.ChecksumQuery
-	(*ChecksumAnswer)(nil),           // 48: actorlog.v1.ChecksumAnswer
-	(*RepairRequest)(nil),            // 49: actorlog.v1.RepairRequest
-	(*RepairDone)(nil),               // 50: actorlog.v1.RepairDone
-	(*RepairResponse)(nil),           // 51: actorlog.v1.RepairResponse
-	(*LeaderSuspect)(nil),            // 52: actorlog.v1.LeaderSuspect
-	(*SnapshotChunk)(nil),            // 53: actorlog.v1.SnapshotChunk
-	(*ForwardedProduce)(nil),         // 54: actorlog.v1.ForwardedProduce
-	(*ForwardedConsume)(nil),         // 55: actorlog.v1.ForwardedConsume
-	(*JoinRequest)(nil),              // 56: actorlog.v1.JoinRequest
-	(*JoinResponse)(nil),             // 57: actorlog.v1.JoinResponse
-	(*LeaderChanged)(nil),            // 58: actorlog.v1.LeaderChanged
-	nil,                              // 59: actorlog.v1.RaftCommand.TraceEntry
-	(*Record)(nil),                   // 60: actorlog.v1.Record
-	(*ConsumeRequest)(nil),           // 61: actorlog.v1.ConsumeRequest
-	(*ProduceRequest)(nil),           // 62: actorlog.v1.ProduceRequest
+	(*ScrubTick)(nil),                // 25: actorlog.v1.ScrubTick
+	(*IdleTick)(nil),                 // 26: actorlog.v1.IdleTick
+	(*SubscriptionRetry)(nil),        // 27: actorlog.v1.SubscriptionRetry
+	(*ClientEndpointTerminated)(nil), // 28: actorlog.v1.ClientEndpointTerminated
+	(*SessionInfoRequest)(nil),       // 29: actorlog.v1.SessionInfoRequest
+	(*SessionInfo)(nil),              // 30: actorlog.v1.SessionInfo
+	(*SessionsStatusRequest)(nil),    // 31: actorlog.v1.SessionsStatusRequest
+	(*SessionsStatus)(nil),           // 32: actorlog.v1.SessionsStatus
+	(*LogSync)(nil),                  // 33: actorlog.v1.LogSync
+	(*LogSynced)(nil),                // 34: actorlog.v1.LogSynced
+	(*LogReset)(nil),                 // 35: actorlog.v1.LogReset
+	(*LogResetDone)(nil),             // 36: actorlog.v1.LogResetDone
+	(*ReadFence)(nil),                // 37: actorlog.v1.ReadFence
+	(*ReadFenced)(nil),               // 38: actorlog.v1.ReadFenced
+	(*FSMRead)(nil),                  // 39: actorlog.v1.FSMRead
+	(*Member)(nil),                   // 40: actorlog.v1.Member
+	(*RaftCommand)(nil),              // 41: actorlog.v1.RaftCommand
+	(*ProducerState)(nil),            // 42: actorlog.v1.ProducerState
+	(*ProducedBatch)(nil),            // 43: actorlog.v1.ProducedBatch
+	(*FSMState)(nil),                 // 44: actorlog.v1.FSMState
+	(*Checkpoint)(nil),               // 45: actorlog.v1.Checkpoint
+	(*Verify)(nil),                   // 46: actorlog.v1.Verify
+	(*RepairHold)(nil),               // 47: actorlog.v1.RepairHold
+	(*ChecksumQuery)(nil),            // 48: actorlog.v1.ChecksumQuery
+	(*ChecksumAnswer)(nil),           // 49: actorlog.v1.ChecksumAnswer
+	(*RepairRequest)(nil),            // 50: actorlog.v1.RepairRequest
+	(*RepairDone)(nil),               // 51: actorlog.v1.RepairDone
+	(*RepairResponse)(nil),           // 52: actorlog.v1.RepairResponse
+	(*LeaderSuspect)(nil),            // 53: actorlog.v1.LeaderSuspect
+	(*SnapshotChunk)(nil),            // 54: actorlog.v1.SnapshotChunk
+	(*ForwardedProduce)(nil),         // 55: actorlog.v1.ForwardedProduce
+	(*ForwardedConsume)(nil),         // 56: actorlog.v1.ForwardedConsume
+	(*JoinRequest)(nil),              // 57: actorlog.v1.JoinRequest
+	(*JoinResponse)(nil),             // 58: actorlog.v1.JoinResponse
+	(*LeaderChanged)(nil),            // 59: actorlog.v1.LeaderChanged
+	nil,                              // 60: actorlog.v1.RaftCommand.TraceEntry
+	(*Record)(nil),                   // 61: actorlog.v1.Record
+	(*ConsumeRequest)(nil),           // 62: actorlog.v1.ConsumeRequest
+	(*ProduceRequest)(nil),           // 63: actorlog.v1.ProduceRequest
 }
 var file_internal_proto_depIdxs = []int32{
 	0,  // 0: actorlog.v1.SegmentError.code:type_name -> actorlog.v1.SegmentErrorCode
-	60, // 1: actorlog.v1.SegmentAppend.records:type_name -> actorlog.v1.Record
+	61, // 1: actorlog.v1.SegmentAppend.records:type_name -> actorlog.v1.Record
 	2,  // 2: actorlog.v1.SegmentAppended.error:type_name -> actorlog.v1.SegmentError
-	60, // 3: actorlog.v1.SegmentReadResult.records:type_name -> actorlog.v1.Record
+	61, // 3: actorlog.v1.SegmentReadResult.records:type_name -> actorlog.v1.Record
 	2,  // 4: actorlog.v1.SegmentReadResult.error:type_name -> actorlog.v1.SegmentError
 	1,  // 5: actorlog.v1.SegmentFault.mode:type_name -> actorlog.v1.FaultMode
 	1,  // 6: actorlog.v1.InjectSegmentFault.mode:type_name -> actorlog.v1.FaultMode
-	61, // 7: actorlog.v1.FSMRead.request:type_name -> actorlog.v1.ConsumeRequest
-	62, // 8: actorlog.v1.RaftCommand.produce:type_name -> actorlog.v1.ProduceRequest
-	39, // 9: actorlog.v1.RaftCommand.member:type_name -> actorlog.v1.Member
-	44, // 10: actorlog.v1.RaftCommand.checkpoint:type_name -> actorlog.v1.Checkpoint
-	45, // 11: actorlog.v1.RaftCommand.verify:type_name -> actorlog.v1.Verify
-	46, // 12: actorlog.v1.RaftCommand.repair_hold:type_name -> actorlog.v1.RepairHold
-	59, // 13: actorlog.v1.RaftCommand.trace:type_name -> actorlog.v1.RaftCommand.TraceEntry
-	42, // 14: actorlog.v1.ProducerState.batches:type_name -> actorlog.v1.ProducedBatch
-	41, // 15: actorlog.v1.FSMState.producers:type_name -> actorlog.v1.ProducerState
-	39, // 16: actorlog.v1.FSMState.members:type_name -> actorlog.v1.Member
-	39, // 17: actorlog.v1.RepairDone.member:type_name -> actorlog.v1.Member
-	60, // 18: actorlog.v1.SnapshotChunk.records:type_name -> actorlog.v1.Record
-	62, // 19: actorlog.v1.ForwardedProduce.request:type_name -> actorlog.v1.ProduceRequest
-	61, // 20: actorlog.v1.ForwardedConsume.request:type_name -> actorlog.v1.ConsumeRequest
-	39, // 21: actorlog.v1.JoinRequest.member:type_name -> actorlog.v1.Member
+	62, // 7: actorlog.v1.FSMRead.request:type_name -> actorlog.v1.ConsumeRequest
+	63, // 8: actorlog.v1.RaftCommand.produce:type_name -> actorlog.v1.ProduceRequest
+	40, // 9: actorlog.v1.RaftCommand.member:type_name -> actorlog.v1.Member
+	45, // 10: actorlog.v1.RaftCommand.checkpoint:type_name -> actorlog.v1.Checkpoint
+	46, // 11: actorlog.v1.RaftCommand.verify:type_name -> actorlog.v1.Verify
+	47, // 12: actorlog.v1.RaftCommand.repair_hold:type_name -> actorlog.v1.RepairHold
+	60, // 13: actorlog.v1.RaftCommand.trace:type_name -> actorlog.v1.RaftCommand.TraceEntry
+	43, // 14: actorlog.v1.ProducerState.batches:type_name -> actorlog.v1.ProducedBatch
+	42, // 15: actorlog.v1.FSMState.producers:type_name -> actorlog.v1.ProducerState
+	40, // 16: actorlog.v1.FSMState.members:type_name -> actorlog.v1.Member
+	40, // 17: actorlog.v1.RepairDone.member:type_name -> actorlog.v1.Member
+	61, // 18: actorlog.v1.SnapshotChunk.records:type_name -> actorlog.v1.Record
+	63, // 19: actorlog.v1.ForwardedProduce.request:type_name -> actorlog.v1.ProduceRequest
+	62, // 20: actorlog.v1.ForwardedConsume.request:type_name -> actorlog.v1.ConsumeRequest
+	40, // 21: actorlog.v1.JoinRequest.member:type_name -> actorlog.v1.Member
 	22, // [22:22] is the sub-list for method output_type
 	22, // [22:22] is the sub-list for method input_type
 	22, // [22:22] is the sub-list for extension type_name
@@ -3742,7 +3782,7 @@ func file_internal_proto_init() {
 		return
 	}
 	file_actorlog_proto_init()
-	file_internal_proto_msgTypes[38].OneofWrappers = []any{
+	file_internal_proto_msgTypes[39].OneofWrappers = []any{
 		(*RaftCommand_Produce)(nil),
 		(*RaftCommand_Member)(nil),
 		(*RaftCommand_Checkpoint)(nil),
@@ -3755,7 +3795,7 @@ func file_internal_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internal_proto_rawDesc), len(file_internal_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   58,
+			NumMessages:   59,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

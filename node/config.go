@@ -201,6 +201,12 @@ type Config struct {
 	// docs/DESIGN.md, "Replicas check each other"). Default
 	// actors.DefaultChecksumInterval; negative turns the checks off.
 	ChecksumInterval time.Duration
+	// ScrubInterval paces the scrubber, which re-reads sealed segments
+	// (actors.DefaultScrubBytes every interval) and has a replica with a
+	// damaged record rebuilt from a peer (docs/DESIGN.md, "Replicas heal
+	// themselves"). Default actors.DefaultScrubInterval; negative turns
+	// the scrubber off (reads still find damage).
+	ScrubInterval time.Duration
 	// UnsafeRaftHeartbeatFastPath lets raft answer heartbeats outside its
 	// main loop, as hashicorp/raft does by default. That path can make
 	// replicas diverge after a leader pause (consensus.Transport says
@@ -270,6 +276,7 @@ func DefaultConfig() Config {
 		HandshakeTimeout:        DefaultHandshakeTimeout,
 		ConnIdleTimeout:         DefaultConnIdleTimeout,
 		ChecksumInterval:        actors.DefaultChecksumInterval,
+		ScrubInterval:           actors.DefaultScrubInterval,
 	}
 }
 
@@ -347,6 +354,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ChecksumInterval == 0 {
 		c.ChecksumInterval = d.ChecksumInterval
+	}
+	if c.ScrubInterval == 0 {
+		c.ScrubInterval = d.ScrubInterval
 	}
 	if c.Logger == nil {
 		c.Logger = logrus.StandardLogger()

@@ -74,6 +74,8 @@ var (
 		"Repairs of this replica that finished: its log was rebuilt from the leader and verified.", nil, nil)
 	descDiskWrites = prometheus.NewDesc(metricsNamespace+"_disk_write_bytes_total",
 		"Bytes the node has written to disk since it started, by what they hold: records (the record log), raft (raft's log), snapshots (raft snapshots), state (the FSM's state files). Divided by the records acknowledged, the write amplification.", []string{"log"}, nil)
+	descDamaged = prometheus.NewDesc(metricsNamespace+"_replica_damaged_records_total",
+		"Damaged records (a CRC mismatch) this replica found in its record log, by a read or by the scrubber; each starts a repair from a peer.", nil, nil)
 	descRepairing = prometheus.NewDesc(metricsNamespace+"_replica_repairing",
 		"1 while this replica is being repaired after a divergence (reads of the records in question are refused).", nil, nil)
 )
@@ -108,7 +110,7 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descProduceRequests, descProduceRecords, descConsumeRequests, descRemoteRequests,
 		descRaftState, descRaftTerm, descRaftCommit, descRaftApplied, descRaftLeader,
 		descSegments, descLogBytes, descLogNextOffset, descRestarts, descSessions, descSubscriptions, descConsul,
-		descChecks, descDivergences, descRepairs, descRepairing, descDiskWrites} {
+		descChecks, descDivergences, descRepairs, descRepairing, descDiskWrites, descDamaged} {
 		ch <- d
 	}
 }
@@ -156,6 +158,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter(descDivergences, n.repair.diverged.Load())
 	counter(descRepairs, n.repair.repaired.Load())
+	counter(descDamaged, n.repair.damaged.Load())
 	gauge(descRepairing, boolean(n.repair.inProgress()))
 
 	counter(descDiskWrites, n.disk.records.Load(), "records")

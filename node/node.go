@@ -173,6 +173,8 @@ func (n *Node) start(ctx context.Context) (err error) {
 		MaxWait:            cfg.MaxWait,
 		FaultInjection:     cfg.FaultInjection,
 		TracerProvider:     n.tp,
+		OnCorrupt:          n.repair.onCorrupt,
+		ScrubInterval:      cfg.ScrubInterval,
 	}
 	if err := logCfg.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalidConfig, err)

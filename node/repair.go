@@ -125,6 +125,7 @@ type repairer struct {
 	log *logrus.Entry
 
 	diverged atomic.Uint64 // divergences found (metric)
+	damaged  atomic.Uint64 // damaged records found by reads or the scrubber (metric)
 	repaired atomic.Uint64 // repairs finished (metric)
 
 	mu        sync.Mutex
@@ -246,6 +247,80 @@ func (r *repairer) onDivergence(d consensus.Divergence) {
 		defer r.wg.Done()
 		r.repair(d)
 	}()
+}
+
+// onCorrupt is the log's OnCorrupt: a read or the scrubber found a
+// damaged record in this replica's record log. The CRC says which copy is
+// wrong, so unlike a divergence no vote is needed: the replica fences
+// reads from there and is rebuilt from the leader (steps 3-5 above). A
+// leader hands leadership over first. A replica that is the only voter has
+// no good copy to fetch: it says so, and serves every record but the
+// damaged one.
+func (r *repairer) onCorrupt(from uint64, reason string) {
+	r.damaged.Add(1)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.running || r.stopped() {
+		return
+	}
+	r.running = true
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		r.repairDamage(from, reason)
+	}()
+}
+
+func (r *repairer) repairDamage(from uint64, reason string) {
+	n := r.n
+	log := r.log.WithFields(logrus.Fields{"from_offset": from, "damage": reason})
+	if voters := countVoters(n.raft); voters <= 1 {
+		// Nothing to copy from: the damaged record stays refused (every
+		// read of it fails its CRC) and the others stay readable.
+		log.Error("a damaged record and no other voter to copy it from: it is never served; restore the data directory from a backup, or add replicas so that the next one is repaired")
+		return
+	}
+	if err := r.fence(from, fmt.Sprintf("this replica's record at offset %d or later is damaged and is being repaired; read from another node", from)); err != nil {
+		log.WithError(err).Error("could not fence reads of the damaged records")
+	}
+	if n.raft.State() == raft.Leader {
+		log.Warn("the leader's copy of a record is damaged: handing leadership over, then repairing from the new leader")
+		if err := n.raft.LeadershipTransfer().Error(); err != nil {
+			log.WithError(err).Warn("leadership transfer failed; the repair waits for another leader")
+		}
+	}
+	index := n.raft.AppliedIndex()
+	if !r.retry(log, "ask the leader to hold this node for repair", func() error {
+		if n.raft.State() == raft.Leader {
+			return errors.New("this node is still the leader")
+		}
+		return r.askLeader(&messages.RepairRequest{Id: n.cfg.ID, Index: index})
+	}) {
+		return
+	}
+	m := &repairMarker{Phase: phaseDrop, Checkpoint: index, FromOffset: from, Detail: "damaged record: " + reason, Since: time.Now().UTC()}
+	if err := writeRepairMarker(n.cfg.DataDir, m); err != nil {
+		log.WithError(err).Error("could not write the repair marker; the node stays fenced")
+		return
+	}
+	log.Warn("demoted to a non-voter; restarting to drop this replica's logs and rebuild them from the leader")
+	r.restartOnce.Do(func() { close(r.restart) })
+}
+
+// countVoters counts the voters in raft's latest configuration (0 when it
+// cannot be read).
+func countVoters(r *raft.Raft) int {
+	f := r.GetConfiguration()
+	if f.Error() != nil {
+		return 0
+	}
+	n := 0
+	for _, s := range f.Configuration().Servers {
+		if s.Suffrage == raft.Voter {
+			n++
+		}
+	}
+	return n
 }
 
 // onVerified is the FSM's OnVerified: a node rebuilding its log reports

@@ -13,8 +13,8 @@ import (
 // (docs/DESIGN.md, invariant 4: the FSM restores from it, and replays nothing
 // twice).
 var _ = Describe("A node that falls behind past the raft log kept by the leader", func() {
-	It("is brought back by a snapshot, to identical contents", func() {
-		cluster := startCluster(3,
+	DescribeTable("is brought back by a snapshot, to identical contents", func(sync string) {
+		cluster := startCluster(3, "--sync", sync,
 			"--raft-snapshot-threshold", "64", "--raft-trailing-logs", "16", "--raft-snapshot-interval", "100ms")
 		c := clusterClient(cluster.actorAddrs(), nil)
 		produceAll(c, uniqueValues("snap-before", 10))
@@ -42,5 +42,9 @@ var _ = Describe("A node that falls behind past the raft log kept by the leader"
 		cluster.waitSettled()
 		all := cluster.sameLogEverywhere(next)
 		Expect(string(all[next-1])).To(Equal("snap-after-compaction-000099"))
-	})
+	},
+		Entry("with --sync always", "always"),
+		Entry("with --sync interval (the default)", "interval"),
+		Entry("with --sync none", "none"),
+	)
 })

@@ -79,6 +79,7 @@ var _ = Describe("A node killed with SIGKILL in the middle of a produce", func()
 		Expect(offs).To(Equal([]uint64{next, next + 1}))
 	},
 		Entry("with --sync always", "--sync", "always"),
-		Entry("with the default fsync policy", nil...),
+		Entry("with --sync interval (the default)", nil...),
+		Entry("with --sync none", "--sync", "none"),
 	)
 })

@@ -171,6 +171,9 @@ with TLS and no policy, every client identity is refused`)
 	f.DurationVar(&o.cfg.ChecksumInterval, "checksum-interval", def.ChecksumInterval, `how often the leader has every replica compare the checksum of its
 records with the leader's; a replica that differs refuses reads of them and
 rebuilds its log from the leader (negative: off)`)
+	f.DurationVar(&o.cfg.ScrubInterval, "scrub-interval", def.ScrubInterval, `how often the scrubber re-reads the next 256 KiB of sealed segments,
+checking every record's CRC; a replica with a damaged record refuses to serve
+it and rebuilds its log from a peer (negative: off)`)
 	f.BoolVar(&o.cfg.UnsafeRaftHeartbeatFastPath, "unsafe-raft-heartbeat-fast-path", false, `UNSAFE, for reproducing a raft bug only: answer raft heartbeats outside
 raft's main loop, as hashicorp/raft does by default, which can make replicas
 diverge after a leader pause (docs/DESIGN.md)`)
