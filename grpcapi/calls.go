@@ -106,13 +106,12 @@ func (s *Server) closeSession(pid *actor.PID) {
 // shared returns the session that serves the unary calls of c, opening it
 // on first use.
 func (s *Server) shared(ctx context.Context, c caller, h map[string]string) (*actor.PID, error) {
-	key := c.key()
 	s.mu.Lock()
 	if s.stopped {
 		s.mu.Unlock()
 		return nil, ErrStopped
 	}
-	pid := s.sessions[key]
+	pid := s.sessions[c]
 	s.mu.Unlock()
 	if pid != nil {
 		return pid, nil
@@ -127,12 +126,12 @@ func (s *Server) shared(ctx context.Context, c caller, h map[string]string) (*ac
 		s.closeSession(pid)
 		return nil, ErrStopped
 	}
-	if other := s.sessions[key]; other != nil {
+	if other := s.sessions[c]; other != nil {
 		// Another call opened one meanwhile: keep that one.
 		s.closeSession(pid)
 		return other, nil
 	}
-	s.sessions[key] = pid
+	s.sessions[c] = pid
 	return pid, nil
 }
 
@@ -140,8 +139,8 @@ func (s *Server) shared(ctx context.Context, c caller, h map[string]string) (*ac
 func (s *Server) forget(c caller, pid *actor.PID) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if cur := s.sessions[c.key()]; cur != nil && cur.Equal(pid) {
-		delete(s.sessions, c.key())
+	if cur := s.sessions[c]; cur != nil && cur.Equal(pid) {
+		delete(s.sessions, c)
 	}
 }
 
