@@ -76,8 +76,8 @@ func New(cfg Config) (*Server, error) {
 		grpc.InitialConnWindowSize(cfg.ConnWindowBytes),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: cfg.KeepaliveTime, Timeout: cfg.KeepaliveTimeout}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: cfg.KeepaliveMinTime, PermitWithoutStream: true}),
-		grpc.ChainUnaryInterceptor(s.recoverUnary),
-		grpc.ChainStreamInterceptor(s.recoverStream),
+		grpc.ChainUnaryInterceptor(s.recoverUnary, s.requireCertUnary),
+		grpc.ChainStreamInterceptor(s.recoverStream, s.requireCertStream),
 		// Stop returns only once every handler has, so no stream
 		// outlives the node's sessions.
 		grpc.WaitForHandlers(true),
@@ -86,7 +86,7 @@ func New(cfg Config) (*Server, error) {
 	case cfg.Creds != nil:
 		opts = append(opts, grpc.Creds(cfg.Creds))
 	case cfg.TLS != nil:
-		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.TLS)))
+		opts = append(opts, grpc.Creds(credentials.NewTLS(ServerTLS(cfg.TLS))))
 	}
 	s.srv = grpc.NewServer(opts...)
 	messages.RegisterLogServer(s.srv, s)
