@@ -62,6 +62,16 @@ func (s *Server) done(r *reply) { s.sys.ProcessRegistry.Remove(r.pid) }
 // wait waits for r's answer, at most timeout and never past ctx. A dead
 // letter (the session is gone) comes back as *actor.DeadLetterResponse.
 func (s *Server) wait(ctx context.Context, r *reply, timeout time.Duration) (any, error) {
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
+		// The call's own deadline comes first (clients send one per
+		// attempt): it alone can end the wait, and no timer is needed.
+		select {
+		case m := <-r.ch:
+			return m, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	select {
