@@ -3,7 +3,6 @@ package grpcapi
 import (
 	"context"
 	"crypto/tls"
-	"strings"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -12,16 +11,18 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// healthPrefix starts the methods of grpc.health.v1, the only ones served
-// to a TLS peer without a client certificate.
-const healthPrefix = "/grpc.health.v1.Health/"
+// healthCheck is grpc.health.v1's Check, the only method served to a TLS
+// peer without a client certificate. Probes call nothing else; Watch (a
+// stream held open) and List stay behind the certificate, so that a peer
+// without one can hold no stream.
+const healthCheck = "/grpc.health.v1.Health/Check"
 
 // ServerTLS is the TLS configuration the gRPC port serves with, made from
 // the node's mutual-TLS configuration cfg: a client certificate is verified
 // against the CA when one is given, as before, but the handshake no longer
 // requires one, so that a probe that cannot present a certificate (the
 // kubelet's gRPC probe in TLS mode, grpc_health_probe -tls) reaches
-// grpc.health.v1. Every other method still requires a verified
+// grpc.health.v1's Check. Every other method still requires a verified
 // certificate: the server's interceptors refuse the call with
 // Unauthenticated before it reaches a handler (requireCert).
 func ServerTLS(cfg *tls.Config) *tls.Config {
@@ -51,15 +52,15 @@ func verifiedPeer(ctx context.Context) bool {
 	return ok && len(info.State.PeerCertificates) > 0 && len(info.State.VerifiedChains) > 0
 }
 
-// requireCert refuses every method but grpc.health.v1's to a peer without
-// a verified client certificate, when the server runs TLS. It is the
-// per-service half of ServerTLS, and fails closed: a method is open only
-// when named here.
+// requireCert refuses every method but grpc.health.v1's Check to a peer
+// without a verified client certificate, when the server runs TLS. It is
+// the per-method half of ServerTLS, and fails closed: a method is open
+// only when named here.
 func (s *Server) requireCert(ctx context.Context, method string) error {
-	if s.cfg.TLS == nil || strings.HasPrefix(method, healthPrefix) || verifiedPeer(ctx) {
+	if s.cfg.TLS == nil || method == healthCheck || verifiedPeer(ctx) {
 		return nil
 	}
-	return status.Error(codes.Unauthenticated, "actorlog: a client certificate signed by the cluster's CA is required (only grpc.health.v1 is served without one)")
+	return status.Error(codes.Unauthenticated, "actorlog: a client certificate signed by the cluster's CA is required (only grpc.health.v1 Check is served without one)")
 }
 
 func (s *Server) requireCertUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {

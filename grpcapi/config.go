@@ -61,8 +61,8 @@ type Config struct {
 	Sessions *actor.PID
 	// TLS, when set, makes the server require a client certificate
 	// verified by the configuration's CA (the node's mutual TLS) for every
-	// method but grpc.health.v1's, which probes without a certificate may
-	// call; the certificate's identity is then what the sessions
+	// method but grpc.health.v1's Check, which probes without a
+	// certificate may call; the certificate's identity is then what the sessions
 	// authorise. Nil serves plaintext, trusting every peer as the other
 	// channels do.
 	TLS *tls.Config

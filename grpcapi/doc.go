@@ -56,8 +56,8 @@
 // probe in TLS mode, grpc_health_probe -tls), so the handshake verifies a
 // certificate when one is given but does not require one (ServerTLS), and
 // the server's interceptors then refuse every method except
-// grpc.health.v1's to a caller without a verified certificate, with
-// Unauthenticated, before any handler or session sees the call. The list
-// of open methods is written out (healthPrefix): a service added later is
-// closed until someone decides otherwise.
+// grpc.health.v1's Check to a caller without a verified certificate, with
+// Unauthenticated, before any handler or session sees the call. The open
+// method is named (healthCheck): a method or service added later is closed
+// until someone decides otherwise.
 package grpcapi

@@ -42,7 +42,7 @@ var _ = Describe("grpc.health.v1 under mutual TLS", func() {
 	}
 	noCert := &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}
 
-	It("answers a probe without a client certificate, for the server and for the Log service", func() {
+	It("answers a probe's Check without a client certificate, for the server and for the Log service", func() {
 		health := healthpb.NewHealthClient(probeConn(noCert))
 		for _, svc := range []string{"", "actorlog.v1.Log"} {
 			Eventually(func() (healthpb.HealthCheckResponse_ServingStatus, error) {
@@ -50,7 +50,13 @@ var _ = Describe("grpc.health.v1 under mutual TLS", func() {
 				return res.GetStatus(), err
 			}, 20*time.Second, 100*time.Millisecond).Should(Equal(healthpb.HealthCheckResponse_SERVING), "service %q", svc)
 		}
+		// Watch holds a stream open: not for a peer without a certificate.
 		watch, err := health.Watch(callCtx(), &healthpb.HealthCheckRequest{Service: "actorlog.v1.Log"})
+		Expect(err).NotTo(HaveOccurred())
+		_, err = watch.Recv()
+		Expect(codeOf(err)).To(Equal(codes.Unauthenticated), "%v", err)
+		// With a certificate it is served.
+		watch, err = healthpb.NewHealthClient(probeConn(cfgs["root"])).Watch(callCtx(), &healthpb.HealthCheckRequest{Service: "actorlog.v1.Log"})
 		Expect(err).NotTo(HaveOccurred())
 		first, err := watch.Recv()
 		Expect(err).NotTo(HaveOccurred())
