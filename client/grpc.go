@@ -253,6 +253,15 @@ func (c *Client) grpcProduce(ctx context.Context, values [][]byte) ([]uint64, er
 	defer cancel()
 	batches := split(values, c.cfg.MaxBatchBytes, c.cfg.MaxBatchRecords)
 	offsets := make([]uint64, len(values))
+	if len(batches) == 1 {
+		// One request (one record at a time, or one batch): on the
+		// caller's goroutine, without a goroutine and a context of its
+		// own, as the actor remote's produce does.
+		if err := c.grpcProduceBatch(ctx, values, offsets); err != nil {
+			return nil, err
+		}
+		return offsets, nil
+	}
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	var (

@@ -62,6 +62,16 @@ func (s *Server) done(r *reply) { s.sys.ProcessRegistry.Remove(r.pid) }
 // wait waits for r's answer, at most timeout and never past ctx. A dead
 // letter (the session is gone) comes back as *actor.DeadLetterResponse.
 func (s *Server) wait(ctx context.Context, r *reply, timeout time.Duration) (any, error) {
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
+		// The call's own deadline comes first (clients send one per
+		// attempt): it alone can end the wait, and no timer is needed.
+		select {
+		case m := <-r.ch:
+			return m, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	select {
@@ -106,13 +116,12 @@ func (s *Server) closeSession(pid *actor.PID) {
 // shared returns the session that serves the unary calls of c, opening it
 // on first use.
 func (s *Server) shared(ctx context.Context, c caller, h map[string]string) (*actor.PID, error) {
-	key := c.key()
 	s.mu.Lock()
 	if s.stopped {
 		s.mu.Unlock()
 		return nil, ErrStopped
 	}
-	pid := s.sessions[key]
+	pid := s.sessions[c]
 	s.mu.Unlock()
 	if pid != nil {
 		return pid, nil
@@ -127,12 +136,12 @@ func (s *Server) shared(ctx context.Context, c caller, h map[string]string) (*ac
 		s.closeSession(pid)
 		return nil, ErrStopped
 	}
-	if other := s.sessions[key]; other != nil {
+	if other := s.sessions[c]; other != nil {
 		// Another call opened one meanwhile: keep that one.
 		s.closeSession(pid)
 		return other, nil
 	}
-	s.sessions[key] = pid
+	s.sessions[c] = pid
 	return pid, nil
 }
 
@@ -140,8 +149,8 @@ func (s *Server) shared(ctx context.Context, c caller, h map[string]string) (*ac
 func (s *Server) forget(c caller, pid *actor.PID) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if cur := s.sessions[c.key()]; cur != nil && cur.Equal(pid) {
-		delete(s.sessions, c.key())
+	if cur := s.sessions[c]; cur != nil && cur.Equal(pid) {
+		delete(s.sessions, c)
 	}
 }
 

@@ -60,13 +60,16 @@ type Config struct {
 	System   *actor.ActorSystem
 	Sessions *actor.PID
 	// TLS, when set, makes the server require a client certificate
-	// verified by the configuration's CA (the node's mutual TLS); the
-	// certificate's identity is then what the sessions authorise. Nil
-	// serves plaintext, trusting every peer as the other channels do.
+	// verified by the configuration's CA (the node's mutual TLS) for every
+	// method but grpc.health.v1's Check, which probes without a
+	// certificate may call; the certificate's identity is then what the sessions
+	// authorise. Nil serves plaintext, trusting every peer as the other
+	// channels do.
 	TLS *tls.Config
 	// Creds, when set, replaces the credentials built from TLS (the node
-	// passes credentials that log refused handshakes). TLS must still be
-	// set for identities to be read.
+	// passes credentials that log refused handshakes); they should be
+	// built from ServerTLS(TLS). TLS must still be set for identities to
+	// be read and certificates to be required.
 	Creds credentials.TransportCredentials
 	// Ready reports whether the node can serve; grpc.health.v1 answers
 	// SERVING while it returns nil. Nil: always SERVING.

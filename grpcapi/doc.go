@@ -49,4 +49,15 @@
 //
 // The server also serves gRPC server reflection (grpcurl needs no .proto
 // file) and grpc.health.v1, which reports SERVING while the node is ready.
+//
+// # Probes under mutual TLS
+//
+// Health probes cannot present a client certificate (the kubelet's gRPC
+// probe in TLS mode, grpc_health_probe -tls), so the handshake verifies a
+// certificate when one is given but does not require one (ServerTLS), and
+// the server's interceptors then refuse every method except
+// grpc.health.v1's Check to a caller without a verified certificate, with
+// Unauthenticated, before any handler or session sees the call. The open
+// method is named (healthCheck): a method or service added later is closed
+// until someone decides otherwise.
 package grpcapi

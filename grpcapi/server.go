@@ -42,10 +42,12 @@ type Server struct {
 	health *health.Server
 
 	mu       sync.Mutex
-	sessions map[string]*actor.PID // unary calls' sessions, by identity key
+	sessions map[caller]*actor.PID // unary calls' sessions, by caller
 	stopped  bool
 	streams  map[uint64]context.CancelFunc // the streams open, ended by Stop
 	nextID   uint64
+
+	callerHeaders sync.Map // caller → its untraced calls' headers (read only)
 
 	stop     chan struct{}
 	wg       sync.WaitGroup
@@ -60,7 +62,7 @@ func New(cfg Config) (*Server, error) {
 	cfg = cfg.withDefaults()
 	s := &Server{
 		cfg: cfg, log: cfg.Logger.WithField("component", "grpc"), sys: cfg.System,
-		sessions: make(map[string]*actor.PID), stop: make(chan struct{}),
+		sessions: make(map[caller]*actor.PID), stop: make(chan struct{}),
 		streams: make(map[uint64]context.CancelFunc),
 		health:  health.NewServer(),
 	}
@@ -74,8 +76,8 @@ func New(cfg Config) (*Server, error) {
 		grpc.InitialConnWindowSize(cfg.ConnWindowBytes),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: cfg.KeepaliveTime, Timeout: cfg.KeepaliveTimeout}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: cfg.KeepaliveMinTime, PermitWithoutStream: true}),
-		grpc.ChainUnaryInterceptor(s.recoverUnary),
-		grpc.ChainStreamInterceptor(s.recoverStream),
+		grpc.ChainUnaryInterceptor(s.recoverUnary, s.requireCertUnary),
+		grpc.ChainStreamInterceptor(s.recoverStream, s.requireCertStream),
 		// Stop returns only once every handler has, so no stream
 		// outlives the node's sessions.
 		grpc.WaitForHandlers(true),
@@ -84,7 +86,7 @@ func New(cfg Config) (*Server, error) {
 	case cfg.Creds != nil:
 		opts = append(opts, grpc.Creds(cfg.Creds))
 	case cfg.TLS != nil:
-		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.TLS)))
+		opts = append(opts, grpc.Creds(credentials.NewTLS(ServerTLS(cfg.TLS))))
 	}
 	s.srv = grpc.NewServer(opts...)
 	messages.RegisterLogServer(s.srv, s)
@@ -226,14 +228,6 @@ type caller struct {
 	node     bool // a node certificate (only with TLS)
 }
 
-// key names the caller's shared session.
-func (c caller) key() string {
-	if c.node {
-		return "node:" + c.identity
-	}
-	return "client:" + c.identity
-}
-
 // callerOf reads the verified identity of the call's peer: the Common Name
 // of its client certificate, as the actor remote's guard does. Without TLS
 // there is none, and the sessions authorise nothing (as for the other
@@ -257,21 +251,37 @@ func (s *Server) callerOf(ctx context.Context) caller {
 // headers are the envelope headers of a call's messages: the transport
 // identity, stamped as the remote's guard stamps it, and the W3C trace
 // context of the call's metadata.
+//
+// The headers of an untraced call depend on the caller only, and nothing
+// writes to an envelope's headers once sent (the actors read them), so
+// those are built once per caller and shared by its calls.
 func (s *Server) headers(ctx context.Context, c caller) map[string]string {
-	h := map[string]string{actors.RemoteHeader: "true"}
+	tp := metadata.ValueFromIncomingContext(ctx, tracing.TraceparentHeader)
+	if len(tp) == 0 || tp[0] == "" {
+		if h, ok := s.callerHeaders.Load(c); ok {
+			return h.(map[string]string)
+		}
+		h, _ := s.callerHeaders.LoadOrStore(c, callerHeaders(c, 0))
+		return h.(map[string]string)
+	}
+	h := callerHeaders(c, 2)
+	h[tracing.TraceparentHeader] = tp[0]
+	if st := metadata.ValueFromIncomingContext(ctx, tracing.TracestateHeader); len(st) > 0 && st[0] != "" {
+		h[tracing.TracestateHeader] = st[0]
+	}
+	return h
+}
+
+// callerHeaders are the transport identity headers of c, with room for
+// extra more.
+func callerHeaders(c caller, extra int) map[string]string {
+	h := make(map[string]string, 3+extra)
+	h[actors.RemoteHeader] = "true"
 	if c.identity != "" {
 		h[actors.IdentityHeader] = c.identity
 	}
 	if c.node {
 		h[actors.NodeHeader] = "true"
-	}
-	if md, ok := metadata.FromIncomingContext(ctx); ok {
-		if v := md.Get(tracing.TraceparentHeader); len(v) > 0 && v[0] != "" {
-			h[tracing.TraceparentHeader] = v[0]
-			if st := md.Get(tracing.TracestateHeader); len(st) > 0 && st[0] != "" {
-				h[tracing.TracestateHeader] = st[0]
-			}
-		}
 	}
 	return h
 }

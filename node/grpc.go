@@ -43,10 +43,13 @@ func (n *Node) startGRPC() error {
 		MaxSendBytes: n.cfg.GRPCMaxMessageBytes,
 	}
 	// TLS (or plaintext) behind the same per-peer connection bound and
-	// rate-limited refusal log as the actor port (node/peers.go).
+	// rate-limited refusal log as the actor port (node/peers.go). The
+	// handshake verifies a client certificate when one is given without
+	// requiring one, so that probes reach grpc.health.v1; the server
+	// refuses every other method to a peer without one (grpcapi.ServerTLS).
 	var inner credentials.TransportCredentials
 	if n.cfg.TLS != nil {
-		inner = credentials.NewTLS(n.cfg.TLS)
+		inner = credentials.NewTLS(grpcapi.ServerTLS(n.cfg.TLS))
 	}
 	cfg.Creds = newGuardCreds(inner, n.cfg.TLS != nil, newPeerLimiter(n.cfg.MaxConnsPerPeer), n.log.WithField("component", "grpc"))
 	srv, err := grpcapi.New(cfg)
