@@ -162,6 +162,8 @@ func (a *raftActor) Receive(ctx actor.Context) {
 		a.servers(ctx)
 	case *messages.JoinRequest:
 		a.join(ctx, m)
+	case *messages.LeaveRequest:
+		a.leave(ctx, m)
 	case *messages.ChecksumQuery:
 		a.checksumQuery(ctx, m)
 	case *messages.RepairRequest:
