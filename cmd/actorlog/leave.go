@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -29,10 +30,16 @@ type leaveOptions struct {
 	addr    string
 	timeout time.Duration
 	tls     certs.Files
+	// ifScaledDown names the StatefulSet whose scale-down alone makes the
+	// node leave (a preStop hook); pod is this pod's name.
+	ifScaledDown string
+	pod          string
+	// scaleCheck builds the check (inClusterScaleCheck; tests replace it).
+	scaleCheck func(statefulSet, pod string) (*scaleDownCheck, error)
 }
 
 func newLeaveCommand() *cobra.Command {
-	o := &leaveOptions{}
+	o := &leaveOptions{scaleCheck: inClusterScaleCheck}
 	cmd := &cobra.Command{
 		Use:   "leave",
 		Short: "Take a node out of its cluster for good (raft and Consul), then stop it",
@@ -52,11 +59,21 @@ its cluster") unless the agent is given --rejoin: it then drops its stale copy
 of the log and joins as a new member, a non-voter that the leader promotes once
 it has caught up.
 
+In a preStop hook of a StatefulSet, --if-scaled-down <statefulset> makes leave
+act only when the pod is being scaled away: it asks the Kubernetes API (with
+the pod's service account, which needs "get" on that StatefulSet) for the
+desired replicas, and leaves only when the pod's ordinal (from --pod, default
+$POD_NAME) is at or above them. A rolling update, an eviction or a node drain
+ends pods below that count: then it prints why and exits 0 without leaving. A
+StatefulSet scaled to zero or being deleted is no scale-down either. When the
+API cannot be asked it exits 1 and leaves nothing.
+
 With TLS the request needs a certificate whose identity holds the admin grant
 (or a node certificate): pass --tls-cert, --tls-key and --tls-ca. Everything
 must finish within --timeout; a node that cannot find a leader in that time
 answers "no_leader" and stays a member.`,
 		Example: `  actorlog leave --http-addr 127.0.0.1:7481
+  actorlog leave --if-scaled-down log-actorlog          # preStop hook of the Helm chart
   actorlog leave --http-addr n2:7480 --tls-cert root.pem --tls-key root-key.pem --tls-ca ca.pem`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -66,6 +83,8 @@ answers "no_leader" and stays a member.`,
 	f := cmd.Flags()
 	f.StringVar(&o.addr, "http-addr", node.DefaultHTTPAddr, "host:port of the HTTP API of the node that leaves")
 	f.DurationVar(&o.timeout, "timeout", defaultLeaveTimeout, "deadline of the whole leave (hand-over, checks, removal)")
+	f.StringVar(&o.ifScaledDown, "if-scaled-down", "", "leave only when this pod is being scaled away from the named StatefulSet (see above); otherwise exit 0")
+	f.StringVar(&o.pod, "pod", "", "this pod's name, for --if-scaled-down (default $POD_NAME)")
 	registerTLSFlags(cmd, &o.tls, "PEM client certificate with the admin grant (or a node certificate); with --tls-key and --tls-ca the request goes over HTTPS")
 	return cmd
 }
@@ -80,6 +99,12 @@ func (o *leaveOptions) run(ctx context.Context, out io.Writer) error {
 	tlsCfg, err := tlsConfig(o.tls)
 	if err != nil {
 		return err
+	}
+	if o.ifScaledDown != "" {
+		leave, err := o.scaledDown(ctx)
+		if err != nil || !leave {
+			return err
+		}
 	}
 	scheme := "http://"
 	tr := &http.Transport{Proxy: nil, DisableKeepAlives: true}
@@ -123,4 +148,25 @@ func (o *leaveOptions) run(ctx context.Context, out io.Writer) error {
 	}
 	fmt.Fprintln(out, text)
 	return nil
+}
+
+// scaledDown runs the --if-scaled-down check within --timeout and says on
+// stderr what it found.
+func (o *leaveOptions) scaledDown(ctx context.Context) (bool, error) {
+	check, err := o.scaleCheck(o.ifScaledDown, o.pod)
+	if err != nil {
+		return false, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	leave, why, err := check.scaledDown(ctx)
+	if err != nil {
+		return false, err
+	}
+	if leave {
+		fmt.Fprintln(os.Stderr, why+": leaving the cluster")
+	} else {
+		fmt.Fprintln(os.Stderr, why+": not leaving")
+	}
+	return leave, nil
 }
