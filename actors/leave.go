@@ -73,7 +73,13 @@ func (a *raftActor) leave(ctx actor.Context, m *messages.LeaveRequest) {
 					Message: fmt.Sprintf("%s is the only voter: removing it would end the cluster", id)})
 				return
 			}
-			answering := countAnswering(remaining, selfID, fsm.Member, status, timeout, stop)
+			answering, unknown := countAnswering(remaining, selfID, fsm.Member, status, timeout, stop)
+			if answering <= len(remaining)/2 && len(unknown) > 0 {
+				// Right after a bootstrap the member table may lack a
+				// voter's addresses for a reconcile round.
+				replyTo(root, sender, unavailable("the addresses of voters %v are not known yet; retry", unknown))
+				return
+			}
 			if answering <= len(remaining)/2 {
 				replyTo(root, sender, &messages.LeaveRefused{Reason: messages.LeaveRefused_LEAVE_REFUSED_QUORUM,
 					Message: fmt.Sprintf("only %d of the %d voters that would remain answer; without %s the cluster would have no quorum",
@@ -99,14 +105,16 @@ func (a *raftActor) leave(ctx actor.Context, m *messages.LeaveRequest) {
 }
 
 // countAnswering counts the voters of ids that answer their status within
-// timeout, the leader (selfID) included without asking. Without a way to
-// ask (status nil) every voter counts as answering.
+// timeout, the leader (selfID) included without asking, and lists those
+// whose addresses the member table lacks. Without a way to ask (status
+// nil) every voter counts as answering.
 func countAnswering(ids []string, selfID string, member func(string) (*messages.Member, bool),
 	status func(context.Context, *messages.Member) (MemberStatus, error), timeout time.Duration, stop <-chan struct{},
-) int {
+) (int, []string) {
 	if status == nil {
-		return len(ids)
+		return len(ids), nil
 	}
+	var unknown []string
 	ctx, cancel := stopContext(stop)
 	defer cancel()
 	ctx, cancelT := context.WithTimeout(ctx, timeout)
@@ -123,6 +131,7 @@ func countAnswering(ids []string, selfID string, member func(string) (*messages.
 		}
 		m, ok := member(id)
 		if !ok {
+			unknown = append(unknown, id)
 			continue
 		}
 		wg.Add(1)
@@ -136,5 +145,5 @@ func countAnswering(ids []string, selfID string, member func(string) (*messages.
 		}()
 	}
 	wg.Wait()
-	return n
+	return n, unknown
 }

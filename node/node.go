@@ -53,6 +53,7 @@ type Node struct {
 	sessions *actor.PID
 
 	reg        *discovery.Registrar
+	discMu     sync.Mutex // guards membership once started (stopDiscovery)
 	membership *actor.PID
 
 	rp       raftParts
