@@ -17,7 +17,8 @@ import (
 )
 
 // RaftName is the raft actor's well-known name. Peers address it on each
-// other's actor remote to forward produces, consistent reads and joins.
+// other's actor remote to forward produces, consistent reads, joins and
+// leaves.
 const RaftName = "raft"
 
 // RaftConfig configures the raft actor.
