@@ -24,12 +24,14 @@ import (
 //     changes nothing): it refuses to remove the only voter, and a voter
 //     whose removal would leave fewer than a majority of the remaining
 //     voters answering.
-//  3. The node writes the leave marker into its data directory, so that a
-//     restart does not rejoin the cluster it recorded (Config.Rejoin).
+//  3. The node writes the leave marker into its data directory (phase
+//     "leaving"), so that a restart does not rejoin the cluster it recorded
+//     (Config.Rejoin).
 //  4. It leaves Consul: the membership actor stops and deregisters it. This
 //     comes before the removal, or the leader's reconcile would add a member
 //     that still passes in Consul back as a non-voter.
-//  5. The leader removes it from the raft configuration.
+//  5. The leader removes it from the raft configuration, and the marker
+//     says so (phase "left").
 //  6. The node stops (Done closes): it is no member of anything any more.
 //
 // A leave that fails after step 3 leaves the node running, still a voter
@@ -46,9 +48,21 @@ const leftMarkerName = "left.json"
 // RequestTimeout, with room for retries across a change of leader.
 const DefaultLeaveTimeout = 30 * time.Second
 
+// Phases of the leave marker.
+const (
+	// phaseLeaving: the node began to leave and may still be a voter (the
+	// removal was not confirmed). Its logs must stay: a voter that drops
+	// entries it acknowledged could elect a leader that lacks them.
+	phaseLeaving = "leaving"
+	// phaseLeft: the leader confirmed the removal; the logs are a stale
+	// copy of a cluster the node is no member of.
+	phaseLeft = "left"
+)
+
 // leftMarker records that the data directory left its cluster.
 type leftMarker struct {
 	ID     string    `json:"id"`
+	Phase  string    `json:"phase"`
 	Leader string    `json:"leader"`
 	Since  time.Time `json:"since"`
 }
@@ -63,10 +77,10 @@ func readLeftMarker(dataDir string) (*leftMarker, error) {
 		return nil, fmt.Errorf("%w: read the leave marker: %w", ErrStart, err)
 	}
 	m := &leftMarker{}
-	if err := json.Unmarshal(b, m); err != nil {
-		// A damaged marker still says the directory left: the node wrote
-		// nothing else there.
-		m.ID = "?"
+	if err := json.Unmarshal(b, m); err != nil || m.Phase != phaseLeft {
+		// A damaged marker still says the directory began to leave; that
+		// the removal was confirmed it no longer says.
+		m.Phase = phaseLeaving
 	}
 	return m, nil
 }
@@ -80,23 +94,35 @@ func writeLeftMarker(dataDir string, m *leftMarker) error {
 }
 
 // checkLeft runs at start, before raft opens its state. A data directory
-// that left its cluster does not start (ErrLeft) unless Config.Rejoin is
-// set; then its raft log, snapshots, FSM state and record log are dropped
-// (they are a stale copy of a cluster it is no member of) and it joins as a
-// new member: a non-voter that the leader promotes once it has caught up.
+// that left its cluster, or began to, does not start (ErrLeft) unless
+// Config.Rejoin is set. Then a directory that left drops its raft log,
+// snapshots, FSM state and record log (a stale copy of a cluster it is no
+// member of) and joins as a new member: a non-voter that the leader
+// promotes once it has caught up. One whose removal was never confirmed
+// may still be a voter and keeps everything: it starts as any restart
+// does, and if it was removed after all it is added back as a non-voter
+// and promoted once it has caught up.
 func (n *Node) checkLeft() error {
 	m, err := readLeftMarker(n.cfg.DataDir)
 	if err != nil || m == nil {
 		return err
 	}
 	if !n.cfg.Rejoin {
-		return fmt.Errorf("%w: %s says node %s left its cluster at %s (actorlog leave); start with --rejoin to drop this copy and join as a new member, or use an empty --data-dir",
-			ErrLeft, leftMarkerPath(n.cfg.DataDir), m.ID, m.Since.Format(time.RFC3339))
+		what := "left its cluster"
+		if m.Phase != phaseLeft {
+			what = "began to leave its cluster"
+		}
+		return fmt.Errorf("%w: %s says node %s %s at %s (actorlog leave); start with --rejoin to join it again as a member, or use an empty --data-dir",
+			ErrLeft, leftMarkerPath(n.cfg.DataDir), m.ID, what, m.Since.Format(time.RFC3339))
 	}
-	n.log.WithFields(logrus.Fields{"left_at": m.Since, "left_as": m.ID}).
-		Warn("this data directory left its cluster; --rejoin: dropping its raft log, snapshots and record log and joining as a new member")
-	if err := dropLogs(n.cfg.DataDir, n.cfg.RaftStore.Kind); err != nil {
-		return fmt.Errorf("%w: drop the logs of a data directory that left: %w", ErrStart, err)
+	log := n.log.WithFields(logrus.Fields{"left_at": m.Since, "left_as": m.ID})
+	if m.Phase == phaseLeft {
+		log.Warn("this data directory left its cluster; --rejoin: dropping its raft log, snapshots and record log and joining as a new member")
+		if err := dropLogs(n.cfg.DataDir, n.cfg.RaftStore.Kind); err != nil {
+			return fmt.Errorf("%w: drop the logs of a data directory that left: %w", ErrStart, err)
+		}
+	} else {
+		log.Warn("this data directory began to leave its cluster and may still be a voter; --rejoin: keeping its logs and rejoining")
 	}
 	if err := os.Remove(leftMarkerPath(n.cfg.DataDir)); err != nil {
 		return fmt.Errorf("%w: remove the leave marker: %w", ErrStart, err)
@@ -173,7 +199,8 @@ func (n *Node) Leave(ctx context.Context) (LeaveResult, error) {
 	}
 	// Step 3.
 	_, leader := n.raft.LeaderWithID()
-	if err := writeLeftMarker(n.cfg.DataDir, &leftMarker{ID: n.cfg.ID, Leader: string(leader), Since: time.Now().UTC()}); err != nil {
+	marker := &leftMarker{ID: n.cfg.ID, Phase: phaseLeaving, Leader: string(leader), Since: time.Now().UTC()}
+	if err := writeLeftMarker(n.cfg.DataDir, marker); err != nil {
 		return LeaveResult{}, fmt.Errorf("node: write the leave marker: %w", err)
 	}
 	// Step 4. The join loop stops too: it would ask to be added back.
@@ -189,6 +216,12 @@ func (n *Node) Leave(ctx context.Context) (LeaveResult, error) {
 	if err != nil {
 		log.WithError(err).Warn("leaving: deregistered, but the leader did not remove this node; run leave again")
 		return LeaveResult{}, err
+	}
+	marker.Phase, marker.Leader = phaseLeft, res.Leader
+	if err := writeLeftMarker(n.cfg.DataDir, marker); err != nil {
+		// The marker still says "leaving": a rejoin keeps the logs, which
+		// is safe either way.
+		log.WithError(err).Warn("leaving: could not record the confirmed removal")
 	}
 	log.WithFields(logrus.Fields{"leader": res.Leader, "voters": res.Voters, "removed": res.Removed}).Info("left the cluster; stopping")
 	n.left.Store(true)
