@@ -82,7 +82,7 @@ answers "no_leader" and stays a member.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.addr, "http-addr", node.DefaultHTTPAddr, "host:port of the HTTP API of the node that leaves")
-	f.DurationVar(&o.timeout, "timeout", defaultLeaveTimeout, "deadline of the whole leave (hand-over, checks, removal)")
+	f.DurationVar(&o.timeout, "timeout", defaultLeaveTimeout, "deadline of the whole leave (the --if-scaled-down check, hand-over, checks, removal); the answer is awaited 5 s longer")
 	f.StringVar(&o.ifScaledDown, "if-scaled-down", "", "leave only when this pod is being scaled away from the named StatefulSet (see above); otherwise exit 0")
 	f.StringVar(&o.pod, "pod", "", "this pod's name, for --if-scaled-down (default $POD_NAME)")
 	registerTLSFlags(cmd, &o.tls, "PEM client certificate with the admin grant (or a node certificate); with --tls-key and --tls-ca the request goes over HTTPS")
@@ -100,11 +100,18 @@ func (o *leaveOptions) run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// One deadline for everything, the scale check included, so that a
+	// preStop hook ends within --timeout (plus the wait for the answer).
+	deadline := time.Now().Add(o.timeout)
 	if o.ifScaledDown != "" {
-		leave, err := o.scaledDown(ctx)
+		leave, err := o.scaledDown(ctx, deadline)
 		if err != nil || !leave {
 			return err
 		}
+	}
+	remaining := time.Until(deadline).Round(time.Millisecond)
+	if remaining < time.Second {
+		return fmt.Errorf("%w: --timeout %s spent before the node was asked", errLeaveFailed, o.timeout)
 	}
 	scheme := "http://"
 	tr := &http.Transport{Proxy: nil, DisableKeepAlives: true}
@@ -114,9 +121,9 @@ func (o *leaveOptions) run(ctx context.Context, out io.Writer) error {
 	}
 	// The node bounds the leave by ?timeout=; the request waits a little
 	// longer for its answer.
-	ctx, cancel := context.WithTimeout(ctx, o.timeout+5*time.Second)
+	ctx, cancel := context.WithDeadline(ctx, deadline.Add(5*time.Second))
 	defer cancel()
-	url := scheme + o.addr + "/v1/leave?timeout=" + o.timeout.String()
+	url := scheme + o.addr + "/v1/leave?timeout=" + remaining.String()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
 	if err != nil {
 		return &usageError{err}
@@ -150,15 +157,21 @@ func (o *leaveOptions) run(ctx context.Context, out io.Writer) error {
 	return nil
 }
 
-// scaledDown runs the --if-scaled-down check within --timeout and says on
-// stderr what it found.
-func (o *leaveOptions) scaledDown(ctx context.Context) (bool, error) {
+// scaleCheckTimeout bounds the --if-scaled-down question to the API
+// server, within --timeout: one GET.
+const scaleCheckTimeout = 10 * time.Second
+
+// scaledDown runs the --if-scaled-down check, within scaleCheckTimeout and
+// the deadline, and says on stderr what it found.
+func (o *leaveOptions) scaledDown(ctx context.Context, deadline time.Time) (bool, error) {
 	check, err := o.scaleCheck(o.ifScaledDown, o.pod)
 	if err != nil {
 		return false, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
+	ctx, cancelT := context.WithTimeout(ctx, scaleCheckTimeout)
+	defer cancelT()
 	leave, why, err := check.scaledDown(ctx)
 	if err != nil {
 		return false, err

@@ -520,8 +520,13 @@ func TestChartRefusesInconsistentValues(t *testing.T) {
 }
 
 // agentStopSeconds is how long `actorlog agent` may take to stop gracefully
-// on SIGTERM (cmd/actorlog/agent.go, stopTimeout).
-const agentStopSeconds = 30
+// on SIGTERM (cmd/actorlog/agent.go, stopTimeout); leaveAnswerSeconds how
+// much longer than its --timeout `actorlog leave` waits for the node's
+// answer (cmd/actorlog/leave.go).
+const (
+	agentStopSeconds   = 30
+	leaveAnswerSeconds = 5
+)
 
 // checkLeave checks the scale-down leave: a preStop hook that runs
 // `actorlog leave --if-scaled-down` with flags the binary has, against this
@@ -592,12 +597,12 @@ func checkLeave(t *testing.T, r rendered, flags binFlags, on, tlsOn bool) {
 		t.Errorf("preStop --timeout=%s is below actorlog leave's default %q", timeout, flags.leave["timeout"])
 	}
 	grace := pod.TerminationGracePeriodSeconds
-	if need := int64(timeout.Seconds()) + agentStopSeconds; grace == nil || *grace <= need {
+	if need := int64(timeout.Seconds()) + leaveAnswerSeconds + agentStopSeconds; grace == nil || *grace <= need {
 		got := "unset"
 		if grace != nil {
 			got = strconv.FormatInt(*grace, 10)
 		}
-		t.Errorf("terminationGracePeriodSeconds %s: the leave may take %s and the agent's stop %d s after it", got, timeout, agentStopSeconds)
+		t.Errorf("terminationGracePeriodSeconds %s: the leave may take %s (+%d s for its answer) and the agent's stop %d s after it", got, timeout, leaveAnswerSeconds, agentStopSeconds)
 	}
 	for _, flag := range []string{"tls-cert", "tls-key", "tls-ca"} {
 		if tlsOn && (len(h[flag]) != 1 || h[flag][0] != one(t, a, flag)) {
