@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -266,5 +268,53 @@ var _ = Describe("A leave the cluster cannot afford", Ordered, func() {
 		code, body = httpJSON("POST", "http://"+cluster.nodes[0].httpAddr+"/v1/leave?timeout=soon", nil)
 		Expect(code).To(Equal(400))
 		Expect(body["error"]).To(HaveKeyWithValue("field", "timeout"))
+	})
+})
+
+var _ = Describe("actorlog leave with mutual TLS", func() {
+	It("needs the admin grant or a node certificate, and then takes the node out", func() {
+		tmp := GinkgoT().TempDir()
+		ours := makeCerts(filepath.Join(tmp, "certs"), "--nodes", "2")
+		nodeFlags := func(id string) []string {
+			return append(ours.flags(id), "--acl-policy", ours.file("policy.csv"))
+		}
+		n1 := startAgent("n1", filepath.Join(tmp, "n1"), nodeFlags("n1")...)
+		n2 := startAgent("n2", filepath.Join(tmp, "n2"), append(nodeFlags("n2"), "--join", n1.actorAddr, "--stabilization-time", "1s")...)
+		admin := httpsClient(ours, ours, "root")
+		voters := func() ([]string, error) {
+			code, body, err := do(admin, http.MethodGet, "https://"+n1.httpAddr+"/v1/servers", nil)
+			if err != nil || code != http.StatusOK {
+				return nil, fmt.Errorf("GET /v1/servers: %d %v", code, err)
+			}
+			var list []serverJSON
+			if err := json.Unmarshal([]byte(body), &list); err != nil {
+				return nil, err
+			}
+			var ids []string
+			for _, s := range list {
+				if s.Voter {
+					ids = append(ids, s.ID)
+				}
+			}
+			return ids, nil
+		}
+		Eventually(voters, 60*time.Second, 200*time.Millisecond).Should(ConsistOf("n1", "n2"))
+
+		By("plaintext: the CLI says the node serves HTTPS")
+		s := cli(nil, "leave", "--http-addr", n2.httpAddr)
+		Eventually(s, 30*time.Second).Should(gexec.Exit(2))
+		Expect(s.Err).To(gbytes.Say("serves HTTPS"))
+
+		By("an identity without the admin grant is refused and nothing changes")
+		s = cli(nil, append([]string{"leave", "--http-addr", n2.httpAddr}, ours.flags("nobody")...)...)
+		Eventually(s, 30*time.Second).Should(gexec.Exit(1))
+		Expect(s.Err).To(gbytes.Say("unauthorized"))
+		Consistently(voters, 2*time.Second, 250*time.Millisecond).Should(ConsistOf("n1", "n2"))
+
+		By("the admin takes n2 out")
+		s = cli(nil, append([]string{"leave", "--http-addr", n2.httpAddr}, ours.flags("root")...)...)
+		Eventually(s, 60*time.Second).Should(gexec.Exit(0))
+		Eventually(n2.session, 40*time.Second).Should(gexec.Exit(0))
+		Eventually(voters, 20*time.Second).Should(ConsistOf("n1"))
 	})
 })
