@@ -17,7 +17,8 @@ import (
 )
 
 // RaftName is the raft actor's well-known name. Peers address it on each
-// other's actor remote to forward produces, consistent reads and joins.
+// other's actor remote to forward produces, consistent reads, joins and
+// leaves.
 const RaftName = "raft"
 
 // RaftConfig configures the raft actor.
@@ -162,6 +163,8 @@ func (a *raftActor) Receive(ctx actor.Context) {
 		a.servers(ctx)
 	case *messages.JoinRequest:
 		a.join(ctx, m)
+	case *messages.LeaveRequest:
+		a.leave(ctx, m)
 	case *messages.ChecksumQuery:
 		a.checksumQuery(ctx, m)
 	case *messages.RepairRequest:

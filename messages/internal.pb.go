@@ -139,6 +139,62 @@ func (FaultMode) EnumDescriptor() ([]byte, []int) {
 	return file_internal_proto_rawDescGZIP(), []int{1}
 }
 
+type LeaveRefused_Reason int32
+
+const (
+	LeaveRefused_LEAVE_REFUSED_UNSPECIFIED LeaveRefused_Reason = 0
+	// The member is the only voter: removing it would end the cluster.
+	LeaveRefused_LEAVE_REFUSED_LAST_VOTER LeaveRefused_Reason = 1
+	// Fewer than a majority of the voters that would remain answer: the
+	// cluster could not commit anything once the member is gone.
+	LeaveRefused_LEAVE_REFUSED_QUORUM LeaveRefused_Reason = 2
+	// The member is the leader: it must hand leadership over first.
+	LeaveRefused_LEAVE_REFUSED_IS_LEADER LeaveRefused_Reason = 3
+)
+
+// Enum value maps for LeaveRefused_Reason.
+var (
+	LeaveRefused_Reason_name = map[int32]string{
+		0: "LEAVE_REFUSED_UNSPECIFIED",
+		1: "LEAVE_REFUSED_LAST_VOTER",
+		2: "LEAVE_REFUSED_QUORUM",
+		3: "LEAVE_REFUSED_IS_LEADER",
+	}
+	LeaveRefused_Reason_value = map[string]int32{
+		"LEAVE_REFUSED_UNSPECIFIED": 0,
+		"LEAVE_REFUSED_LAST_VOTER":  1,
+		"LEAVE_REFUSED_QUORUM":      2,
+		"LEAVE_REFUSED_IS_LEADER":   3,
+	}
+)
+
+func (x LeaveRefused_Reason) Enum() *LeaveRefused_Reason {
+	p := new(LeaveRefused_Reason)
+	*p = x
+	return p
+}
+
+func (x LeaveRefused_Reason) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (LeaveRefused_Reason) Descriptor() protoreflect.EnumDescriptor {
+	return file_internal_proto_enumTypes[2].Descriptor()
+}
+
+func (LeaveRefused_Reason) Type() protoreflect.EnumType {
+	return &file_internal_proto_enumTypes[2]
+}
+
+func (x LeaveRefused_Reason) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use LeaveRefused_Reason.Descriptor instead.
+func (LeaveRefused_Reason) EnumDescriptor() ([]byte, []int) {
+	return file_internal_proto_rawDescGZIP(), []int{60, 0}
+}
+
 type SegmentError struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Code          SegmentErrorCode       `protobuf:"varint,1,opt,name=code,proto3,enum=actorlog.v1.SegmentErrorCode" json:"code,omitempty"`
@@ -3412,6 +3468,206 @@ func (x *LeaderChanged) GetIsSelf() bool {
 	return false
 }
 
+// LeaveRequest asks the leader to remove a member from the raft
+// configuration for good (`actorlog leave`, POST /v1/leave on the member).
+// A member that is not the leader forwards it once (forwarded = true).
+// With check_only the leader answers whether it would remove the member and
+// changes nothing: the member deregisters from Consul between the check and
+// the removal, so that the leader's reconcile does not add it back.
+// Reply: LeaveResponse, LeaveRefused, NotLeader, Unavailable or
+// InvalidRequest.
+type LeaveRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Forwarded     bool                   `protobuf:"varint,2,opt,name=forwarded,proto3" json:"forwarded,omitempty"`
+	CheckOnly     bool                   `protobuf:"varint,3,opt,name=check_only,json=checkOnly,proto3" json:"check_only,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaveRequest) Reset() {
+	*x = LeaveRequest{}
+	mi := &file_internal_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaveRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaveRequest) ProtoMessage() {}
+
+func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaveRequest.ProtoReflect.Descriptor instead.
+func (*LeaveRequest) Descriptor() ([]byte, []int) {
+	return file_internal_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *LeaveRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *LeaveRequest) GetForwarded() bool {
+	if x != nil {
+		return x.Forwarded
+	}
+	return false
+}
+
+func (x *LeaveRequest) GetCheckOnly() bool {
+	if x != nil {
+		return x.CheckOnly
+	}
+	return false
+}
+
+type LeaveResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// removed is false when the member was in no configuration (it had left
+	// already) or, with check_only, nothing was changed.
+	Removed bool `protobuf:"varint,1,opt,name=removed,proto3" json:"removed,omitempty"`
+	// The voters of the configuration without the member.
+	Voters        []string `protobuf:"bytes,2,rep,name=voters,proto3" json:"voters,omitempty"`
+	LeaderId      string   `protobuf:"bytes,3,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaveResponse) Reset() {
+	*x = LeaveResponse{}
+	mi := &file_internal_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaveResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaveResponse) ProtoMessage() {}
+
+func (x *LeaveResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaveResponse.ProtoReflect.Descriptor instead.
+func (*LeaveResponse) Descriptor() ([]byte, []int) {
+	return file_internal_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *LeaveResponse) GetRemoved() bool {
+	if x != nil {
+		return x.Removed
+	}
+	return false
+}
+
+func (x *LeaveResponse) GetVoters() []string {
+	if x != nil {
+		return x.Voters
+	}
+	return nil
+}
+
+func (x *LeaveResponse) GetLeaderId() string {
+	if x != nil {
+		return x.LeaderId
+	}
+	return ""
+}
+
+// LeaveRefused says why the leader will not remove a member.
+type LeaveRefused struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Reason          LeaveRefused_Reason    `protobuf:"varint,1,opt,name=reason,proto3,enum=actorlog.v1.LeaveRefused_Reason" json:"reason,omitempty"`
+	Message         string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	VotersRemaining uint32                 `protobuf:"varint,3,opt,name=voters_remaining,json=votersRemaining,proto3" json:"voters_remaining,omitempty"`
+	VotersAnswering uint32                 `protobuf:"varint,4,opt,name=voters_answering,json=votersAnswering,proto3" json:"voters_answering,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *LeaveRefused) Reset() {
+	*x = LeaveRefused{}
+	mi := &file_internal_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaveRefused) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaveRefused) ProtoMessage() {}
+
+func (x *LeaveRefused) ProtoReflect() protoreflect.Message {
+	mi := &file_internal_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaveRefused.ProtoReflect.Descriptor instead.
+func (*LeaveRefused) Descriptor() ([]byte, []int) {
+	return file_internal_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *LeaveRefused) GetReason() LeaveRefused_Reason {
+	if x != nil {
+		return x.Reason
+	}
+	return LeaveRefused_LEAVE_REFUSED_UNSPECIFIED
+}
+
+func (x *LeaveRefused) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *LeaveRefused) GetVotersRemaining() uint32 {
+	if x != nil {
+		return x.VotersRemaining
+	}
+	return 0
+}
+
+func (x *LeaveRefused) GetVotersAnswering() uint32 {
+	if x != nil {
+		return x.VotersAnswering
+	}
+	return 0
+}
+
 var File_internal_proto protoreflect.FileDescriptor
 
 const file_internal_proto_rawDesc = "" +
@@ -3653,7 +3909,26 @@ const file_internal_proto_rawDesc = "" +
 	"\fJoinResponse\"E\n" +
 	"\rLeaderChanged\x12\x1b\n" +
 	"\tleader_id\x18\x01 \x01(\tR\bleaderId\x12\x17\n" +
-	"\ais_self\x18\x02 \x01(\bR\x06isSelf*\x95\x01\n" +
+	"\ais_self\x18\x02 \x01(\bR\x06isSelf\"[\n" +
+	"\fLeaveRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1c\n" +
+	"\tforwarded\x18\x02 \x01(\bR\tforwarded\x12\x1d\n" +
+	"\n" +
+	"check_only\x18\x03 \x01(\bR\tcheckOnly\"^\n" +
+	"\rLeaveResponse\x12\x18\n" +
+	"\aremoved\x18\x01 \x01(\bR\aremoved\x12\x16\n" +
+	"\x06voters\x18\x02 \x03(\tR\x06voters\x12\x1b\n" +
+	"\tleader_id\x18\x03 \x01(\tR\bleaderId\"\xb6\x02\n" +
+	"\fLeaveRefused\x128\n" +
+	"\x06reason\x18\x01 \x01(\x0e2 .actorlog.v1.LeaveRefused.ReasonR\x06reason\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\x12)\n" +
+	"\x10voters_remaining\x18\x03 \x01(\rR\x0fvotersRemaining\x12)\n" +
+	"\x10voters_answering\x18\x04 \x01(\rR\x0fvotersAnswering\"|\n" +
+	"\x06Reason\x12\x1d\n" +
+	"\x19LEAVE_REFUSED_UNSPECIFIED\x10\x00\x12\x1c\n" +
+	"\x18LEAVE_REFUSED_LAST_VOTER\x10\x01\x12\x18\n" +
+	"\x14LEAVE_REFUSED_QUORUM\x10\x02\x12\x1b\n" +
+	"\x17LEAVE_REFUSED_IS_LEADER\x10\x03*\x95\x01\n" +
 	"\x10SegmentErrorCode\x12\x0e\n" +
 	"\n" +
 	"SEGMENT_OK\x10\x00\x12\x10\n" +
@@ -3678,102 +3953,107 @@ func file_internal_proto_rawDescGZIP() []byte {
 	return file_internal_proto_rawDescData
 }
 
-var file_internal_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_internal_proto_msgTypes = make([]protoimpl.MessageInfo, 59)
+var file_internal_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_internal_proto_msgTypes = make([]protoimpl.MessageInfo, 62)
 var file_internal_proto_goTypes = []any{
 	(SegmentErrorCode)(0),            // 0: actorlog.v1.SegmentErrorCode
 	(FaultMode)(0),                   // 1: actorlog.v1.FaultMode
-	(*SegmentError)(nil),             // 2: actorlog.v1.SegmentError
-	(*SegmentReady)(nil),             // 3: actorlog.v1.SegmentReady
-	(*SegmentAppend)(nil),            // 4: actorlog.v1.SegmentAppend
-	(*SegmentAppended)(nil),          // 5: actorlog.v1.SegmentAppended
-	(*SegmentRead)(nil),              // 6: actorlog.v1.SegmentRead
-	(*SegmentReadResult)(nil),        // 7: actorlog.v1.SegmentReadResult
-	(*SegmentSeal)(nil),              // 8: actorlog.v1.SegmentSeal
-	(*SegmentSealed)(nil),            // 9: actorlog.v1.SegmentSealed
-	(*SegmentTruncate)(nil),          // 10: actorlog.v1.SegmentTruncate
-	(*SegmentTruncated)(nil),         // 11: actorlog.v1.SegmentTruncated
-	(*SegmentRemove)(nil),            // 12: actorlog.v1.SegmentRemove
-	(*SegmentRemoved)(nil),           // 13: actorlog.v1.SegmentRemoved
-	(*SegmentFault)(nil),             // 14: actorlog.v1.SegmentFault
-	(*InjectSegmentFault)(nil),       // 15: actorlog.v1.InjectSegmentFault
-	(*FaultInjected)(nil),            // 16: actorlog.v1.FaultInjected
-	(*LogStatusRequest)(nil),         // 17: actorlog.v1.LogStatusRequest
-	(*LogStatus)(nil),                // 18: actorlog.v1.LogStatus
-	(*CheckOffset)(nil),              // 19: actorlog.v1.CheckOffset
-	(*OffsetAccepted)(nil),           // 20: actorlog.v1.OffsetAccepted
-	(*DrainLog)(nil),                 // 21: actorlog.v1.DrainLog
-	(*LogDrained)(nil),               // 22: actorlog.v1.LogDrained
-	(*PollExpired)(nil),              // 23: actorlog.v1.PollExpired
-	(*RetentionTick)(nil),            // 24: actorlog.v1.RetentionTick
-	(*ScrubTick)(nil),                // 25: actorlog.v1.ScrubTick
-	(*IdleTick)(nil),                 // 26: actorlog.v1.IdleTick
-	(*SubscriptionRetry)(nil),        // 27: actorlog.v1.SubscriptionRetry
-	(*ClientEndpointTerminated)(nil), // 28: actorlog.v1.ClientEndpointTerminated
-	(*SessionInfoRequest)(nil),       // 29: actorlog.v1.SessionInfoRequest
-	(*SessionInfo)(nil),              // 30: actorlog.v1.SessionInfo
-	(*SessionsStatusRequest)(nil),    // 31: actorlog.v1.SessionsStatusRequest
-	(*SessionsStatus)(nil),           // 32: actorlog.v1.SessionsStatus
-	(*LogSync)(nil),                  // 33: actorlog.v1.LogSync
-	(*LogSynced)(nil),                // 34: actorlog.v1.LogSynced
-	(*LogReset)(nil),                 // 35: actorlog.v1.LogReset
-	(*LogResetDone)(nil),             // 36: actorlog.v1.LogResetDone
-	(*ReadFence)(nil),                // 37: actorlog.v1.ReadFence
-	(*ReadFenced)(nil),               // 38: actorlog.v1.ReadFenced
-	(*FSMRead)(nil),                  // 39: actorlog.v1.FSMRead
-	(*Member)(nil),                   // 40: actorlog.v1.Member
-	(*RaftCommand)(nil),              // 41: actorlog.v1.RaftCommand
-	(*ProducerState)(nil),            // 42: actorlog.v1.ProducerState
-	(*ProducedBatch)(nil),            // 43: actorlog.v1.ProducedBatch
-	(*FSMState)(nil),                 // 44: actorlog.v1.FSMState
-	(*Checkpoint)(nil),               // 45: actorlog.v1.Checkpoint
-	(*Verify)(nil),                   // 46: actorlog.v1.Verify
-	(*RepairHold)(nil),               // 47: actorlog.v1.RepairHold
-	(*ChecksumQuery)(nil),            // 48: actorlog.v1.ChecksumQuery
-	(*ChecksumAnswer)(nil),           // 49: actorlog.v1.ChecksumAnswer
-	(*RepairRequest)(nil),            // 50: actorlog.v1.RepairRequest
-	(*RepairDone)(nil),               // 51: actorlog.v1.RepairDone
-	(*RepairResponse)(nil),           // 52: actorlog.v1.RepairResponse
-	(*LeaderSuspect)(nil),            // 53: actorlog.v1.LeaderSuspect
-	(*SnapshotChunk)(nil),            // 54: actorlog.v1.SnapshotChunk
-	(*ForwardedProduce)(nil),         // 55: actorlog.v1.ForwardedProduce
-	(*ForwardedConsume)(nil),         // 56: actorlog.v1.ForwardedConsume
-	(*JoinRequest)(nil),              // 57: actorlog.v1.JoinRequest
-	(*JoinResponse)(nil),             // 58: actorlog.v1.JoinResponse
-	(*LeaderChanged)(nil),            // 59: actorlog.v1.LeaderChanged
-	nil,                              // 60: actorlog.v1.RaftCommand.TraceEntry
-	(*Record)(nil),                   // 61: actorlog.v1.Record
-	(*ConsumeRequest)(nil),           // 62: actorlog.v1.ConsumeRequest
-	(*ProduceRequest)(nil),           // 63: actorlog.v1.ProduceRequest
+	(LeaveRefused_Reason)(0),         // 2: actorlog.v1.LeaveRefused.Reason
+	(*SegmentError)(nil),             // 3: actorlog.v1.SegmentError
+	(*SegmentReady)(nil),             // 4: actorlog.v1.SegmentReady
+	(*SegmentAppend)(nil),            // 5: actorlog.v1.SegmentAppend
+	(*SegmentAppended)(nil),          // 6: actorlog.v1.SegmentAppended
+	(*SegmentRead)(nil),              // 7: actorlog.v1.SegmentRead
+	(*SegmentReadResult)(nil),        // 8: actorlog.v1.SegmentReadResult
+	(*SegmentSeal)(nil),              // 9: actorlog.v1.SegmentSeal
+	(*SegmentSealed)(nil),            // 10: actorlog.v1.SegmentSealed
+	(*SegmentTruncate)(nil),          // 11: actorlog.v1.SegmentTruncate
+	(*SegmentTruncated)(nil),         // 12: actorlog.v1.SegmentTruncated
+	(*SegmentRemove)(nil),            // 13: actorlog.v1.SegmentRemove
+	(*SegmentRemoved)(nil),           // 14: actorlog.v1.SegmentRemoved
+	(*SegmentFault)(nil),             // 15: actorlog.v1.SegmentFault
+	(*InjectSegmentFault)(nil),       // 16: actorlog.v1.InjectSegmentFault
+	(*FaultInjected)(nil),            // 17: actorlog.v1.FaultInjected
+	(*LogStatusRequest)(nil),         // 18: actorlog.v1.LogStatusRequest
+	(*LogStatus)(nil),                // 19: actorlog.v1.LogStatus
+	(*CheckOffset)(nil),              // 20: actorlog.v1.CheckOffset
+	(*OffsetAccepted)(nil),           // 21: actorlog.v1.OffsetAccepted
+	(*DrainLog)(nil),                 // 22: actorlog.v1.DrainLog
+	(*LogDrained)(nil),               // 23: actorlog.v1.LogDrained
+	(*PollExpired)(nil),              // 24: actorlog.v1.PollExpired
+	(*RetentionTick)(nil),            // 25: actorlog.v1.RetentionTick
+	(*ScrubTick)(nil),                // 26: actorlog.v1.ScrubTick
+	(*IdleTick)(nil),                 // 27: actorlog.v1.IdleTick
+	(*SubscriptionRetry)(nil),        // 28: actorlog.v1.SubscriptionRetry
+	(*ClientEndpointTerminated)(nil), // 29: actorlog.v1.ClientEndpointTerminated
+	(*SessionInfoRequest)(nil),       // 30: actorlog.v1.SessionInfoRequest
+	(*SessionInfo)(nil),              // 31: actorlog.v1.SessionInfo
+	(*SessionsStatusRequest)(nil),    // 32: actorlog.v1.SessionsStatusRequest
+	(*SessionsStatus)(nil),           // 33: actorlog.v1.SessionsStatus
+	(*LogSync)(nil),                  // 34: actorlog.v1.LogSync
+	(*LogSynced)(nil),                // 35: actorlog.v1.LogSynced
+	(*LogReset)(nil),                 // 36: actorlog.v1.LogReset
+	(*LogResetDone)(nil),             // 37: actorlog.v1.LogResetDone
+	(*ReadFence)(nil),                // 38: actorlog.v1.ReadFence
+	(*ReadFenced)(nil),               // 39: actorlog.v1.ReadFenced
+	(*FSMRead)(nil),                  // 40: actorlog.v1.FSMRead
+	(*Member)(nil),                   // 41: actorlog.v1.Member
+	(*RaftCommand)(nil),              // 42: actorlog.v1.RaftCommand
+	(*ProducerState)(nil),            // 43: actorlog.v1.ProducerState
+	(*ProducedBatch)(nil),            // 44: actorlog.v1.ProducedBatch
+	(*FSMState)(nil),                 // 45: actorlog.v1.FSMState
+	(*Checkpoint)(nil),               // 46: actorlog.v1.Checkpoint
+	(*Verify)(nil),                   // 47: actorlog.v1.Verify
+	(*RepairHold)(nil),               // 48: actorlog.v1.RepairHold
+	(*ChecksumQuery)(nil),            // 49: actorlog.v1.ChecksumQuery
+	(*ChecksumAnswer)(nil),           // 50: actorlog.v1.ChecksumAnswer
+	(*RepairRequest)(nil),            // 51: actorlog.v1.RepairRequest
+	(*RepairDone)(nil),               // 52: actorlog.v1.RepairDone
+	(*RepairResponse)(nil),           // 53: actorlog.v1.RepairResponse
+	(*LeaderSuspect)(nil),            // 54: actorlog.v1.LeaderSuspect
+	(*SnapshotChunk)(nil),            // 55: actorlog.v1.SnapshotChunk
+	(*ForwardedProduce)(nil),         // 56: actorlog.v1.ForwardedProduce
+	(*ForwardedConsume)(nil),         // 57: actorlog.v1.ForwardedConsume
+	(*JoinRequest)(nil),              // 58: actorlog.v1.JoinRequest
+	(*JoinResponse)(nil),             // 59: actorlog.v1.JoinResponse
+	(*LeaderChanged)(nil),            // 60: actorlog.v1.LeaderChanged
+	(*LeaveRequest)(nil),             // 61: actorlog.v1.LeaveRequest
+	(*LeaveResponse)(nil),            // 62: actorlog.v1.LeaveResponse
+	(*LeaveRefused)(nil),             // 63: actorlog.v1.LeaveRefused
+	nil,                              // 64: actorlog.v1.RaftCommand.TraceEntry
+	(*Record)(nil),                   // 65: actorlog.v1.Record
+	(*ConsumeRequest)(nil),           // 66: actorlog.v1.ConsumeRequest
+	(*ProduceRequest)(nil),           // 67: actorlog.v1.ProduceRequest
 }
 var file_internal_proto_depIdxs = []int32{
 	0,  // 0: actorlog.v1.SegmentError.code:type_name -> actorlog.v1.SegmentErrorCode
-	61, // 1: actorlog.v1.SegmentAppend.records:type_name -> actorlog.v1.Record
-	2,  // 2: actorlog.v1.SegmentAppended.error:type_name -> actorlog.v1.SegmentError
-	61, // 3: actorlog.v1.SegmentReadResult.records:type_name -> actorlog.v1.Record
-	2,  // 4: actorlog.v1.SegmentReadResult.error:type_name -> actorlog.v1.SegmentError
+	65, // 1: actorlog.v1.SegmentAppend.records:type_name -> actorlog.v1.Record
+	3,  // 2: actorlog.v1.SegmentAppended.error:type_name -> actorlog.v1.SegmentError
+	65, // 3: actorlog.v1.SegmentReadResult.records:type_name -> actorlog.v1.Record
+	3,  // 4: actorlog.v1.SegmentReadResult.error:type_name -> actorlog.v1.SegmentError
 	1,  // 5: actorlog.v1.SegmentFault.mode:type_name -> actorlog.v1.FaultMode
 	1,  // 6: actorlog.v1.InjectSegmentFault.mode:type_name -> actorlog.v1.FaultMode
-	62, // 7: actorlog.v1.FSMRead.request:type_name -> actorlog.v1.ConsumeRequest
-	63, // 8: actorlog.v1.RaftCommand.produce:type_name -> actorlog.v1.ProduceRequest
-	40, // 9: actorlog.v1.RaftCommand.member:type_name -> actorlog.v1.Member
-	45, // 10: actorlog.v1.RaftCommand.checkpoint:type_name -> actorlog.v1.Checkpoint
-	46, // 11: actorlog.v1.RaftCommand.verify:type_name -> actorlog.v1.Verify
-	47, // 12: actorlog.v1.RaftCommand.repair_hold:type_name -> actorlog.v1.RepairHold
-	60, // 13: actorlog.v1.RaftCommand.trace:type_name -> actorlog.v1.RaftCommand.TraceEntry
-	43, // 14: actorlog.v1.ProducerState.batches:type_name -> actorlog.v1.ProducedBatch
-	42, // 15: actorlog.v1.FSMState.producers:type_name -> actorlog.v1.ProducerState
-	40, // 16: actorlog.v1.FSMState.members:type_name -> actorlog.v1.Member
-	40, // 17: actorlog.v1.RepairDone.member:type_name -> actorlog.v1.Member
-	61, // 18: actorlog.v1.SnapshotChunk.records:type_name -> actorlog.v1.Record
-	63, // 19: actorlog.v1.ForwardedProduce.request:type_name -> actorlog.v1.ProduceRequest
-	62, // 20: actorlog.v1.ForwardedConsume.request:type_name -> actorlog.v1.ConsumeRequest
-	40, // 21: actorlog.v1.JoinRequest.member:type_name -> actorlog.v1.Member
-	22, // [22:22] is the sub-list for method output_type
-	22, // [22:22] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	66, // 7: actorlog.v1.FSMRead.request:type_name -> actorlog.v1.ConsumeRequest
+	67, // 8: actorlog.v1.RaftCommand.produce:type_name -> actorlog.v1.ProduceRequest
+	41, // 9: actorlog.v1.RaftCommand.member:type_name -> actorlog.v1.Member
+	46, // 10: actorlog.v1.RaftCommand.checkpoint:type_name -> actorlog.v1.Checkpoint
+	47, // 11: actorlog.v1.RaftCommand.verify:type_name -> actorlog.v1.Verify
+	48, // 12: actorlog.v1.RaftCommand.repair_hold:type_name -> actorlog.v1.RepairHold
+	64, // 13: actorlog.v1.RaftCommand.trace:type_name -> actorlog.v1.RaftCommand.TraceEntry
+	44, // 14: actorlog.v1.ProducerState.batches:type_name -> actorlog.v1.ProducedBatch
+	43, // 15: actorlog.v1.FSMState.producers:type_name -> actorlog.v1.ProducerState
+	41, // 16: actorlog.v1.FSMState.members:type_name -> actorlog.v1.Member
+	41, // 17: actorlog.v1.RepairDone.member:type_name -> actorlog.v1.Member
+	65, // 18: actorlog.v1.SnapshotChunk.records:type_name -> actorlog.v1.Record
+	67, // 19: actorlog.v1.ForwardedProduce.request:type_name -> actorlog.v1.ProduceRequest
+	66, // 20: actorlog.v1.ForwardedConsume.request:type_name -> actorlog.v1.ConsumeRequest
+	41, // 21: actorlog.v1.JoinRequest.member:type_name -> actorlog.v1.Member
+	2,  // 22: actorlog.v1.LeaveRefused.reason:type_name -> actorlog.v1.LeaveRefused.Reason
+	23, // [23:23] is the sub-list for method output_type
+	23, // [23:23] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_internal_proto_init() }
@@ -3794,8 +4074,8 @@ func file_internal_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_internal_proto_rawDesc), len(file_internal_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   59,
+			NumEnums:      3,
+			NumMessages:   62,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

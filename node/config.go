@@ -190,6 +190,13 @@ type Config struct {
 	// reports critical before removing it. Default
 	// actors.DefaultReconcileGrace.
 	ReconcileGrace time.Duration
+	// Rejoin lets a data directory that left its cluster (Leave, actorlog
+	// leave) start again: its raft log, snapshots, FSM state and record
+	// log are dropped and it joins as a new member (through Consul or
+	// Join), a non-voter that the leader promotes once it has caught up.
+	// Off by default: such a directory refuses to start (ErrLeft), so a
+	// node that was taken out never comes back as a voter unasked.
+	Rejoin bool
 	// FaultInjection enables POST /debug/fault/segment-crash, which makes
 	// the active segment actor panic, and POST /debug/fault/diverge, which
 	// makes this replica alter one record as it applies it. Off by default:

@@ -68,7 +68,12 @@ func (n *Node) startDiscovery() error {
 // stopDiscovery stops the membership actor, which deregisters the node
 // from Consul: the leader then removes it from raft. It runs first in a
 // graceful stop, so that clients stop being sent here.
+//
+// A leave runs it too, possibly while a stop begins: discMu makes the two
+// take turns.
 func (n *Node) stopDiscovery() error {
+	n.discMu.Lock()
+	defer n.discMu.Unlock()
 	if n.membership == nil {
 		return nil
 	}

@@ -44,6 +44,11 @@
 // so that the replies above could still leave. Done is closed when that is
 // over.
 //
+// Leave (POST /v1/leave, `actorlog leave`) takes the node out of its
+// cluster for good and then stops it: hand-over, the leader's check, the
+// leave marker, deregistration, removal from raft (see leave.go). A data
+// directory with the marker starts again only with Config.Rejoin.
+//
 // A node whose storage fails for good stays up and reports itself
 // unhealthy (Healthy, and /healthz with 503 and the reason), so that
 // discovery routes clients away while an operator can still look at it; it

@@ -27,4 +27,24 @@ var (
 	// ErrNotAMember is why a node certificate whose name is no member's
 	// is refused on the raft port.
 	ErrNotAMember = errors.New("node: not a member of this raft cluster")
+	// ErrLeft: the data directory belongs to a node that left its cluster
+	// (Leave); it starts again only with Config.Rejoin.
+	ErrLeft = errors.New("node: this data directory left its cluster")
+	// ErrNoLeader: a leave found no raft leader to remove the node (none
+	// known, or none answered before the deadline).
+	ErrNoLeader = errors.New("node: no raft leader answered")
+	// ErrLastVoter: the leader refused a leave because the node is the
+	// only voter (*LeaveRefusedError).
+	ErrLastVoter = errors.New("node: the only voter cannot leave")
+	// ErrLeaveQuorum: the leader refused a leave because fewer than a
+	// majority of the voters that would remain answer (*LeaveRefusedError).
+	ErrLeaveQuorum = errors.New("node: leaving would leave the cluster without quorum")
+	// ErrIsLeader: the leader was asked to remove itself; Leave hands
+	// leadership over and asks again, so callers see it only when the
+	// node keeps being elected.
+	ErrIsLeader = errors.New("node: the leader cannot remove itself")
+	// ErrLeaving: a Leave is running already.
+	ErrLeaving = errors.New("node: a leave is in progress")
+	// ErrInvalidLeave: the leader found the leave request malformed.
+	ErrInvalidLeave = errors.New("node: invalid leave request")
 )

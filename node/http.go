@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -32,6 +33,10 @@ import (
 //	GET  /v1/records?consistent=true   the same, served by the leader after a raft barrier
 //	GET  /v1/status    -> {"id","state","leader_id","term","commit_index","applied_index","low_offset","next_offset","consul","produce_requests","consume_requests"}
 //	GET  /v1/servers   -> [{"id","actor_address","raft_address","http_address","grpc_address","is_leader"}]
+//	POST /v1/leave?timeout=30s
+//	                   -> {"node","removed","leader","voters":[...]}: the node left the raft
+//	                      configuration and Consul for good, and stops (node/leave.go); 409
+//	                      last_voter / no_quorum / leave_in_progress, 503 no_leader
 //	GET  /healthz      -> 200 {"status":"ok"} or 503 {"status":"unhealthy","reason":"..."}
 //	GET  /readyz       -> 200 {"status":"ready"} once the node is in a raft cluster that has a
 //	                      leader and its log serves, else 503 {"status":"not_ready","reason":"..."}
@@ -61,6 +66,10 @@ const (
 	codeUnavailable      = "unavailable"
 	codeTimeout          = "timeout"
 	codeNotLeader        = "not_leader"
+	codeNoLeader         = "no_leader"
+	codeLastVoter        = "last_voter"
+	codeNoQuorum         = "no_quorum"
+	codeLeaving          = "leave_in_progress"
 	codeUnauthorized     = "unauthorized"
 	// codeCertificateRequired: a TLS node got a request without a client
 	// certificate on an endpoint that needs an identity.
@@ -163,6 +172,12 @@ func (h *httpAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		h.servers(w)
+	case "/v1/leave":
+		if r.Method != http.MethodPost {
+			h.methodNotAllowed(w, "POST")
+			return
+		}
+		h.leave(w, r)
 	case "/healthz":
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			h.methodNotAllowed(w, "GET, HEAD")
@@ -534,4 +549,42 @@ func (h *httpAPI) servers(w http.ResponseWriter) {
 			HTTPAddress: s.GetHttpAddress(), GRPCAddress: s.GetGrpcAddress(), IsLeader: s.GetIsLeader(), Voter: voters[s.GetId()]})
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// leave takes the node out of its cluster (Node.Leave). The request's
+// timeout (?timeout=, default DefaultLeaveTimeout) is capped so that the
+// answer always fits in the server's write timeout.
+func (h *httpAPI) leave(w http.ResponseWriter, r *http.Request) {
+	timeout := DefaultLeaveTimeout
+	if s := r.URL.Query().Get("timeout"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			writeError(w, http.StatusBadRequest, apiError{Code: codeInvalidRequest, Field: "timeout",
+				Message: fmt.Sprintf("timeout %q is not a positive duration (30s)", s)})
+			return
+		}
+		timeout = d
+	}
+	timeout = min(timeout, h.n.cfg.MaxWait+h.n.cfg.RequestTimeout)
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	defer cancel()
+	res, err := h.n.Leave(ctx)
+	switch {
+	case err == nil:
+		voters := res.Voters
+		if voters == nil {
+			voters = []string{}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"node": h.n.cfg.ID, "removed": res.Removed, "leader": res.Leader, "voters": voters})
+	case errors.Is(err, ErrLastVoter):
+		writeError(w, http.StatusConflict, apiError{Code: codeLastVoter, Message: err.Error()})
+	case errors.Is(err, ErrLeaveQuorum):
+		writeError(w, http.StatusConflict, apiError{Code: codeNoQuorum, Message: err.Error()})
+	case errors.Is(err, ErrLeaving):
+		writeError(w, http.StatusConflict, apiError{Code: codeLeaving, Message: err.Error()})
+	case errors.Is(err, ErrNoLeader):
+		writeError(w, http.StatusServiceUnavailable, apiError{Code: codeNoLeader, Message: err.Error()})
+	default:
+		writeError(w, http.StatusServiceUnavailable, apiError{Code: codeUnavailable, Message: err.Error()})
+	}
 }

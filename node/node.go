@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"actorlog/actors"
@@ -52,6 +53,7 @@ type Node struct {
 	sessions *actor.PID
 
 	reg        *discovery.Registrar
+	discMu     sync.Mutex // guards membership once started (stopDiscovery)
 	membership *actor.PID
 
 	rp       raftParts
@@ -92,6 +94,10 @@ type Node struct {
 
 	dataDir *dataDirWatch
 
+	// leaveMu admits one Leave at a time; left is set once one succeeded.
+	leaveMu sync.Mutex
+	left    atomic.Bool
+
 	stopOnce sync.Once
 	done     chan struct{}
 	stopErr  error
@@ -130,6 +136,10 @@ func (n *Node) start(ctx context.Context) (err error) {
 		return err
 	}
 	if err := checkFormat(cfg.DataDir); err != nil {
+		return err
+	}
+	// A directory that left its cluster does not rejoin it unasked.
+	if err := n.checkLeft(); err != nil {
 		return err
 	}
 	// A replica being repaired drops its logs before anything opens them.

@@ -116,6 +116,39 @@ var _ = Describe("A node with mutual TLS", func() {
 		Expect(body.Error.Message).To(And(ContainSubstring("reader"), ContainSubstring("admin")))
 	})
 
+	It("lets only admin identities and nodes ask a node to leave, and refuses the only voter", func() {
+		leave := func(c *http.Client) (int, string) {
+			GinkgoHelper()
+			resp, err := c.Post(fmt.Sprintf("https://%s/v1/leave?timeout=5s", n.HTTPAddr()), "", nil)
+			Expect(err).NotTo(HaveOccurred())
+			defer resp.Body.Close()
+			var body struct {
+				Error struct{ Code, Message string }
+			}
+			Expect(json.NewDecoder(resp.Body).Decode(&body)).To(Succeed())
+			return resp.StatusCode, body.Error.Code
+		}
+		noCert := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: cfgs["root"].RootCAs}}}
+		code, reason := leave(noCert)
+		Expect(code).To(Equal(http.StatusUnauthorized))
+		Expect(reason).To(Equal("certificate_required"))
+		reader := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: cfgs["reader"]}}
+		code, reason = leave(reader)
+		Expect(code).To(Equal(http.StatusForbidden))
+		Expect(reason).To(Equal("unauthorized"))
+		code, reason = leave(admin)
+		Expect(code).To(Equal(http.StatusConflict))
+		Expect(reason).To(Equal("last_voter"))
+		node := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: cfgs["n1"]}}
+		code, reason = leave(node)
+		Expect(code).To(Equal(http.StatusConflict))
+		Expect(reason).To(Equal("last_voter"))
+		Expect(n.Left()).To(BeFalse())
+		Expect(n.Ready()).To(Succeed())
+		_, err := os.Stat(leftMarkerPath(n.cfg.DataDir))
+		Expect(os.IsNotExist(err)).To(BeTrue(), "a refused leave writes no marker")
+	})
+
 	It("serves health without a client certificate and records only with one", func() {
 		noCert := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: cfgs["root"].RootCAs}}}
 		resp, err := noCert.Get(fmt.Sprintf("https://%s/healthz", n.HTTPAddr()))

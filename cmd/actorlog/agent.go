@@ -72,6 +72,12 @@ state wait until N nodes pass in Consul; then the lowest id among the first N
 bootstraps raft with all N, and the others are added by it. GET /v1/status
 reports "consul": off, starting, registered or unavailable.
 
+A node leaves its cluster for good with 'actorlog leave' (POST /v1/leave): it
+hands leadership over, deregisters from Consul, has the leader remove it from
+raft, and stops; the agent then exits 0. A --data-dir that left refuses to
+start again unless --rejoin is given, which drops its stale copy of the log and
+joins it as a new member (promoted to voter once it has caught up).
+
 Every record is handed to the operating system before it is acknowledged, so
 an acknowledged record survives kill -9 of the agent whatever --sync says.
 --sync decides what survives a power loss: "always" fsyncs the raft log on a
@@ -138,6 +144,7 @@ actor panic so its supervisor restarts it. Never enable it in production.`,
 	f.BoolVar(&o.consul, "consul", false, "register in Consul and reconcile raft with it (on by default when --consul-addr or --bootstrap-expect is given; --consul=false turns it off)")
 	f.StringVar(&o.consulAddr, "consul-addr", "127.0.0.1:8500", "host:port of the local Consul agent's HTTP API")
 	f.IntVar(&o.cfg.BootstrapExpect, "bootstrap-expect", 0, "with no raft state, wait until this many nodes pass in Consul, then the lowest id among them bootstraps raft with all (0: off)")
+	f.BoolVar(&o.cfg.Rejoin, "rejoin", false, "start a --data-dir that left its cluster ('actorlog leave') again: drop its raft log and record log and join as a new member (without it such a directory refuses to start)")
 	f.DurationVar(&o.cfg.ReconcileGrace, "reconcile-grace", def.ReconcileGrace, "how long the raft leader keeps a voter that Consul reports critical before removing it")
 	f.DurationVar(&o.heartbeat, "raft-heartbeat-timeout", def.Raft.HeartbeatTimeout, `how long a follower waits without hearing from the leader before it starts
 an election; also the election timeout and the leader's lease. Heartbeats wait
@@ -240,6 +247,11 @@ func (o *agentOptions) run(ctx context.Context, out io.Writer) error {
 		case <-ctx.Done():
 			log.Info("signal received, stopping")
 		case <-n.Done():
+			if n.Left() {
+				// actorlog leave: the node stops once it is out.
+				log.Info("left the cluster; stopped")
+				return nil
+			}
 			died = true
 			log.Error("node stopped by itself")
 		case <-n.RestartRequested():

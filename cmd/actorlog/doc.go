@@ -14,6 +14,10 @@
 //     when it passes: the container image's health check, which has no
 //     shell. `actorlog --version` prints the version and commit that
 //     `make build` and `make image` set at link time.
+//   - `actorlog leave` takes a node out of its cluster for good (raft and
+//     Consul) before it stops; with --if-scaled-down it does so only when
+//     the Kubernetes StatefulSet scaled its pod away (the Helm chart's
+//     preStop hook).
 //
 // The client commands use package client, share --servers and --timeout, and
 // stay quiet on stderr unless --log-level asks otherwise. Every command has

@@ -41,6 +41,7 @@ from any shell, or the HTTP JSON API of the node.`,
 		newBenchCommand(&logLevel),
 		newCertsCommand(),
 		newHealthCommand(),
+		newLeaveCommand(),
 	)
 	return root
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart/loader"
@@ -17,6 +18,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/yaml"
 )
@@ -59,6 +61,10 @@ type rendered struct {
 	services map[string]*corev1.Service
 	pdb      *policyv1.PodDisruptionBudget
 	monitor  *serviceMonitor
+	// The preStop hook's permission to read the StatefulSet.
+	account *corev1.ServiceAccount
+	role    *rbacv1.Role
+	binding *rbacv1.RoleBinding
 }
 
 func loadValues(t *testing.T, file string) map[string]any {
@@ -129,6 +135,15 @@ func decode(t *testing.T, manifests map[string]string) rendered {
 		case "policy/v1 PodDisruptionBudget":
 			r.pdb = &policyv1.PodDisruptionBudget{}
 			obj = r.pdb
+		case "v1 ServiceAccount":
+			r.account = &corev1.ServiceAccount{}
+			obj = r.account
+		case "rbac.authorization.k8s.io/v1 Role":
+			r.role = &rbacv1.Role{}
+			obj = r.role
+		case "rbac.authorization.k8s.io/v1 RoleBinding":
+			r.binding = &rbacv1.RoleBinding{}
+			obj = r.binding
 		case "monitoring.coreos.com/v1 ServiceMonitor":
 			r.monitor = &serviceMonitor{}
 			obj = r.monitor
@@ -142,9 +157,16 @@ func decode(t *testing.T, manifests map[string]string) rendered {
 	return r
 }
 
-// agentFlags runs `actorlog agent --help` and returns every flag with its
-// default ("" when the help names none).
-func agentFlags(t *testing.T) map[string]string {
+// binFlags are the flags of the binary's commands the chart runs.
+type binFlags struct {
+	agent map[string]string // actorlog agent
+	leave map[string]string // actorlog leave, the preStop hook
+}
+
+// agentFlags runs `actorlog agent --help` and `actorlog leave --help` and
+// returns every flag of each with its default ("" when the help names
+// none).
+func agentFlags(t *testing.T) binFlags {
 	t.Helper()
 	bin := os.Getenv("ACTORLOG_BIN")
 	if bin == "" {
@@ -155,9 +177,14 @@ func agentFlags(t *testing.T) map[string]string {
 			t.Fatalf("build actorlog: %v\n%s", err, out)
 		}
 	}
-	out, err := exec.Command(bin, "agent", "--help").CombinedOutput()
+	return binFlags{agent: commandFlags(t, bin, "agent", 20), leave: commandFlags(t, bin, "leave", 6)}
+}
+
+func commandFlags(t *testing.T, bin, command string, atLeast int) map[string]string {
+	t.Helper()
+	out, err := exec.Command(bin, command, "--help").CombinedOutput()
 	if err != nil {
-		t.Fatalf("%s agent --help: %v\n%s", bin, err, out)
+		t.Fatalf("%s %s --help: %v\n%s", bin, command, err, out)
 	}
 	flags := map[string]string{}
 	line := regexp.MustCompile(`^\s+(?:-\w, )?--([a-z0-9-]+)`)
@@ -172,8 +199,8 @@ func agentFlags(t *testing.T) map[string]string {
 			flags[last] = m[1]
 		}
 	}
-	if len(flags) < 20 {
-		t.Fatalf("parsed only %d flags from agent --help:\n%s", len(flags), out)
+	if len(flags) < atLeast {
+		t.Fatalf("parsed only %d flags from %s --help:\n%s", len(flags), command, out)
 	}
 	return flags
 }
@@ -191,19 +218,25 @@ func port(t *testing.T, hostport string) int32 {
 // args splits the container's "--flag=value" arguments.
 func args(t *testing.T, c corev1.Container) map[string][]string {
 	t.Helper()
-	if len(c.Args) == 0 || c.Args[0] != "agent" {
-		t.Fatalf("args %q do not start with agent", c.Args)
+	return commandArgs(t, c.Args, "agent")
+}
+
+// commandArgs splits "<command> --flag=value..." into its flags.
+func commandArgs(t *testing.T, argv []string, command string) map[string][]string {
+	t.Helper()
+	if len(argv) == 0 || argv[0] != command {
+		t.Fatalf("arguments %q do not start with %s", argv, command)
 	}
 	out := map[string][]string{}
-	for i := 1; i < len(c.Args); i++ {
-		a := c.Args[i]
+	for i := 1; i < len(argv); i++ {
+		a := argv[i]
 		if !strings.HasPrefix(a, "--") {
 			t.Fatalf("argument %q is not a --flag", a)
 		}
 		name, value, ok := strings.Cut(strings.TrimPrefix(a, "--"), "=")
-		if !ok && i+1 < len(c.Args) && !strings.HasPrefix(c.Args[i+1], "--") {
+		if !ok && i+1 < len(argv) && !strings.HasPrefix(argv[i+1], "--") {
 			i++
-			value = c.Args[i]
+			value = argv[i]
 		}
 		out[name] = append(out[name], value)
 	}
@@ -225,12 +258,17 @@ func TestChart(t *testing.T) {
 		valuesFile string
 		replicas   int32
 		tls        bool
+		noLeave    bool
 	}{
-		{"default values", "", 3, false},
-		{"TLS and 5 replicas", filepath.Join(chartDir, "ci", "tls-values.yaml"), 5, true},
+		{"default values", "", 3, false, false},
+		{"TLS and 5 replicas", filepath.Join(chartDir, "ci", "tls-values.yaml"), 5, true, false},
+		{"without the leave on scale-down", "", 3, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			vals := loadValues(t, tc.valuesFile)
+			if tc.noLeave {
+				vals["leaveOnScaleDown"] = map[string]any{"enabled": false}
+			}
 			lint := action.NewLint()
 			lint.Namespace = "streams"
 			lint.Strict = true
@@ -242,7 +280,8 @@ func TestChart(t *testing.T) {
 				t.Fatalf("render: %v", err)
 			}
 			r := decode(t, manifests)
-			checkRelease(t, r, flags, tc.replicas, tc.tls)
+			checkRelease(t, r, flags.agent, tc.replicas, tc.tls)
+			checkLeave(t, r, flags, !tc.noLeave, tc.tls)
 		})
 	}
 }
@@ -477,5 +516,119 @@ func TestChartRefusesInconsistentValues(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("values %v: got %v, want an error naming %s", tc.vals, err, tc.want)
 		}
+	}
+}
+
+// agentStopSeconds is how long `actorlog agent` may take to stop gracefully
+// on SIGTERM (cmd/actorlog/agent.go, stopTimeout); leaveAnswerSeconds how
+// much longer than its --timeout `actorlog leave` waits for the node's
+// answer (cmd/actorlog/leave.go).
+const (
+	agentStopSeconds   = 30
+	leaveAnswerSeconds = 5
+)
+
+// checkLeave checks the scale-down leave: a preStop hook that runs
+// `actorlog leave --if-scaled-down` with flags the binary has, against this
+// pod's HTTP port, its own StatefulSet, with the pod's name from the
+// downward API and the node certificate under TLS; a grace period that
+// holds the leave's timeout and then the agent's graceful stop; a service
+// account whose Role may get this StatefulSet only; and --rejoin for a pod
+// scaled back up on the volume of one that left. Without it: none of that.
+func checkLeave(t *testing.T, r rendered, flags binFlags, on, tlsOn bool) {
+	t.Helper()
+	sts := r.sts
+	pod := sts.Spec.Template.Spec
+	c := pod.Containers[0]
+	a := args(t, c)
+	if !on {
+		if c.Lifecycle != nil && c.Lifecycle.PreStop != nil {
+			t.Errorf("a preStop hook without leaveOnScaleDown: %+v", c.Lifecycle.PreStop)
+		}
+		if r.account != nil || r.role != nil || r.binding != nil {
+			t.Error("RBAC rendered without leaveOnScaleDown")
+		}
+		if pod.AutomountServiceAccountToken == nil || *pod.AutomountServiceAccountToken {
+			t.Error("the pods get a service account token without leaveOnScaleDown")
+		}
+		if len(a["rejoin"]) > 0 {
+			t.Error("--rejoin without leaveOnScaleDown")
+		}
+		return
+	}
+	if c.Lifecycle == nil || c.Lifecycle.PreStop == nil || c.Lifecycle.PreStop.Exec == nil {
+		t.Fatalf("no exec preStop hook: %+v", c.Lifecycle)
+	}
+	cmd := c.Lifecycle.PreStop.Exec.Command
+	if len(cmd) < 2 || cmd[0] != "/actorlog" {
+		t.Fatalf("preStop %q does not run the image's /actorlog", cmd)
+	}
+	h := commandArgs(t, cmd[1:], "leave")
+	for name := range h {
+		if _, ok := flags.leave[name]; !ok {
+			t.Errorf("preStop: --%s is not a flag of actorlog leave", name)
+		}
+	}
+	if got := one(t, h, "if-scaled-down"); got != sts.Name {
+		t.Errorf("preStop --if-scaled-down=%s, want the StatefulSet %s", got, sts.Name)
+	}
+	if len(h["pod"]) == 0 {
+		// The default is $POD_NAME: the container must define it from the
+		// downward API (exec hooks get the container's environment).
+		found := false
+		for _, e := range c.Env {
+			if e.Name == "POD_NAME" && e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.name" {
+				found = true
+			}
+		}
+		if !found {
+			t.Error("preStop relies on $POD_NAME, which the container does not take from metadata.name")
+		}
+	}
+	httpAddr := one(t, h, "http-addr")
+	if !strings.HasPrefix(httpAddr, "127.0.0.1:") || port(t, httpAddr) != port(t, one(t, a, "http-addr")) {
+		t.Errorf("preStop --http-addr=%s, want the pod's own HTTP port %s on loopback", httpAddr, one(t, a, "http-addr"))
+	}
+	timeout, err := time.ParseDuration(one(t, h, "timeout"))
+	if err != nil || timeout <= 0 {
+		t.Fatalf("preStop --timeout=%q: %v", one(t, h, "timeout"), err)
+	}
+	if def, err := time.ParseDuration(flags.leave["timeout"]); err != nil || timeout < def {
+		t.Errorf("preStop --timeout=%s is below actorlog leave's default %q", timeout, flags.leave["timeout"])
+	}
+	grace := pod.TerminationGracePeriodSeconds
+	if need := int64(timeout.Seconds()) + leaveAnswerSeconds + agentStopSeconds; grace == nil || *grace <= need {
+		got := "unset"
+		if grace != nil {
+			got = strconv.FormatInt(*grace, 10)
+		}
+		t.Errorf("terminationGracePeriodSeconds %s: the leave may take %s (+%d s for its answer) and the agent's stop %d s after it", got, timeout, leaveAnswerSeconds, agentStopSeconds)
+	}
+	for _, flag := range []string{"tls-cert", "tls-key", "tls-ca"} {
+		if tlsOn && (len(h[flag]) != 1 || h[flag][0] != one(t, a, flag)) {
+			t.Errorf("preStop --%s=%q, want the node's own %q", flag, h[flag], a[flag])
+		}
+		if !tlsOn && len(h[flag]) > 0 {
+			t.Errorf("preStop --%s without TLS", flag)
+		}
+	}
+	if len(a["rejoin"]) != 1 {
+		t.Error("the agent lacks --rejoin: a pod scaled back up on the volume of one that left would not start")
+	}
+	if pod.AutomountServiceAccountToken == nil || !*pod.AutomountServiceAccountToken || r.account == nil || pod.ServiceAccountName != r.account.Name {
+		t.Fatalf("the pods do not run with a token of the chart's service account (%q, automount %v)", pod.ServiceAccountName, pod.AutomountServiceAccountToken)
+	}
+	if r.role == nil || len(r.role.Rules) != 1 {
+		t.Fatalf("want a Role with one rule: %+v", r.role)
+	}
+	rule := r.role.Rules[0]
+	if strings.Join(rule.APIGroups, ",") != "apps" || strings.Join(rule.Resources, ",") != "statefulsets" ||
+		strings.Join(rule.ResourceNames, ",") != sts.Name || strings.Join(rule.Verbs, ",") != "get" {
+		t.Errorf("Role rule %+v: want get on statefulsets/%s only", rule, sts.Name)
+	}
+	b := r.binding
+	if b == nil || b.RoleRef.Kind != "Role" || b.RoleRef.Name != r.role.Name || len(b.Subjects) != 1 ||
+		b.Subjects[0].Kind != "ServiceAccount" || b.Subjects[0].Name != r.account.Name || b.Subjects[0].Namespace != "streams" {
+		t.Errorf("RoleBinding %+v does not bind the Role to the pods' service account", b)
 	}
 }
