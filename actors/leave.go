@@ -99,6 +99,13 @@ func (a *raftActor) leave(ctx actor.Context, m *messages.LeaveRequest) {
 			return
 		}
 		log.WithFields(logrus.Fields{"member": id, "voters": remaining}).Info("member left the cluster: removed from the raft configuration")
+		// Its addresses go too, so nobody dials or trusts them any more.
+		// The removal already stands; a failure here only leaves a stale
+		// entry, logged.
+		forget := &messages.RaftCommand{Command: &messages.RaftCommand_Member{Member: &messages.Member{Id: id, Removed: true}}}
+		if _, err := applyCommand(r, forget, timeout, stop); err != nil {
+			log.WithError(err).WithField("member", id).Warn("could not remove the member's addresses from the member table")
+		}
 		done.Removed = true
 		replyTo(root, sender, done)
 	})

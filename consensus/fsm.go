@@ -298,6 +298,13 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 		}
 		switch c := cmd.GetCommand().(type) {
 		case *messages.RaftCommand_Member:
+			if c.Member.GetRemoved() {
+				if _, ok := f.members[c.Member.GetId()]; ok {
+					delete(f.members, c.Member.GetId())
+					membersChanged = true
+				}
+				break
+			}
 			if old, ok := f.members[c.Member.GetId()]; !ok || !proto.Equal(old, c.Member) {
 				membersChanged = true
 			}

@@ -236,6 +236,22 @@ var _ = Describe("FSM", func() {
 		Expect(log.values()).To(Equal([]string{"0:a@1", "1:b@3"}))
 	})
 
+	It("forgets a member that left, also across a restart", func() {
+		f := openFSM()
+		f.ApplyBatch([]*raft.Log{memberEntry(1, "n1"), memberEntry(2, "n2")})
+		data, err := proto.Marshal(&messages.RaftCommand{Command: &messages.RaftCommand_Member{Member: &messages.Member{Id: "n2", Removed: true}}})
+		Expect(err).NotTo(HaveOccurred())
+		f.Apply(&raft.Log{Index: 3, Term: 1, Type: raft.LogCommand, Data: data})
+		_, ok := f.Member("n2")
+		Expect(ok).To(BeFalse())
+		Expect(f.Members()).To(HaveLen(1))
+		f = restart()
+		_, ok = f.Member("n2")
+		Expect(ok).To(BeFalse(), "the member table file forgot it too")
+		_, ok = f.Member("n1")
+		Expect(ok).To(BeTrue())
+	})
+
 	It("round-trips a snapshot: restore replaces the log, the dedupe table and the members", func() {
 		f := openFSM()
 		for i := uint64(1); i <= 30; i++ {

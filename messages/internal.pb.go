@@ -2275,12 +2275,15 @@ func (x *FSMRead) GetRequest() *ConsumeRequest {
 // Member maps a raft server id to the addresses of its node. The leader
 // applies one when a node joins and for itself when it becomes leader.
 type Member struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	ActorAddress  string                 `protobuf:"bytes,2,opt,name=actor_address,json=actorAddress,proto3" json:"actor_address,omitempty"`
-	RaftAddress   string                 `protobuf:"bytes,3,opt,name=raft_address,json=raftAddress,proto3" json:"raft_address,omitempty"`
-	HttpAddress   string                 `protobuf:"bytes,4,opt,name=http_address,json=httpAddress,proto3" json:"http_address,omitempty"`
-	GrpcAddress   string                 `protobuf:"bytes,5,opt,name=grpc_address,json=grpcAddress,proto3" json:"grpc_address,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Id           string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	ActorAddress string                 `protobuf:"bytes,2,opt,name=actor_address,json=actorAddress,proto3" json:"actor_address,omitempty"`
+	RaftAddress  string                 `protobuf:"bytes,3,opt,name=raft_address,json=raftAddress,proto3" json:"raft_address,omitempty"`
+	HttpAddress  string                 `protobuf:"bytes,4,opt,name=http_address,json=httpAddress,proto3" json:"http_address,omitempty"`
+	GrpcAddress  string                 `protobuf:"bytes,5,opt,name=grpc_address,json=grpcAddress,proto3" json:"grpc_address,omitempty"`
+	// removed, in a RaftCommand, deletes the member from the member table:
+	// it left the cluster for good (the addresses are empty then).
+	Removed       bool `protobuf:"varint,6,opt,name=removed,proto3" json:"removed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2348,6 +2351,13 @@ func (x *Member) GetGrpcAddress() string {
 		return x.GrpcAddress
 	}
 	return ""
+}
+
+func (x *Member) GetRemoved() bool {
+	if x != nil {
+		return x.Removed
+	}
+	return false
 }
 
 // RaftCommand is the payload of every raft log entry actorlog writes.
@@ -3826,13 +3836,14 @@ const file_internal_proto_rawDesc = "" +
 	"\n" +
 	"ReadFenced\"@\n" +
 	"\aFSMRead\x125\n" +
-	"\arequest\x18\x01 \x01(\v2\x1b.actorlog.v1.ConsumeRequestR\arequest\"\xa6\x01\n" +
+	"\arequest\x18\x01 \x01(\v2\x1b.actorlog.v1.ConsumeRequestR\arequest\"\xc0\x01\n" +
 	"\x06Member\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12#\n" +
 	"\ractor_address\x18\x02 \x01(\tR\factorAddress\x12!\n" +
 	"\fraft_address\x18\x03 \x01(\tR\vraftAddress\x12!\n" +
 	"\fhttp_address\x18\x04 \x01(\tR\vhttpAddress\x12!\n" +
-	"\fgrpc_address\x18\x05 \x01(\tR\vgrpcAddress\"\xcb\x03\n" +
+	"\fgrpc_address\x18\x05 \x01(\tR\vgrpcAddress\x12\x18\n" +
+	"\aremoved\x18\x06 \x01(\bR\aremoved\"\xcb\x03\n" +
 	"\vRaftCommand\x127\n" +
 	"\aproduce\x18\x01 \x01(\v2\x1b.actorlog.v1.ProduceRequestH\x00R\aproduce\x12-\n" +
 	"\x06member\x18\x02 \x01(\v2\x13.actorlog.v1.MemberH\x00R\x06member\x129\n" +

@@ -124,6 +124,22 @@ var _ = Describe("A raft cluster of three in-process nodes", func() {
 		Expect(st.NextOffset).To(Equal(uint64(8)))
 	})
 
+	It("forgets a member that left: raft and every node's member table drop it", func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		res, err := n3.Leave(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(res.Removed).To(BeTrue())
+		for _, n := range []*Node{n1, n2} {
+			Eventually(func() bool {
+				_, ok := n.fsm.Member("n3")
+				return ok
+			}, 10*time.Second, 20*time.Millisecond).Should(BeFalse(), "the member table still holds n3")
+			_, ok := n.fsm.Member("n1")
+			Expect(ok).To(BeTrue())
+		}
+	})
+
 	It("keeps serving writes after the leader stops gracefully", func() {
 		code, _ := httpDo(http.MethodPost, "http://"+n2.HTTPAddr()+"/v1/records", `{"records":[{"value":"YQ=="}]}`)
 		Expect(code).To(Equal(http.StatusOK))
