@@ -165,6 +165,9 @@ var _ = Describe("The log actor", func() {
 			idle := func(l *actors.LogConfig, _ *actors.SessionConfig) {
 				l.Storage.MaxStoreBytes = 4096
 				l.SegmentIdleTimeout = 100 * time.Millisecond
+				// The scrubber opens sealed segments too; this spec is
+				// about reads alone.
+				l.ScrubInterval = -1
 			}
 			h = newHarness(dir, idle)
 			sess = h.openSession()
@@ -190,6 +193,39 @@ var _ = Describe("The log actor", func() {
 			Expect(h.status().GetOpenSegments()).To(Equal(uint32(1)))
 			Expect(h.status().GetSegments()).To(Equal(st.GetSegments()))
 			Expect(h.consume(sess, 1, 1).GetRecords()[0].GetOffset()).To(Equal(uint64(1)))
+		})
+
+		It("scrubs sealed segments and reports a damaged record that nobody reads", func() {
+			h.stop()
+			found := make(chan uint64, 16)
+			h = newHarness(dir, func(l *actors.LogConfig, _ *actors.SessionConfig) {
+				l.Storage.MaxStoreBytes = 4096
+				l.ScrubInterval = 10 * time.Millisecond
+				l.OnCorrupt = func(from uint64, _ string) {
+					select {
+					case found <- from:
+					default:
+					}
+				}
+			})
+			sess = h.openSession()
+			val := strings.Repeat("s", 1000)
+			for range 12 {
+				h.produce(sess, val)
+			}
+			Expect(h.status().GetSegments()).To(BeNumerically(">", 2))
+			Consistently(found, 300*time.Millisecond).ShouldNot(Receive(), "intact records are not reported")
+			// Bit rot in the middle of sealed segment 0, under the running
+			// log (which reads it through the same page cache).
+			store := filepath.Join(dir, segmentstore.SegmentFileName(0, ".store"))
+			f, err := os.OpenFile(store, os.O_RDWR, 0)
+			Expect(err).NotTo(HaveOccurred())
+			_, err = f.WriteAt([]byte{0xff, 0xff}, 1500)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(f.Close()).To(Succeed())
+			var from uint64
+			Eventually(found, 5*time.Second).Should(Receive(&from))
+			Expect(from).To(BeNumerically("<", 4), "the scrubber reports the damage in segment 0")
 		})
 
 		It("reports a damaged sealed segment instead of serving it", func() {
