@@ -70,7 +70,7 @@ func startNode(id string, kind consensus.StoreKind, tlsCfg *tls.Config) *testNod
 
 	logs, stable, closer, err := consensus.OpenStores(dir, consensus.StoreConfig{Kind: kind, Logger: cfg.Logger})
 	Expect(err).NotTo(HaveOccurred())
-	snaps, err := consensus.NewSnapshotStore(dir, cfg)
+	snaps, err := consensus.NewSnapshotStore(dir, cfg, nil)
 	Expect(err).NotTo(HaveOccurred())
 	Expect(filepath.Join(dir, "raft", "snapshots")).To(BeADirectory())
 	trans, err := consensus.NewTCPTransport("127.0.0.1:0", nil, consensus.TransportConfig{TLS: tlsCfg, Logger: cfg.Logger})

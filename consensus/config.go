@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"actorlog/segmentstore"
 	"github.com/hashicorp/raft"
 	"github.com/sirupsen/logrus"
 )
@@ -211,18 +212,13 @@ func SnapshotDir(dataDir string) string {
 	return filepath.Join(dataDir, "raft", "snapshots")
 }
 
-// NewSnapshotStore opens raft's file snapshot store in
-// <dataDir>/raft/snapshots, keeping cfg.SnapshotRetain snapshots and
-// logging through cfg.Logger.
-func NewSnapshotStore(dataDir string, cfg Config) (*raft.FileSnapshotStore, error) {
+// NewSnapshotStore opens the snapshot store in <dataDir>/raft/snapshots
+// (FSSnapshotStore, on fsys; nil is the operating system's files),
+// keeping cfg.SnapshotRetain snapshots and logging through cfg.Logger.
+func NewSnapshotStore(dataDir string, cfg Config, fsys segmentstore.FS) (*FSSnapshotStore, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	// raft appends "snapshots" to the base it is given.
-	ss, err := raft.NewFileSnapshotStoreWithLogger(filepath.Join(dataDir, "raft"), cfg.SnapshotRetain, NewHCLogger(cfg.Logger, "snapshot"))
-	if err != nil {
-		return nil, fmt.Errorf("consensus: open snapshot store: %w", err)
-	}
-	return ss, nil
+	return NewFSSnapshotStore(SnapshotDir(dataDir), cfg.SnapshotRetain, fsys, cfg.Logger)
 }

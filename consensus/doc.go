@@ -10,7 +10,7 @@
 //	<dir>/raft/log.meta    the segment log's logical first index
 //	<dir>/raft/stable      the FileStableStore (current term, vote)
 //	<dir>/raft/wal/        raft-wal segments and its bbolt metadata (kind "wal")
-//	<dir>/raft/snapshots/  raft's file snapshot store
+//	<dir>/raft/snapshots/  the snapshot store (FSSnapshotStore, in the layout of raft's file store)
 //
 // OpenStores opens the log and stable store of the configured kind, behind a
 // LogCache bounded in entries and bytes. Both kinds pass one conformance spec (conformance_test.go),

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"actorlog/messages"
+	"actorlog/segmentstore"
 	"github.com/hashicorp/raft"
 	"github.com/sirupsen/logrus"
 	"go.opentelemetry.io/otel/trace"
@@ -70,6 +71,10 @@ type FSMConfig struct {
 	// Written, when set, counts the bytes of the state and member files
 	// the FSM writes.
 	Written *atomic.Uint64
+	// FS is the file system the state and member files are written
+	// through (nil: the operating system's). Tests simulate a power loss
+	// here (segmentstore/faultfs).
+	FS segmentstore.FS
 	// DedupeProducers and DedupeWindow: see their defaults.
 	DedupeProducers int
 	DedupeWindow    int
@@ -639,7 +644,7 @@ func (f *FSM) writeState(st *messages.FSMState) error {
 
 // writeFile replaces path with b (writeFileAtomic) and counts the bytes.
 func (f *FSM) writeFile(path string, b []byte) error {
-	if err := writeFileAtomic(path, b); err != nil {
+	if err := writeFileAtomicFS(f.cfg.FS, path, b); err != nil {
 		return err
 	}
 	if f.cfg.Written != nil {

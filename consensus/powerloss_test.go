@@ -48,7 +48,7 @@ func (n *plNode) start() {
 		SyncInterval: 20 * time.Millisecond, SegmentBytes: 64 << 10,
 	})
 	Expect(err).NotTo(HaveOccurred(), "%s must reopen its stores after a power loss", n.id)
-	snaps, err := consensus.NewSnapshotStore(n.dir, cfg)
+	snaps, err := consensus.NewSnapshotStore(n.dir, cfg, n.fs)
 	Expect(err).NotTo(HaveOccurred())
 	addr := n.addr
 	if addr == "" {

@@ -167,7 +167,7 @@ func startBenchCluster(b *testing.B, kind consensus.StoreKind, replicas int) *ra
 		if err != nil {
 			b.Fatal(err)
 		}
-		snaps, err := consensus.NewSnapshotStore(dir, cfg)
+		snaps, err := consensus.NewSnapshotStore(dir, cfg, nil)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -19,12 +19,10 @@ import (
 	. "github.com/onsi/gomega"
 )
 
-// A node whose record log, raft log and raft stable store live on faultfs
-// loses power at a random moment while clients produce, restarts on what
-// the disk kept, and is checked against what it acknowledged before the
-// power went. Raft snapshots and the state machine's small files are
-// written by code that does not go through the FS: they count as durable
-// as soon as written, which their fsync-and-rename makes them anyway.
+// A node whose record log, raft log, raft stable store, raft snapshots and
+// state machine files live on faultfs loses power at a random moment while
+// clients produce, restarts on what the disk kept, and is checked against
+// what it acknowledged before the power went.
 var _ = Describe("A node losing power under load", func() {
 	run := func(policy segmentstore.SyncPolicy) (acked, lost int, oldestLost time.Duration) {
 		seed := GinkgoRandomSeed() + int64(policy)

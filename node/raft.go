@@ -47,6 +47,7 @@ func (n *Node) startRaft() error {
 		// or by a node with other limits) is appended in pieces.
 		MaxAppendRecords: int(actors.MaxRequestRecords(cfg.Storage)),
 		Written:          &n.disk.state,
+		FS:               cfg.Storage.FS,
 		Logger:           n.log,
 
 		TracerProvider: n.tp,
@@ -76,7 +77,7 @@ func (n *Node) startRaft() error {
 	n.rp.closer = closer
 	raftCfg := cfg.Raft
 	raftCfg.Logger = rlog
-	fileSnaps, err := consensus.NewSnapshotStore(cfg.DataDir, raftCfg)
+	fileSnaps, err := consensus.NewSnapshotStore(cfg.DataDir, raftCfg, cfg.Storage.FS)
 	if err != nil {
 		return fmt.Errorf("%w: open the snapshot store: %v", ErrStart, err)
 	}

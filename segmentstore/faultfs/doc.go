@@ -27,9 +27,11 @@
 // with everything on disk counted as durable.
 //
 // What it does not model: directories themselves (MkdirAll is durable at
-// once), files written by code that does not go through it (hashicorp/raft's
-// snapshot store, for one: they are as durable as the real disk makes
-// them), and a lying disk that acknowledges an fsync it did not make.
+// once, and a directory cannot be renamed through it), files written by
+// code that does not go through it (they are as durable as the real disk
+// makes them), and a lying disk that acknowledges an fsync it did not make.
+// A node's record log, raft log, stable store, raft snapshots and state
+// machine files all go through it.
 //
 // It is a fake in the sense of the project's standards: a real power loss
 // cannot be produced in a test process.
