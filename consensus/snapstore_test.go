@@ -100,9 +100,10 @@ var _ = Describe("The snapshot store", func() {
 
 	It("reads the snapshots raft's own file store wrote, and raft's store reads its snapshots", func() {
 		// Data directories of earlier releases hold raft's snapshots.
-		theirs, err := raft.NewFileSnapshotStoreWithLogger(filepath.Dir(dir), 2, nil)
+		// raft's store keeps its snapshots in <base>/snapshots.
+		theirs, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, nil)
 		Expect(err).NotTo(HaveOccurred())
-		dir = filepath.Join(filepath.Dir(dir), "snapshots")
+		dir = filepath.Join(dir, "snapshots")
 		old := write(theirs, 1, 10, []byte("written by raft"))
 		s := open(nil)
 		_, b := read(s, old)
