@@ -508,8 +508,11 @@ func (a *logActor) segmentReady(ctx actor.Context, m *messages.SegmentReady) {
 			// A sealed segment opened on demand must end where the next
 			// one starts; anything else is damage, reported, never served.
 			a.log.WithFields(logrus.Fields{"segment": s.base, "next": m.GetNextOffset(), "expected": s.next}).Error("damaged sealed segment")
-			a.failSegment(s, &SegmentFailedError{BaseOffset: s.base, Window: a.cfg.RestartWindow, Reason: fmt.Sprintf(
-				"sealed segment holds offsets up to %d but the next segment starts at %d", m.GetNextOffset(), s.next)})
+			reason := fmt.Sprintf("sealed segment holds offsets up to %d but the next segment starts at %d", m.GetNextOffset(), s.next)
+			a.failSegment(s, &SegmentFailedError{BaseOffset: s.base, Window: a.cfg.RestartWindow, Reason: reason})
+			// Its records from where it ends are gone here, not elsewhere:
+			// the node repairs this replica from a peer.
+			a.corrupt(max(s.base, m.GetNextOffset()), reason)
 			ctx.Stop(s.pid)
 			return
 		}

@@ -68,4 +68,25 @@ var _ = Describe("Replicas heal themselves (docs/DESIGN.md, \"Replicas heal them
 		Entry("on a follower", false),
 		Entry("on the leader, which hands leadership over first", true),
 	)
+
+	It("rebuilds a replica whose sealed segment lost its tail while it was down, found when the segment is opened", func() {
+		c := startCluster(3, "--segment-bytes", "4096", "--checksum-interval", "500ms", "--scrub-interval", "20ms")
+		cl := clusterClient(c.actorAddrs(), nil)
+		vals := uniqueValues("cut", 120)
+		for i := 0; i < len(vals); i += 10 {
+			produceAll(cl, vals[i:i+10])
+		}
+		want := c.sameLogEverywhere(uint64(len(vals)))
+		victim := c.followers()[0]
+		victim.kill9()
+		store := filepath.Join(victim.dataDir, "log", fmt.Sprintf("%020d.store", 0))
+		fi, err := os.Stat(store)
+		Expect(err).NotTo(HaveOccurred())
+		By("cutting the last 1 KiB of sealed segment 0 of " + victim.id + " while it is down")
+		Expect(os.Truncate(store, fi.Size()-1024)).To(Succeed())
+		victim.start()
+		Eventually(victim.session.Err, 30*time.Second).Should(gbytes.Say(`damaged record found; it is never served`))
+		Eventually(victim.metricOf("actorlog_replica_repairs_total"), 90*time.Second, 100*time.Millisecond).Should(BeNumerically(">=", 1))
+		Expect(c.sameLogEverywhere(uint64(len(vals)))).To(Equal(want))
+	})
 })
