@@ -277,7 +277,12 @@ func (r *repairer) repairDamage(from uint64, reason string) {
 	if voters := countVoters(n.raft); voters <= 1 {
 		// Nothing to copy from: the damaged record stays refused (every
 		// read of it fails its CRC) and the others stay readable.
-		log.Error("a damaged record and no other voter to copy it from: it is never served; restore the data directory from a backup, or add replicas so that the next one is repaired")
+		log.Error("a damaged record and no other voter to copy it from: it is never served; restore the data directory from a backup")
+		// The next read or scrub pass that meets it reports it again, so
+		// the log and the metric keep saying so.
+		r.mu.Lock()
+		r.running = false
+		r.mu.Unlock()
 		return
 	}
 	if err := r.fence(from, fmt.Sprintf("this replica's record at offset %d or later is damaged and is being repaired; read from another node", from)); err != nil {
