@@ -22,7 +22,9 @@ var _ = Describe("A node's data directory", func() {
 		entries, err := os.ReadDir(cfg.DataDir)
 		Expect(err).NotTo(HaveOccurred())
 		for _, e := range entries {
-			Expect(os.RemoveAll(filepath.Join(cfg.DataDir, e.Name()))).To(Succeed())
+			// The running node may create a file in a directory being
+			// removed (a snapshot, a state file): remove again until gone.
+			Eventually(func() error { return os.RemoveAll(filepath.Join(cfg.DataDir, e.Name())) }).Should(Succeed())
 		}
 
 		Expect(n.Healthy()).To(MatchError(ErrUnhealthy))
