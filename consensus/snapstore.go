@@ -59,7 +59,7 @@ type FSSnapshotStore struct {
 	retain int
 	fs     segmentstore.FS
 	log    *logrus.Entry
-	mu     sync.Mutex // serialises Create's naming and the reaping
+	mu     sync.Mutex // serialises the reaping
 }
 
 var _ raft.SnapshotStore = (*FSSnapshotStore)(nil)
@@ -117,9 +117,7 @@ func (s *FSSnapshotStore) Create(version raft.SnapshotVersion, index, term uint6
 	if version != 1 {
 		return nil, fmt.Errorf("consensus: unsupported snapshot version %d", version)
 	}
-	s.mu.Lock()
 	name := fmt.Sprintf("%d-%d-%d", term, index, time.Now().UnixMilli())
-	s.mu.Unlock()
 	dir := filepath.Join(s.dir, name)
 	if err := s.fs.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("consensus: create snapshot %s: %w", dir, err)

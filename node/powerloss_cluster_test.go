@@ -1,15 +1,10 @@
 package node
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"math/rand"
 	"net/http"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"actorlog/segmentstore"
@@ -133,45 +128,11 @@ var _ = Describe("A three-node cluster losing power everywhere at once, under --
 			}
 
 			// Load through the leader, and the power cut at a random moment.
-			base := "http://" + leader.HTTPAddr()
-			var (
-				mu    sync.Mutex
-				offAt atomic.Pointer[time.Time]
-				stop  atomic.Bool
-				wg    sync.WaitGroup
-				ok    atomic.Int64
-			)
-			for w := 0; w < 3; w++ {
-				wg.Add(1)
-				go func(w int) {
-					defer wg.Done()
-					for i := 0; !stop.Load(); i++ {
-						v := fmt.Sprintf("r%d-w%d-%d", round, w, i)
-						body := fmt.Sprintf(`{"records":[{"value":%q}]}`, base64.StdEncoding.EncodeToString([]byte(v)))
-						resp, err := httpClient.Post(base+"/v1/records", "application/json", bytes.NewBufferString(body))
-						if err != nil {
-							continue
-						}
-						var out struct{ Offsets []uint64 }
-						_ = json.NewDecoder(resp.Body).Decode(&out)
-						resp.Body.Close()
-						received := time.Now()
-						if resp.StatusCode != http.StatusOK || len(out.Offsets) != 1 {
-							continue
-						}
-						if t := offAt.Load(); t != nil && !received.Before(*t) {
-							continue // after the power went: the client never heard it
-						}
-						mu.Lock()
-						acked[out.Offsets[0]] = []byte(v)
-						mu.Unlock()
-						ok.Add(1)
-					}
-				}(w)
-			}
-			Eventually(ok.Load, 30*time.Second, 5*time.Millisecond).Should(BeNumerically(">=", int64(1+rng.Intn(40))))
-			now := time.Now()
-			offAt.Store(&now)
+			load := startPowerLoad("http://"+leader.HTTPAddr(), round, 3, 1, func(offs []uint64, vals []string, _ time.Time) {
+				acked[offs[0]] = []byte(vals[0])
+			})
+			Eventually(load.acked, 30*time.Second, 5*time.Millisecond).Should(BeNumerically(">=", int64(1+rng.Intn(40))))
+			load.powerOff()
 			// A node without power stops at once; here its process runs on
 			// with writes vanishing, which to its peers would look like a
 			// disk that lies about fsync. So every node is cut off from the
@@ -183,9 +144,7 @@ var _ = Describe("A three-node cluster losing power everywhere at once, under --
 			for _, f := range fss {
 				f.PowerOff()
 			}
-			stop.Store(true)
-			wg.Wait()
-			total += int(ok.Load())
+			total += load.finish()
 			stopAll(nodes)
 			for _, f := range fss {
 				Expect(f.Restart()).To(Succeed())

@@ -3,13 +3,9 @@ package node
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"math/rand"
 	"net/http"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"actorlog/segmentstore"
@@ -96,54 +92,17 @@ var _ = Describe("A node losing power under load", func() {
 			}
 
 			// Load, and the power cut at a random moment.
-			var (
-				mu      sync.Mutex
-				offAt   atomic.Pointer[time.Time]
-				stop    atomic.Bool
-				wg      sync.WaitGroup
-				roundOK atomic.Int64
-			)
-			for w := 0; w < 3; w++ {
-				wg.Add(1)
-				go func(w int) {
-					defer wg.Done()
-					for i := 0; !stop.Load(); i++ {
-						vals := []string{fmt.Sprintf("r%d-w%d-%d-a", round, w, i), fmt.Sprintf("r%d-w%d-%d-b", round, w, i)}
-						body := fmt.Sprintf(`{"records":[{"value":%q},{"value":%q}]}`,
-							base64.StdEncoding.EncodeToString([]byte(vals[0])), base64.StdEncoding.EncodeToString([]byte(vals[1])))
-						resp, err := httpClient.Post(base+"/v1/records", "application/json", bytes.NewBufferString(body))
-						if err != nil {
-							continue
-						}
-						var out struct{ Offsets []uint64 }
-						_ = json.NewDecoder(resp.Body).Decode(&out)
-						resp.Body.Close()
-						received := time.Now()
-						if resp.StatusCode != http.StatusOK || len(out.Offsets) != 2 {
-							continue
-						}
-						if t := offAt.Load(); t != nil && !received.Before(*t) {
-							continue // after the power went: the client never heard it
-						}
-						mu.Lock()
-						for k, off := range out.Offsets {
-							ackedAt[off] = []byte(vals[k])
-							ackTime[off] = received
-						}
-						mu.Unlock()
-						roundOK.Add(1)
-					}
-				}(w)
-			}
+			load := startPowerLoad(base, round, 3, 2, func(offs []uint64, vals []string, at time.Time) {
+				for k, off := range offs {
+					ackedAt[off] = []byte(vals[k])
+					ackTime[off] = at
+				}
+			})
 			want := int64(1 + rng.Intn(60))
-			Eventually(roundOK.Load, 30*time.Second, 5*time.Millisecond).Should(BeNumerically(">=", want))
-			now := time.Now()
-			offAt.Store(&now)
-			lastOff = now
+			Eventually(load.acked, 30*time.Second, 5*time.Millisecond).Should(BeNumerically(">=", want))
+			lastOff = load.powerOff()
 			fsys.PowerOff()
-			stop.Store(true)
-			wg.Wait()
-			acked += int(roundOK.Load())
+			acked += load.finish()
 			ctx, cancel = context.WithTimeout(context.Background(), 60*time.Second)
 			_ = n.Stop(ctx)
 			cancel()

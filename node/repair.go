@@ -236,6 +236,12 @@ func (r *repairer) fence(from uint64, reason string) error {
 // onDivergence is the FSM's OnDivergence: it must not block.
 func (r *repairer) onDivergence(d consensus.Divergence) {
 	r.diverged.Add(1)
+	r.start(func() { r.repair(d) })
+}
+
+// start runs a repair on the repairer's goroutine, unless one is running
+// or the repairer is stopping. It does not block.
+func (r *repairer) start(repair func()) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.running || r.stopped() {
@@ -245,7 +251,7 @@ func (r *repairer) onDivergence(d consensus.Divergence) {
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
-		r.repair(d)
+		repair()
 	}()
 }
 
@@ -258,23 +264,13 @@ func (r *repairer) onDivergence(d consensus.Divergence) {
 // damaged one.
 func (r *repairer) onCorrupt(from uint64, reason string) {
 	r.damaged.Add(1)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.running || r.stopped() {
-		return
-	}
-	r.running = true
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		r.repairDamage(from, reason)
-	}()
+	r.start(func() { r.repairDamage(from, reason) })
 }
 
 func (r *repairer) repairDamage(from uint64, reason string) {
 	n := r.n
 	log := r.log.WithFields(logrus.Fields{"from_offset": from, "damage": reason})
-	if voters := countVoters(n.raft); voters <= 1 {
+	if !n.otherVoters() {
 		// Nothing to copy from: the damaged record stays refused (every
 		// read of it fails its CRC) and the others stay readable.
 		log.Error("a damaged record and no other voter to copy it from: it is never served; restore the data directory from a backup")
@@ -294,38 +290,29 @@ func (r *repairer) repairDamage(from uint64, reason string) {
 			log.WithError(err).Warn("leadership transfer failed; the repair waits for another leader")
 		}
 	}
-	index := n.raft.AppliedIndex()
+	r.holdAndRestart(log, &repairMarker{Phase: phaseDrop, Checkpoint: n.raft.AppliedIndex(), FromOffset: from,
+		Detail: "damaged record: " + reason, Since: time.Now().UTC()})
+}
+
+// holdAndRestart runs steps 3 and 4 of the repair: the leader holds this
+// node and demotes it, the marker m is written, and the node restarts to
+// drop its logs. m.Checkpoint is the index the hold names.
+func (r *repairer) holdAndRestart(log *logrus.Entry, m *repairMarker) {
+	n := r.n
 	if !r.retry(log, "ask the leader to hold this node for repair", func() error {
 		if n.raft.State() == raft.Leader {
 			return errors.New("this node is still the leader")
 		}
-		return r.askLeader(&messages.RepairRequest{Id: n.cfg.ID, Index: index})
+		return r.askLeader(&messages.RepairRequest{Id: n.cfg.ID, Index: m.Checkpoint})
 	}) {
 		return
 	}
-	m := &repairMarker{Phase: phaseDrop, Checkpoint: index, FromOffset: from, Detail: "damaged record: " + reason, Since: time.Now().UTC()}
 	if err := writeRepairMarker(n.cfg.DataDir, m); err != nil {
 		log.WithError(err).Error("could not write the repair marker; the node stays fenced")
 		return
 	}
 	log.Warn("demoted to a non-voter; restarting to drop this replica's logs and rebuild them from the leader")
 	r.restartOnce.Do(func() { close(r.restart) })
-}
-
-// countVoters counts the voters in raft's latest configuration (0 when it
-// cannot be read).
-func countVoters(r *raft.Raft) int {
-	f := r.GetConfiguration()
-	if f.Error() != nil {
-		return 0
-	}
-	n := 0
-	for _, s := range f.Configuration().Servers {
-		if s.Suffrage == raft.Voter {
-			n++
-		}
-	}
-	return n
 }
 
 // onVerified is the FSM's OnVerified: a node rebuilding its log reports
@@ -358,7 +345,6 @@ func (r *repairer) onVerified(cs consensus.Checksum) {
 
 // repair runs steps 1-4 of the repair.
 func (r *repairer) repair(d consensus.Divergence) {
-	n := r.n
 	from := d.LastGood.Next
 	log := r.log.WithFields(logrus.Fields{"checkpoint": d.Local.Index, "from_offset": from})
 	if err := r.fence(from, fmt.Sprintf("this replica diverged from the leader at offset %d or later and is being repaired; read from another node", from)); err != nil {
@@ -381,18 +367,7 @@ func (r *repairer) repair(d consensus.Divergence) {
 		r.mu.Unlock()
 		return
 	}
-	if !r.retry(log, "ask the leader to hold this node for repair", func() error {
-		return r.askLeader(&messages.RepairRequest{Id: n.cfg.ID, Index: d.Local.Index})
-	}) {
-		return
-	}
-	m := &repairMarker{Phase: phaseDrop, Checkpoint: d.Local.Index, FromOffset: from, Detail: d.String(), Since: time.Now().UTC()}
-	if err := writeRepairMarker(n.cfg.DataDir, m); err != nil {
-		log.WithError(err).Error("could not write the repair marker; the node stays fenced")
-		return
-	}
-	log.Warn("demoted to a non-voter; restarting to drop this replica's logs and rebuild them from the leader")
-	r.restartOnce.Do(func() { close(r.restart) })
+	r.holdAndRestart(log, &repairMarker{Phase: phaseDrop, Checkpoint: d.Local.Index, FromOffset: from, Detail: d.String(), Since: time.Now().UTC()})
 }
 
 // finish runs step 5: RepairDone to the leader, then the marker goes and

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"maps"
 	"net/http"
 	"sort"
 	"strconv"
@@ -210,19 +211,5 @@ func settledDisk(ctx context.Context, c *client.Client, tlsCfg *tls.Config) (dis
 }
 
 func sameSample(a, b diskSample) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for id, m := range a {
-		n, ok := b[id]
-		if !ok || len(m) != len(n) {
-			return false
-		}
-		for k, v := range m {
-			if n[k] != v {
-				return false
-			}
-		}
-	}
-	return true
+	return maps.EqualFunc(a, b, maps.Equal)
 }
