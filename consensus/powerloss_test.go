@@ -54,8 +54,14 @@ func (n *plNode) start() {
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
-	trans, err := consensus.NewTCPTransport(addr, nil, consensus.TransportConfig{Logger: cfg.Logger})
-	Expect(err).NotTo(HaveOccurred())
+	// A restart takes the port the node had (raft's configuration names
+	// it). While the node was down the kernel may have lent it to another
+	// process's outgoing connection for a moment: wait for it to be free.
+	var trans *consensus.Transport
+	Eventually(func() (err error) {
+		trans, err = consensus.NewTCPTransport(addr, nil, consensus.TransportConfig{Logger: cfg.Logger})
+		return err
+	}, 20*time.Second, 50*time.Millisecond).Should(Succeed())
 	n.addr, n.trans = string(trans.LocalAddr()), trans
 	n.fsm = &recordingFSM{}
 	n.raft, err = raft.NewRaft(consensus.RaftConfig(n.id, cfg), n.fsm, logs, stable, snaps, trans)
