@@ -34,6 +34,12 @@ var (
 	// ErrCorrupt is returned when stored bytes cannot be decoded: a log
 	// entry, the log metadata or the stable store file.
 	ErrCorrupt = errors.New("consensus: corrupt data")
+	// ErrEntryGone is returned by EntryRecords for an entry that is no
+	// longer (or not yet) on disk.
+	ErrEntryGone = errors.New("consensus: raft entry is not on disk")
+	// ErrNotProduce is returned by EntryRecords for an entry that holds
+	// no produce command.
+	ErrNotProduce = errors.New("consensus: raft entry holds no records")
 
 	// ErrGaveUp is returned by the FSM once it has given up appending
 	// committed records (it was closed while the log failed): it appends

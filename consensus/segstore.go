@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"sync"
 
+	"actorlog/messages"
 	"actorlog/segmentstore"
 
 	"github.com/hashicorp/raft"
@@ -46,6 +48,11 @@ type SegmentLogStore struct {
 	writeMu sync.Mutex
 	scratch []byte                // StoreLogs' encoding buffer; guarded by writeMu
 	recs    []segmentstore.Record // StoreLogs' records; guarded by writeMu
+
+	// keepFrom is the lowest entry the record log still refers to (data
+	// format 2, see RetainFrom): a prefix delete drops no segment at or
+	// above it. Guarded by writeMu.
+	keepFrom uint64
 
 	mu     sync.RWMutex
 	log    *segmentstore.Log // replaced only by resetLocked
@@ -89,7 +96,12 @@ func OpenSegmentLogStore(dir string, cfg StoreConfig) (*SegmentLogStore, error) 
 	sc.InitialOffset = 1
 	sc.FS = cfg.FS
 	sc.Written = cfg.Written
-	s := &SegmentLogStore{dir: dir, metaPath: dir + ".meta", cfg: sc}
+	s := &SegmentLogStore{dir: dir, metaPath: dir + ".meta", cfg: sc, keepFrom: math.MaxUint64}
+	if cfg.KeepRecords {
+		// Nothing is known yet of what the record log refers to: keep
+		// every entry until the node says (RetainFrom).
+		s.keepFrom = 0
+	}
 
 	if err := fsOr(sc.FS).MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return nil, fmt.Errorf("consensus: create %s: %w", filepath.Dir(dir), err)
@@ -365,7 +377,13 @@ func (s *SegmentLogStore) DeleteRange(min, max uint64) error {
 		s.mu.Lock()
 		s.first = newFirst
 		s.mu.Unlock()
-		if err := s.log.TruncatePrefix(newFirst); err != nil {
+		// Entries that records still refer to stay on disk, unseen by
+		// raft, until retention lets them go (RetainFrom).
+		drop := newFirst
+		if s.keepFrom < drop {
+			drop = s.keepFrom
+		}
+		if err := s.log.TruncatePrefix(drop); err != nil {
 			return fmt.Errorf("consensus: drop segments below %d: %w", newFirst, err)
 		}
 		return nil
@@ -377,6 +395,85 @@ func (s *SegmentLogStore) DeleteRange(min, max uint64) error {
 	default:
 		return fmt.Errorf("%w: [%d, %d] inside [%d, %d]", ErrUnsupportedDeleteRange, min, max, first, last)
 	}
+}
+
+// RetainFrom says that the record log refers to no entry below index any
+// more (retention deleted the records that did), so the segments wholly
+// below both it and raft's first index can go. Only a store opened with
+// StoreConfig.KeepRecords keeps entries for the record log; for the others
+// it only drops what raft already compacted.
+func (s *SegmentLogStore) RetainFrom(index uint64) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	if s.keepFrom != math.MaxUint64 {
+		s.keepFrom = index
+	}
+	first, _ := s.boundsLocked()
+	if err := s.log.TruncatePrefix(min(first, index)); err != nil {
+		return fmt.Errorf("consensus: drop segments below %d: %w", min(first, index), err)
+	}
+	return nil
+}
+
+// EntryRecords returns the records of the produce entry at index, reading
+// it from disk even when raft has compacted it (data format 2: the entry
+// holds the values of records that refer to it). The values alias one
+// fresh buffer that nothing else writes to. ErrEntryGone says the entry is
+// not on disk; ErrNotProduce that it holds no produce command.
+func (s *SegmentLogStore) EntryRecords(index uint64) ([]*messages.Record, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	rec, err := s.log.Read(index)
+	if errors.Is(err, segmentstore.ErrOffsetOutOfRange) {
+		return nil, fmt.Errorf("%w: raft entry %d (the log holds %d..%d)", ErrEntryGone, index, s.log.LowestOffset(), s.log.NextOffset())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("consensus: read raft entry %d: %w", index, err)
+	}
+	var l raft.Log
+	if err := decodeEntryValue(index, rec.Term, rec.Timestamp, rec.Value, &l); err != nil {
+		return nil, err
+	}
+	if l.Type != raft.LogCommand {
+		return nil, fmt.Errorf("%w: raft entry %d is of type %s", ErrNotProduce, index, l.Type)
+	}
+	cmd, err := decodeCommand(l.Data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: raft entry %d: %v", ErrCorrupt, index, err)
+	}
+	p := cmd.GetProduce()
+	if p == nil {
+		return nil, fmt.Errorf("%w: raft entry %d", ErrNotProduce, index)
+	}
+	return p.GetRecords(), nil
+}
+
+// EndIndex is one past the last entry on disk, whatever raft's first
+// index: no record may refer to an entry at or above it.
+func (s *SegmentLogStore) EndIndex() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.log.NextOffset()
+}
+
+// Sync makes every stored entry durable: in data format 2 the FSM calls it
+// before its state file says that records refer to them.
+func (s *SegmentLogStore) Sync() error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	if err := s.log.Sync(); err != nil {
+		return fmt.Errorf("consensus: sync the raft log: %w", err)
+	}
+	return nil
 }
 
 // IsMonotonic tells raft that the log cannot hold gaps, so after a snapshot

@@ -119,6 +119,11 @@ type StoreConfig struct {
 	// segmentstore.Config.Written). For raft-wal it counts each entry's
 	// payload and frame header as raft-wal lays them out.
 	Written *atomic.Uint64
+	// KeepRecords keeps entries on disk after raft compacts them, until
+	// the node says the record log no longer refers to them
+	// (SegmentLogStore.RetainFrom): in data format 2 the records' values
+	// live in the raft entries. segmentstore kind only.
+	KeepRecords bool
 	// FS is the file system of the segmentstore log, its metadata file and
 	// the stable store (nil: the operating system's). Tests inject a
 	// power-loss simulation here (segmentstore/faultfs). raft-wal does not
@@ -155,6 +160,8 @@ func (c StoreConfig) Validate() error {
 	switch {
 	case c.Kind != StoreWAL && c.Kind != StoreSegmentstore:
 		return fmt.Errorf("%w: %q (want %q or %q)", ErrUnknownStoreKind, c.Kind, StoreWAL, StoreSegmentstore)
+	case c.KeepRecords && c.Kind != StoreSegmentstore:
+		return &ConfigError{"KeepRecords", fmt.Sprintf("needs the %q store kind: records refer to entries by index", StoreSegmentstore)}
 	case c.SegmentBytes < 4<<10:
 		return &ConfigError{"SegmentBytes", fmt.Sprintf("%d is below 4096", c.SegmentBytes)}
 	case c.CacheBytes < 0:
@@ -225,6 +232,16 @@ func OpenStores(dataDir string, cfg StoreConfig) (raft.LogStore, raft.StableStor
 		logs = c
 	}
 	return logs, stable, closer, nil
+}
+
+// SegmentStore returns the segmentstore log under logs (as OpenStores
+// returned it, cache or not), or nil for another kind.
+func SegmentStore(logs raft.LogStore) *SegmentLogStore {
+	if c, ok := logs.(*LogCache); ok {
+		logs = c.store
+	}
+	s, _ := logs.(*SegmentLogStore)
+	return s
 }
 
 // checkKind refuses to open one kind of store over the files of the other.
