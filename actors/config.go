@@ -125,6 +125,9 @@ type LogConfig struct {
 	// the first offset of the read that failed, reason the storage's
 	// error. The node repairs the replica from a peer.
 	OnCorrupt func(from uint64, reason string)
+	// Values reads the values of records that refer to their raft entry
+	// (data format 2). Nil for a log whose records all carry their values.
+	Values ValueSource
 
 	DefaultReadRecords uint32
 	DefaultReadBytes   uint32

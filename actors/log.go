@@ -430,7 +430,8 @@ func (a *logActor) spawnActor(ctx actor.Context, s *segState) error {
 	base, sealed := s.base, s.sealed
 	storage := a.cfg.Storage
 	spec := segmentSpec{dir: a.cfg.Dir, base: base, cfg: storage, epoch: a.epoch, sealed: sealed, next: s.next,
-		log: a.cfg.Logger.WithField("actor", segmentName(base)), tr: newActorTracer(a.cfg.TracerProvider)}
+		log: a.cfg.Logger.WithField("actor", segmentName(base)), tr: newActorTracer(a.cfg.TracerProvider),
+		values: a.cfg.Values}
 	pid, err := ctx.SpawnNamed(newSegmentProps(spec), segmentName(base))
 	if err != nil {
 		return fmt.Errorf("%w: spawn segment %d: %v", ErrStorageFailed, base, err)

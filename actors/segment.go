@@ -26,6 +26,9 @@ type segmentSpec struct {
 	next uint64
 	log  *logrus.Entry
 	tr   actorTracer
+	// values reads the values of records that refer to their raft entry
+	// (data format 2); nil when the log holds none.
+	values ValueSource
 }
 
 // segmentName is the child name of the segment actor for base.
@@ -49,6 +52,16 @@ type segmentActor struct {
 	// recs is reused between appends so that converting a batch does not
 	// allocate once the buffer has grown to the usual batch size.
 	recs []segmentstore.Record
+	// refs holds the encoded references of an append's records that
+	// refer to their raft entry; reused like recs.
+	refs []byte
+	// entry caches the records of the raft entry read last, so that
+	// reading an entry's records one request at a time decodes it once.
+	entry entryCache
+	// referred is how many more bytes the values that the segment's
+	// references stand for take than the references themselves: the
+	// segment's size as roll-over and retention count it (size).
+	referred int64
 }
 
 func newSegmentProps(spec segmentSpec) *actor.Props {
@@ -81,15 +94,16 @@ func (a *segmentActor) Receive(ctx actor.Context) {
 		a.spec.sealed, a.spec.next = true, a.seg.NextOffset()
 		ctx.Send(ctx.Parent(), &messages.SegmentSealed{
 			Epoch: m.GetEpoch(), RequestId: m.GetRequestId(),
-			SizeBytes: uint64(a.seg.Size()), LastAppendUnixNano: a.seg.LastAppendTime().UnixNano(),
+			SizeBytes: a.size(), LastAppendUnixNano: a.seg.LastAppendTime().UnixNano(),
 		})
 	case *messages.SegmentTruncate:
 		if err := a.seg.TruncateFrom(m.GetFromOffset()); err != nil {
 			panic(fmt.Errorf("truncate segment %d at %d: %w", a.spec.base, m.GetFromOffset(), err))
 		}
+		a.countReferred()
 		ctx.Send(ctx.Parent(), &messages.SegmentTruncated{
 			Epoch: m.GetEpoch(), RequestId: m.GetRequestId(),
-			NextOffset: a.seg.NextOffset(), SizeBytes: uint64(a.seg.Size()),
+			NextOffset: a.seg.NextOffset(), SizeBytes: a.size(),
 		})
 	case *messages.SegmentRemove:
 		reply := &messages.SegmentRemoved{Epoch: m.GetEpoch(), RequestId: m.GetRequestId()}
@@ -132,6 +146,7 @@ func (a *segmentActor) open(ctx actor.Context) {
 		panic(fmt.Errorf("open segment %d: %w", a.spec.base, err))
 	}
 	a.seg = seg
+	a.countReferred()
 	if created && a.spec.cfg.Sync != segmentstore.SyncNone {
 		// Make the new files' directory entries durable, so a synced record
 		// never sits in a file that a power loss makes disappear.
@@ -147,7 +162,7 @@ func (a *segmentActor) open(ctx actor.Context) {
 		Epoch:              a.spec.epoch,
 		BaseOffset:         a.spec.base,
 		NextOffset:         seg.NextOffset(),
-		SizeBytes:          uint64(seg.Size()),
+		SizeBytes:          a.size(),
 		LastAppendUnixNano: seg.LastAppendTime().UnixNano(),
 		Sealed:             seg.IsSealed(),
 	})
@@ -179,6 +194,12 @@ func (a *segmentActor) append(ctx actor.Context, m *messages.SegmentAppend) {
 	}
 	recs := a.recs[:0]
 	ts := m.GetTimestampUnixNano()
+	refs := a.refs[:0]
+	var referred int64
+	if need := len(in) * maxRefBytes; cap(refs) < need {
+		// Allocated whole up front: the records' values alias it.
+		refs = make([]byte, 0, need)
+	}
 	for _, r := range in {
 		// A record replicated through raft carries the leader's timestamp
 		// and its raft index (kept in the frame's term field), so every
@@ -187,11 +208,24 @@ func (a *segmentActor) append(ctx actor.Context, m *messages.SegmentAppend) {
 		if rt := r.GetTimestampUnixNano(); rt != 0 {
 			t = rt
 		}
-		recs = append(recs, segmentstore.Record{Timestamp: t, Term: r.GetRaftIndex(), Value: r.GetValue()})
+		rec := segmentstore.Record{Timestamp: t, Term: r.GetRaftIndex(), Value: r.GetValue()}
+		if ref, idx := r.GetInEntry(), r.GetRaftIndex(); ref > 0 && idx > 0 && idx&refFlag == 0 {
+			at := len(refs)
+			refs = appendRef(refs, ref-1, len(r.GetValue()))
+			rec.Term, rec.Value = idx|refFlag, refs[at:len(refs):len(refs)]
+			referred += int64(len(r.GetValue()) - (len(refs) - at))
+		}
+		recs = append(recs, rec)
+	}
+	if cap(refs) <= 1<<20 {
+		a.refs = refs[:0]
+	} else {
+		a.refs = nil
 	}
 	_, span := a.spec.tr.startChild(ctx, "segment.append")
 	first, err := a.seg.Append(recs)
 	if err == nil {
+		a.referred += referred
 		// Hand every append to the operating system before it is
 		// acknowledged, so an acknowledged record survives kill -9 of the
 		// process whatever the fsync policy (which only decides what
@@ -223,8 +257,8 @@ func (a *segmentActor) append(ctx actor.Context, m *messages.SegmentAppend) {
 		panic(fmt.Errorf("%w: segment %d after an append of %d records at %d", ErrInjectedFault, a.spec.base, len(in), first))
 	}
 	reply.NextOffset = a.seg.NextOffset()
-	reply.SizeBytes = uint64(a.seg.Size())
-	reply.Full = a.seg.IsFull()
+	reply.SizeBytes = a.size()
+	reply.Full = a.seg.IsFull() || a.size() >= a.spec.cfg.MaxStoreBytes
 	a.endAppendSpan(span, in, reply)
 	ctx.Send(ctx.Parent(), reply)
 }
@@ -244,9 +278,19 @@ func (a *segmentActor) read(ctx actor.Context, m *messages.SegmentRead) {
 	} else {
 		recs, err = a.seg.ReadRange(off, maxRecords, int(m.GetMaxBytes()))
 	}
+	if err == nil {
+		recs, err = a.resolve(recs, int(m.GetMaxBytes()))
+	}
 	switch {
 	case err == nil:
 		reply.Records = toWire(recs)
+	case errors.Is(err, errValueGone):
+		// The raft entry a record refers to is not on disk: reported like
+		// a damaged record, so the node repairs this replica.
+		a.spec.log.WithError(err).WithField("segment", a.spec.base).Error("record without its value")
+		reply.Error = &messages.SegmentError{Code: messages.SegmentErrorCode_SEGMENT_CORRUPT, Message: err.Error()}
+	case errors.Is(err, errValuesUnavailable):
+		reply.Error = &messages.SegmentError{Code: messages.SegmentErrorCode_SEGMENT_UNAVAILABLE, Message: err.Error()}
 	case errors.Is(err, segmentstore.ErrOffsetOutOfRange):
 		reply.Error = &messages.SegmentError{Code: messages.SegmentErrorCode_SEGMENT_OUT_OF_RANGE, Message: err.Error()}
 	case errors.Is(err, segmentstore.ErrCorrupt):
@@ -270,7 +314,7 @@ func toWire(recs []segmentstore.Record) []*messages.Record {
 		r.Offset = recs[i].Offset
 		r.Value = recs[i].Value
 		r.TimestampUnixNano = recs[i].Timestamp
-		r.RaftIndex = recs[i].Term
+		r.RaftIndex = recs[i].Term &^ refFlag
 		out[i] = r
 	}
 	return out

@@ -66,6 +66,9 @@ func ValidateProduce(m *messages.ProduceRequest, l Limits) *messages.InvalidRequ
 		if r == nil {
 			return &messages.InvalidRequest{Field: fmt.Sprintf("records[%d]", i), Reason: "missing record"}
 		}
+		if r.GetInEntry() != 0 {
+			return &messages.InvalidRequest{Field: fmt.Sprintf("records[%d].in_entry", i), Reason: "in_entry is internal to the nodes' storage: leave it unset"}
+		}
 		n := uint64(len(r.GetValue()))
 		if n > uint64(l.MaxRecordBytes) {
 			return &messages.InvalidRequest{Field: fmt.Sprintf("records[%d].value", i), Reason: fmt.Sprintf(

@@ -36,7 +36,12 @@ type Record struct {
 	TimestampUnixNano int64 `protobuf:"varint,3,opt,name=timestamp_unix_nano,json=timestampUnixNano,proto3" json:"timestamp_unix_nano,omitempty"`
 	// The raft log index of the entry that committed the record. Nodes use
 	// it to make replay idempotent; clients may ignore it.
-	RaftIndex     uint64 `protobuf:"varint,4,opt,name=raft_index,json=raftIndex,proto3" json:"raft_index,omitempty"`
+	RaftIndex uint64 `protobuf:"varint,4,opt,name=raft_index,json=raftIndex,proto3" json:"raft_index,omitempty"`
+	// Internal to a node, never in a reply: 1 + the record's position among
+	// the records of raft entry raft_index when its value is kept only in
+	// that entry (data format 2), 0 when the value is stored with the record.
+	// The FSM sets it on every record it appends, whatever a producer sent.
+	InEntry       uint32 `protobuf:"varint,5,opt,name=in_entry,json=inEntry,proto3" json:"in_entry,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -95,6 +100,13 @@ func (x *Record) GetTimestampUnixNano() int64 {
 func (x *Record) GetRaftIndex() uint64 {
 	if x != nil {
 		return x.RaftIndex
+	}
+	return 0
+}
+
+func (x *Record) GetInEntry() uint32 {
+	if x != nil {
+		return x.InEntry
 	}
 	return 0
 }
@@ -1391,13 +1403,14 @@ var File_actorlog_proto protoreflect.FileDescriptor
 
 const file_actorlog_proto_rawDesc = "" +
 	"\n" +
-	"\x0eactorlog.proto\x12\vactorlog.v1\"\x85\x01\n" +
+	"\x0eactorlog.proto\x12\vactorlog.v1\"\xa0\x01\n" +
 	"\x06Record\x12\x16\n" +
 	"\x06offset\x18\x01 \x01(\x04R\x06offset\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value\x12.\n" +
 	"\x13timestamp_unix_nano\x18\x03 \x01(\x03R\x11timestampUnixNano\x12\x1d\n" +
 	"\n" +
-	"raft_index\x18\x04 \x01(\x04R\traftIndex\".\n" +
+	"raft_index\x18\x04 \x01(\x04R\traftIndex\x12\x19\n" +
+	"\bin_entry\x18\x05 \x01(\rR\ainEntry\".\n" +
 	"\vOpenSession\x12\x1f\n" +
 	"\vclient_name\x18\x01 \x01(\tR\n" +
 	"clientName\"\xb7\x01\n" +

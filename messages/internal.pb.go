@@ -40,6 +40,9 @@ const (
 	// A frame failed validation; it is reported, never served.
 	SegmentErrorCode_SEGMENT_CORRUPT SegmentErrorCode = 4
 	SegmentErrorCode_SEGMENT_SEALED  SegmentErrorCode = 5
+	// The read could not be served now (the raft log holding the values is
+	// closed: the node is stopping).
+	SegmentErrorCode_SEGMENT_UNAVAILABLE SegmentErrorCode = 6
 )
 
 // Enum value maps for SegmentErrorCode.
@@ -51,6 +54,7 @@ var (
 		3: "SEGMENT_OUT_OF_RANGE",
 		4: "SEGMENT_CORRUPT",
 		5: "SEGMENT_SEALED",
+		6: "SEGMENT_UNAVAILABLE",
 	}
 	SegmentErrorCode_value = map[string]int32{
 		"SEGMENT_OK":               0,
@@ -59,6 +63,7 @@ var (
 		"SEGMENT_OUT_OF_RANGE":     3,
 		"SEGMENT_CORRUPT":          4,
 		"SEGMENT_SEALED":           5,
+		"SEGMENT_UNAVAILABLE":      6,
 	}
 )
 
@@ -3939,7 +3944,7 @@ const file_internal_proto_rawDesc = "" +
 	"\x19LEAVE_REFUSED_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18LEAVE_REFUSED_LAST_VOTER\x10\x01\x12\x18\n" +
 	"\x14LEAVE_REFUSED_QUORUM\x10\x02\x12\x1b\n" +
-	"\x17LEAVE_REFUSED_IS_LEADER\x10\x03*\x95\x01\n" +
+	"\x17LEAVE_REFUSED_IS_LEADER\x10\x03*\xae\x01\n" +
 	"\x10SegmentErrorCode\x12\x0e\n" +
 	"\n" +
 	"SEGMENT_OK\x10\x00\x12\x10\n" +
@@ -3947,7 +3952,8 @@ const file_internal_proto_rawDesc = "" +
 	"\x18SEGMENT_RECORD_TOO_LARGE\x10\x02\x12\x18\n" +
 	"\x14SEGMENT_OUT_OF_RANGE\x10\x03\x12\x13\n" +
 	"\x0fSEGMENT_CORRUPT\x10\x04\x12\x12\n" +
-	"\x0eSEGMENT_SEALED\x10\x05*C\n" +
+	"\x0eSEGMENT_SEALED\x10\x05\x12\x17\n" +
+	"\x13SEGMENT_UNAVAILABLE\x10\x06*C\n" +
 	"\tFaultMode\x12\x13\n" +
 	"\x0fFAULT_PANIC_NOW\x10\x00\x12!\n" +
 	"\x1dFAULT_PANIC_AFTER_NEXT_APPEND\x10\x01B\x13Z\x11actorlog/messagesb\x06proto3"
