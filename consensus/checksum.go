@@ -83,9 +83,11 @@ func (c *checker) init() {
 }
 
 // addLocked feeds one record into the digest. The record at the fault
-// offset, if any, is altered first (on a copy: values alias raft's entry).
-func (c *checker) addLocked(r *messages.Record, offset uint64, ts int64) {
+// offset, if any, is altered first (on a copy: values alias raft's entry);
+// altered says so.
+func (c *checker) addLocked(r *messages.Record, offset uint64, ts int64) (altered bool) {
 	if f := c.flip.Load(); f >= 0 && uint64(f) == offset && c.flip.CompareAndSwap(f, -1) {
+		altered = true
 		v := append([]byte(nil), r.GetValue()...)
 		if len(v) == 0 {
 			v = []byte{0}
@@ -98,6 +100,7 @@ func (c *checker) addLocked(r *messages.Record, offset uint64, ts int64) {
 	binary.LittleEndian.PutUint32(c.hdr[16:20], uint32(len(r.GetValue())))
 	_, _ = c.digest.Write(c.hdr[:])
 	_, _ = c.digest.Write(r.GetValue())
+	return altered
 }
 
 // checkpointLocked remembers the checksum at a Checkpoint entry.

@@ -65,6 +65,17 @@ type FSMConfig struct {
 	Log Log
 	// StatePath is the state file. Required (see StatePath).
 	StatePath string
+	// ValuesInRaftLog makes the records the FSM appends refer to their raft
+	// entry for their values (Record.in_entry) instead of carrying them:
+	// data format 2, where a record's bytes are written once, in the raft
+	// log (docs/DESIGN.md, "Data directory formats"). The node's log then
+	// reads values from the raft log store, which keeps the entries as
+	// long as records refer to them (StoreConfig.KeepRecords).
+	ValuesInRaftLog bool
+	// SyncValues, with ValuesInRaftLog, makes the raft log durable; the
+	// FSM calls it before its state file (which a restart trusts) says
+	// that records refer to entries up to its index.
+	SyncValues func() error
 	// MaxAppendRecords is the most records the log takes in one append
 	// (the node's log: one segment's index). Default maxAppendRecords.
 	MaxAppendRecords int
@@ -419,7 +430,13 @@ func (f *FSM) produceLocked(index uint64, ts int64, req *messages.ProduceRequest
 	n := len(req.GetRecords())
 	res := &ProduceResult{First: f.next, Count: n}
 	for i, r := range req.GetRecords() {
-		f.ck.addLocked(r, res.First+uint64(i), ts)
+		// A record refers to its entry for its value, unless it is not
+		// the entry's value any more (altered by the fault hook): that
+		// one is stored with its own bytes.
+		r.InEntry = 0
+		if !f.ck.addLocked(r, res.First+uint64(i), ts) && f.cfg.ValuesInRaftLog {
+			r.InEntry = uint32(i + 1)
+		}
 	}
 	f.next += uint64(n)
 	if pid != "" {
@@ -628,6 +645,14 @@ func (f *FSM) writeState(st *messages.FSMState) error {
 	}
 	if err := f.retry(f.cfg.Log.Sync); err != nil {
 		return fmt.Errorf("consensus: sync the log: %w", err)
+	}
+	if f.cfg.ValuesInRaftLog && f.cfg.SyncValues != nil {
+		// Under the relaxed fsync policies the raft log may not be on disk
+		// yet: the state file must not say records are stored whose
+		// values a power loss can still take.
+		if err := f.cfg.SyncValues(); err != nil {
+			return fmt.Errorf("consensus: sync the raft log: %w", err)
+		}
 	}
 	b, err := proto.Marshal(st)
 	if err != nil {

@@ -104,6 +104,11 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		} else if err != nil {
 			return fmt.Errorf("%w: snapshot records: %v", ErrCorrupt, err)
 		}
+		// A snapshot's records carry their values: no raft entry of this
+		// node holds them.
+		for _, r := range c.GetRecords() {
+			r.InEntry = 0
+		}
 		first, err := f.appendRetry(context.Background(), c.GetRecords())
 		if err != nil {
 			return fmt.Errorf("consensus: restore: append: %w", err)

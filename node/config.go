@@ -130,6 +130,11 @@ type Config struct {
 	// produce request. Sync and SyncInterval are set from Storage: the
 	// raft log follows the same fsync policy as the record log.
 	RaftStore consensus.StoreConfig
+	// DataFormat is the data directory format the node writes (1 or 2; see
+	// DataFormat1 and DataFormat2). A directory of format 1 moves up to 2
+	// when started with 2; one of format 2 is refused with 1. Format 2
+	// needs the segmentstore raft log store. Default DefaultDataFormat.
+	DataFormat int
 	// Storage configures the segments: size limits, fsync policy and
 	// retention. A zero Storage means segmentstore.DefaultConfig(); in a
 	// partly filled one, zero fields take segmentstore's defaults, except
@@ -265,6 +270,7 @@ func DefaultConfig() Config {
 		GRPCAddr:                DefaultGRPCAddr,
 		Raft:                    consensus.DefaultConfig(),
 		Storage:                 segmentstore.DefaultConfig(),
+		DataFormat:              DefaultDataFormat,
 		MaxRecordBytes:          DefaultMaxRecordBytes,
 		MaxBatchBytes:           DefaultMaxBatchBytes,
 		RequestTimeout:          DefaultRequestTimeout,
@@ -313,6 +319,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Storage == (segmentstore.Config{}) {
 		c.Storage = d.Storage
+	}
+	if c.DataFormat == 0 {
+		c.DataFormat = d.DataFormat
 	}
 	if c.MaxRecordBytes == 0 {
 		c.MaxRecordBytes = d.MaxRecordBytes
@@ -459,6 +468,11 @@ func (c Config) Validate() error {
 		return bad("HandshakeTimeout", "negative (%s)", c.HandshakeTimeout)
 	case c.ConnIdleTimeout < 0:
 		return bad("ConnIdleTimeout", "negative (%s)", c.ConnIdleTimeout)
+	case d.DataFormat < DataFormat1 || d.DataFormat > LatestDataFormat:
+		return bad("DataFormat", "%d is not a data format this build writes (%d to %d)", d.DataFormat, DataFormat1, LatestDataFormat)
+	case d.DataFormat >= DataFormat2 && d.RaftStore.Kind != "" && d.RaftStore.Kind != consensus.StoreSegmentstore:
+		return bad("DataFormat", "format %d needs the %q raft log store (records refer to its entries), not %q",
+			d.DataFormat, consensus.StoreSegmentstore, d.RaftStore.Kind)
 	case d.MaxRecordBytes > d.MaxBatchBytes:
 		return bad("MaxRecordBytes", "%d exceeds MaxBatchBytes %d", d.MaxRecordBytes, d.MaxBatchBytes)
 	case d.MaxBatchBytes > MaxBatchBytesLimit:

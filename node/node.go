@@ -51,6 +51,8 @@ type Node struct {
 	guard    *guard
 	logPID   *actor.PID
 	sessions *actor.PID
+	// values is where the log reads the records' values in data format 2.
+	values recordValues
 
 	reg        *discovery.Registrar
 	discMu     sync.Mutex // guards membership once started (stopDiscovery)
@@ -135,8 +137,10 @@ func (n *Node) start(ctx context.Context) (err error) {
 	if n.lock, err = lockDir(cfg.DataDir); err != nil {
 		return err
 	}
-	if err := checkFormat(cfg.DataDir); err != nil {
+	if up, err := checkFormat(cfg.DataDir, cfg.DataFormat); err != nil {
 		return err
+	} else if up {
+		n.log.WithField("format", cfg.DataFormat).Info("data directory moved up to a newer format; its records are read as they are")
 	}
 	// A directory that left its cluster does not rejoin it unasked.
 	if err := n.checkLeft(); err != nil {
@@ -167,7 +171,20 @@ func (n *Node) start(ctx context.Context) (err error) {
 		return err
 	}
 
-	// The log first: nothing is accepted before the data is recovered.
+	// The raft stores, then the log: nothing is accepted before the data
+	// is recovered.
+	if err := n.openRaftStores(); err != nil {
+		return err
+	}
+	if store := n.values.store.Load(); store != nil {
+		cut, err := actors.CutDanglingReferences(logDir, cfg.Storage, store.EndIndex())
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrStart, err)
+		}
+		if cut > 0 {
+			n.log.WithField("records", cut).Warn("cut records whose raft entries a power loss took: they were not on disk in the raft log, as --sync allows")
+		}
+	}
 	logCfg := actors.LogConfig{
 		Dir: logDir,
 		// Under SyncAlways the record log is fsynced on every append too,
@@ -185,6 +202,9 @@ func (n *Node) start(ctx context.Context) (err error) {
 		TracerProvider:     n.tp,
 		OnCorrupt:          n.repair.onCorrupt,
 		ScrubInterval:      cfg.ScrubInterval,
+	}
+	if cfg.DataFormat >= DataFormat2 {
+		logCfg.Values = &n.values
 	}
 	if err := logCfg.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalidConfig, err)

@@ -25,12 +25,48 @@ import (
 // undoes it in reverse.
 type raftParts struct {
 	fsm     *consensus.FSM
-	closer  io.Closer // the log and stable stores
+	logs    raft.LogStore
+	stable  raft.StableStore
+	closer  io.Closer  // the log and stable stores
+	reclaim *reclaimer // data format 2 only
 	trans   *consensus.Transport
 	r       *raft.Raft
 	pid     *actor.PID // the raft actor
 	joinStp context.CancelFunc
 	joinWG  sync.WaitGroup
+}
+
+// openRaftStores opens raft's log and stable stores. They open before the
+// log actor: in data format 2 the log reads records' values from the raft
+// log, and what a power loss left of the two logs must agree before either
+// is used (cutDanglingReferences).
+func (n *Node) openRaftStores() error {
+	cfg := n.cfg
+	rlog := n.log.WithField("component", "raft")
+	format2 := cfg.DataFormat >= DataFormat2
+	storeCfg := cfg.RaftStore
+	storeCfg.Logger = rlog
+	storeCfg.Sync, storeCfg.SyncInterval = raftLogSync(cfg.Storage)
+	storeCfg.FS = cfg.Storage.FS
+	storeCfg.Written = &n.disk.raft
+	storeCfg.KeepRecords = format2
+	if storeCfg.MaxEntryBytes == 0 {
+		storeCfg.MaxEntryBytes = storeEntryBytes()
+	}
+	n.maxEntry = int(min(storeCfg.MaxEntryBytes, max(consensus.DefaultMaxEntryBytes, maxEntryBytes(cfg)))) - entryHeadroom
+	logs, stable, closer, err := consensus.OpenStores(cfg.DataDir, storeCfg)
+	if err != nil {
+		return fmt.Errorf("%w: open the raft stores: %v", ErrStart, err)
+	}
+	n.rp.logs, n.rp.stable, n.rp.closer = logs, stable, closer
+	if format2 {
+		store := consensus.SegmentStore(logs)
+		if store == nil {
+			return fmt.Errorf("%w: data format %d needs the %s raft log store", ErrStart, cfg.DataFormat, consensus.StoreSegmentstore)
+		}
+		n.values.store.Store(store)
+	}
+	return nil
 }
 
 // startRaft opens the FSM over the (already open) log actor, the raft
@@ -39,16 +75,25 @@ type raftParts struct {
 func (n *Node) startRaft() error {
 	cfg := n.cfg
 	rlog := n.log.WithField("component", "raft")
+	format2 := cfg.DataFormat >= DataFormat2
+	fsmLog := actors.NewFSMLog(n.sys, n.logPID, cfg.RequestTimeout)
 	fsm, err := consensus.NewFSM(consensus.FSMConfig{
-		Log:       actors.NewFSMLog(n.sys, n.logPID, cfg.RequestTimeout),
+		Log:       fsmLog,
 		StatePath: consensus.StatePath(cfg.DataDir),
 		// The log actor appends into one segment at a time: an entry
 		// larger than its index (committed before requests were capped,
 		// or by a node with other limits) is appended in pieces.
 		MaxAppendRecords: int(actors.MaxRequestRecords(cfg.Storage)),
-		Written:          &n.disk.state,
-		FS:               cfg.Storage.FS,
-		Logger:           n.log,
+		ValuesInRaftLog:  format2,
+		SyncValues: func() error {
+			if s := n.values.store.Load(); s != nil {
+				return s.Sync()
+			}
+			return consensus.ErrClosed
+		},
+		Written: &n.disk.state,
+		FS:      cfg.Storage.FS,
+		Logger:  n.log,
 
 		TracerProvider: n.tp,
 		NodeID:         cfg.ID,
@@ -61,20 +106,12 @@ func (n *Node) startRaft() error {
 	n.rp.fsm = fsm
 	n.fsm = fsm
 
-	storeCfg := cfg.RaftStore
-	storeCfg.Logger = rlog
-	storeCfg.Sync, storeCfg.SyncInterval = raftLogSync(cfg.Storage)
-	storeCfg.FS = cfg.Storage.FS
-	storeCfg.Written = &n.disk.raft
-	if storeCfg.MaxEntryBytes == 0 {
-		storeCfg.MaxEntryBytes = storeEntryBytes()
+	logs, stable := n.rp.logs, n.rp.stable
+	if store := n.values.store.Load(); store != nil {
+		n.rp.reclaim = startReclaimer(fsmLog, store, func(err error) {
+			rlog.WithError(err).Warn("could not reclaim raft log segments that no record refers to")
+		})
 	}
-	n.maxEntry = int(min(storeCfg.MaxEntryBytes, max(consensus.DefaultMaxEntryBytes, maxEntryBytes(cfg)))) - entryHeadroom
-	logs, stable, closer, err := consensus.OpenStores(cfg.DataDir, storeCfg)
-	if err != nil {
-		return fmt.Errorf("%w: open the raft stores: %v", ErrStart, err)
-	}
-	n.rp.closer = closer
 	raftCfg := cfg.Raft
 	raftCfg.Logger = rlog
 	fileSnaps, err := consensus.NewSnapshotStore(cfg.DataDir, raftCfg, cfg.Storage.FS)
@@ -420,6 +457,8 @@ func (n *Node) stopRaft(step time.Duration) []error {
 			errs = append(errs, fmt.Errorf("close the raft transport: %w", err))
 		}
 	}
+	rp.reclaim.Stop()
+	n.values.store.Store(nil)
 	if rp.closer != nil {
 		if err := rp.closer.Close(); err != nil && !errors.Is(err, consensus.ErrClosed) {
 			errs = append(errs, fmt.Errorf("close the raft stores: %w", err))

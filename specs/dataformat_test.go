@@ -1,6 +1,8 @@
 package specs
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"time"
@@ -11,18 +13,100 @@ import (
 	"github.com/onsi/gomega/gexec"
 )
 
-var _ = Describe("The data directory's format", func() {
-	It("is recorded, and a directory of another format is refused with both formats named", func() {
-		dir := GinkgoT().TempDir()
-		a := startAgent("fmt1", dir)
-		Expect(a.session.Terminate().Wait(30 * time.Second)).To(gexec.Exit(0))
-		Expect(os.ReadFile(filepath.Join(dir, "FORMAT"))).To(Equal([]byte("actorlog data format 1\n")))
+// dirBytes is the size of the files under dir.
+func dirBytes(dir string) int64 {
+	GinkgoHelper()
+	var n int64
+	Expect(filepath.Walk(dir, func(_ string, info os.FileInfo, err error) error {
+		if err == nil && info.Mode().IsRegular() {
+			n += info.Size()
+		}
+		return err
+	})).To(Succeed())
+	return n
+}
 
-		Expect(os.WriteFile(filepath.Join(dir, "FORMAT"), []byte("actorlog data format 2\n"), 0o644)).To(Succeed())
-		agent := cli(nil, "agent", "--id", "fmt1", "--data-dir", dir, "--bootstrap",
-			"--actor-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--raft-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0")
+var _ = Describe("The data directory's format (docs/DESIGN.md, \"Data directory formats\")", func() {
+	refused := func(dir string, extra ...string) *gexec.Session {
+		GinkgoHelper()
+		args := append([]string{"agent", "--id", "fmt", "--data-dir", dir, "--bootstrap",
+			"--actor-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--raft-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0"}, extra...)
+		agent := cli(nil, args...)
 		Eventually(agent, 30*time.Second).Should(gexec.Exit())
 		Expect(agent.ExitCode()).NotTo(Equal(0))
-		Expect(agent.Err).To(gbytes.Say(`has format 2, but this build of actorlog reads format 1`))
+		return agent
+	}
+	produce := func(a *agent, from, n int) {
+		GinkgoHelper()
+		c := newClient(a)
+		defer c.Close()
+		for i := from; i < from+n; i++ {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			_, err := c.Produce(ctx, fmt.Appendf(nil, "r%04d-%01000d", i, 0))
+			cancel()
+			Expect(err).NotTo(HaveOccurred())
+		}
+	}
+	expectRecords := func(a *agent, n int) {
+		GinkgoHelper()
+		c := newClient(a)
+		defer c.Close()
+		got := readAll(c)
+		Expect(got).To(HaveLen(n))
+		for i, v := range got {
+			Expect(string(v)).To(Equal(fmt.Sprintf("r%04d-%01000d", i, 0)), "offset %d", i)
+		}
+	}
+
+	It("is recorded; format 2 writes each record's bytes once, in the raft log", func() {
+		dir := GinkgoT().TempDir()
+		a := startAgent("fmt2", dir)
+		produce(a, 0, 200)
+		expectRecords(a, 200)
+		Expect(a.session.Terminate().Wait(30 * time.Second)).To(gexec.Exit(0))
+		Expect(os.ReadFile(filepath.Join(dir, "FORMAT"))).To(Equal([]byte("actorlog data format 2\n")))
+		// 200 KiB of values: the raft log holds them, the record log only
+		// references (about 35 bytes each, and its index).
+		Expect(dirBytes(filepath.Join(dir, "raft", "log"))).To(BeNumerically(">", 200*1000))
+		Expect(dirBytes(filepath.Join(dir, "log"))).To(BeNumerically("<", 200*100), "the record log holds references, not values")
+
+		a = startAgent("fmt2", dir)
+		expectRecords(a, 200)
+		Expect(a.session.Terminate().Wait(30 * time.Second)).To(gexec.Exit(0))
+	})
+
+	It("moves a format 1 directory up to 2 in place, serving its old records and the new ones", func() {
+		dir := GinkgoT().TempDir()
+		a := startAgent("fmt1", dir, "--data-format", "1")
+		produce(a, 0, 50)
+		Expect(a.session.Terminate().Wait(30 * time.Second)).To(gexec.Exit(0))
+		Expect(os.ReadFile(filepath.Join(dir, "FORMAT"))).To(Equal([]byte("actorlog data format 1\n")))
+		format1 := dirBytes(filepath.Join(dir, "log"))
+		Expect(format1).To(BeNumerically(">", 50*1000), "format 1's records carry their values")
+
+		a = startAgent("fmt1", dir, "--data-format", "2")
+		Eventually(a.session.Err, 10*time.Second).Should(gbytes.Say("moved up to a newer format"))
+		expectRecords(a, 50)
+		produce(a, 50, 50)
+		expectRecords(a, 100)
+		Expect(a.session.Terminate().Wait(30 * time.Second)).To(gexec.Exit(0))
+		Expect(os.ReadFile(filepath.Join(dir, "FORMAT"))).To(Equal([]byte("actorlog data format 2\n")))
+		Expect(dirBytes(filepath.Join(dir, "log")) - format1).To(BeNumerically("<", 50*100), "the new records are references")
+
+		By("refusing to go back to format 1, naming both formats")
+		agent := refused(dir, "--data-format", "1")
+		Expect(agent.Err).To(gbytes.Say(`has format 2, but this node is configured for format 1`))
+
+		a = startAgent("fmt1", dir)
+		expectRecords(a, 100)
+		Expect(a.session.Terminate().Wait(30 * time.Second)).To(gexec.Exit(0))
+	})
+
+	It("refuses a format this build does not know, naming the ones it reads", func() {
+		dir := GinkgoT().TempDir()
+		Expect(os.WriteFile(filepath.Join(dir, "FORMAT"), []byte("actorlog data format 3\n"), 0o644)).To(Succeed())
+		agent := refused(dir)
+		Expect(agent.Err).To(gbytes.Say(`has format 3, but this build of actorlog reads formats 1 to 2`))
+		Expect(os.ReadFile(filepath.Join(dir, "FORMAT"))).To(Equal([]byte("actorlog data format 3\n")))
 	})
 })

@@ -135,6 +135,7 @@ actor panic so its supervisor restarts it. Never enable it in production.`,
 	f := cmd.Flags()
 	f.StringVar(&o.cfg.ID, "id", def.ID, "node id, unique in the cluster")
 	f.StringVar(&o.cfg.DataDir, "data-dir", def.DataDir, "directory of the node's log (created when missing)")
+	f.IntVar(&o.cfg.DataFormat, "data-format", def.DataFormat, "data directory format for new records: 1 writes each record twice (in the raft log and the record log); 2 writes it once, in the raft log, and the record log refers to it. A format 1 directory moves up to 2; never down (docs/DESIGN.md, \"Data directory formats\")")
 	f.StringVar(&o.cfg.ActorAddr, "actor-addr", def.ActorAddr, "host:port of the actor remote that clients connect to")
 	f.StringVar(&o.cfg.AdvertisedActorAddr, "advertise-actor-addr", def.AdvertisedActorAddr, "address clients should use for --actor-addr when it differs (NAT, containers); empty: the bound one")
 	f.StringVar(&o.cfg.RaftAddr, "raft-addr", def.RaftAddr, "host:port of the raft transport (port 0: the kernel picks, and the bound port is advertised)")
