@@ -91,7 +91,7 @@ var _ = Describe("The data directory's format (docs/DESIGN.md, \"Data directory 
 		expectRecords(a, 100)
 		Expect(a.session.Terminate().Wait(30 * time.Second)).To(gexec.Exit(0))
 		Expect(os.ReadFile(filepath.Join(dir, "FORMAT"))).To(Equal([]byte("actorlog data format 2\n")))
-		Expect(dirBytes(filepath.Join(dir, "log")) - format1).To(BeNumerically("<", 50*100), "the new records are references")
+		Expect(dirBytes(filepath.Join(dir, "log"))-format1).To(BeNumerically("<", 50*100), "the new records are references")
 
 		By("refusing to go back to format 1, naming both formats")
 		agent := refused(dir, "--data-format", "1")
