@@ -13,21 +13,6 @@ import (
 )
 
 var _ = Describe("RaftConfig", func() {
-	It("sends raft's logs to the Config's logger, at its level, named raft", func() {
-		logger, hook := logtest.NewNullLogger()
-		logger.SetLevel(logrus.WarnLevel)
-		rc := consensus.RaftConfig("n1", consensus.Config{Logger: logger.WithField("node", "n1")})
-		Expect(rc.LogLevel).To(Equal("warn"))
-		rc.Logger.Info("not shown")
-		rc.Logger.Warn("heartbeat timeout reached", "last-leader-id", "n2")
-		Expect(hook.AllEntries()).To(HaveLen(1))
-		Expect(hook.LastEntry().Data).To(Equal(logrus.Fields{"node": "n1", "logger": "raft", "last-leader-id": "n2"}))
-	})
-
-	It("discards raft's logs without a logger", func() {
-		Expect(consensus.RaftConfig("n1", consensus.Config{}).Logger.IsError()).To(BeFalse())
-	})
-
 	It("fills every zero field with its documented default and passes raft's validation", func() {
 		rc := consensus.RaftConfig("n1", consensus.Config{})
 		Expect(raft.ValidateConfig(rc)).To(Succeed())
@@ -71,6 +56,21 @@ var _ = Describe("RaftConfig", func() {
 		Entry("a heartbeat raft refuses", func(c *consensus.Config) { c.HeartbeatTimeout = time.Millisecond }, "HeartbeatTimeout"),
 		Entry("a negative retain", func(c *consensus.Config) { c.SnapshotRetain = -1 }, "SnapshotRetain"),
 	)
+
+	It("sends raft's logs to the Config's logger, at its level, named raft", func() {
+		logger, hook := logtest.NewNullLogger()
+		logger.SetLevel(logrus.WarnLevel)
+		rc := consensus.RaftConfig("n1", consensus.Config{Logger: logger.WithField("node", "n1")})
+		Expect(rc.LogLevel).To(Equal("warn"))
+		rc.Logger.Info("not shown")
+		rc.Logger.Warn("heartbeat timeout reached", "last-leader-id", "n2")
+		Expect(hook.AllEntries()).To(HaveLen(1))
+		Expect(hook.LastEntry().Data).To(Equal(logrus.Fields{"node": "n1", "logger": "raft", "last-leader-id": "n2"}))
+	})
+
+	It("discards raft's logs without a logger", func() {
+		Expect(consensus.RaftConfig("n1", consensus.Config{}).Logger.IsError()).To(BeFalse())
+	})
 
 	It("refuses to open one store kind over the other's files", func() {
 		dir := GinkgoT().TempDir()

@@ -60,6 +60,37 @@ var _ = Describe("The hclog adapter", func() {
 		Expect(parent.IsError()).To(BeFalse())
 	})
 
+	DescribeTable("pairs each hclog level with the logrus level of the same name",
+		func(h hclog.Level, l logrus.Level) {
+			logger, hook := logtest.NewNullLogger()
+			logger.SetLevel(l)
+			hl := logbridge.NewHCLogger(logrus.NewEntry(logger), "raft")
+			Expect(hl.GetLevel()).To(Equal(h), "a logger at logrus %s starts at hclog %s", l, h)
+			hl.Log(h, "m")
+			Expect(hook.AllEntries()).To(HaveLen(1))
+			Expect(hook.LastEntry().Level).To(Equal(l))
+		},
+		Entry("trace", hclog.Trace, logrus.TraceLevel),
+		Entry("debug", hclog.Debug, logrus.DebugLevel),
+		Entry("info", hclog.Info, logrus.InfoLevel),
+		Entry("warn", hclog.Warn, logrus.WarnLevel),
+		Entry("error", hclog.Error, logrus.ErrorLevel),
+	)
+
+	It("writes a line without a level at Info, none at Off, and starts at Error below logrus Error", func() {
+		logger, hook := logtest.NewNullLogger()
+		l := logbridge.NewHCLogger(logrus.NewEntry(logger), "raft")
+		l.Log(hclog.NoLevel, "m")
+		Expect(hook.LastEntry().Level).To(Equal(logrus.InfoLevel))
+		l.Log(hclog.Off, "m")
+		Expect(hook.AllEntries()).To(HaveLen(1))
+
+		for _, lv := range []logrus.Level{logrus.FatalLevel, logrus.PanicLevel} {
+			logger.SetLevel(lv)
+			Expect(logbridge.NewHCLogger(logrus.NewEntry(logger), "raft").GetLevel()).To(Equal(hclog.Error))
+		}
+	})
+
 	It("names loggers as hclog does", func() {
 		logger, hook := logtest.NewNullLogger()
 		l := logbridge.NewHCLogger(logrus.NewEntry(logger), "")

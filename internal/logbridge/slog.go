@@ -26,39 +26,6 @@ type SlogOptions struct {
 	RepeatEvery time.Duration
 }
 
-// DemoteInfo keeps slog's warnings and errors at their level and sends
-// everything below Warn to logrus Debug. protoactor logs every connection,
-// endpoint and actor-system event at Info: lifecycle chatter for an operator
-// of a node, not news.
-func DemoteInfo(l slog.Level) logrus.Level {
-	switch {
-	case l >= slog.LevelError:
-		return logrus.ErrorLevel
-	case l >= slog.LevelWarn:
-		return logrus.WarnLevel
-	default:
-		return logrus.DebugLevel
-	}
-}
-
-// OneStepDown shifts every slog level down one step: Error becomes logrus
-// Warn, Warn becomes Info, Info becomes Debug and anything lower Trace. For a
-// client, protoactor's connection churn (Info) and a node going away (Error)
-// are not the application's errors: the client retries and reports what
-// still fails through return values.
-func OneStepDown(l slog.Level) logrus.Level {
-	switch {
-	case l >= slog.LevelError:
-		return logrus.WarnLevel
-	case l >= slog.LevelWarn:
-		return logrus.InfoLevel
-	case l >= slog.LevelInfo:
-		return logrus.DebugLevel
-	default:
-		return logrus.TraceLevel
-	}
-}
-
 // NewSlogHandler returns a slog.Handler that writes to entry as opts say.
 // protoactor logs through log/slog; the node and the client hand it this
 // handler (with actor.WithLoggerFactory) so that its lines end up in their
@@ -145,10 +112,7 @@ func (h *slogHandler) Handle(_ context.Context, r slog.Record) error {
 
 // addAttr adds a as a field, with its groups' names as a dotted prefix.
 func addAttr(f logrus.Fields, group string, a slog.Attr) {
-	key := a.Key
-	if group != "" {
-		key = group + "." + key
-	}
+	key := joinName(group, a.Key)
 	v := a.Value.Resolve()
 	if v.Kind() == slog.KindGroup {
 		for _, ga := range v.Group() {
@@ -174,10 +138,6 @@ func (h *slogHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 
 func (h *slogHandler) WithGroup(name string) slog.Handler {
 	c := *h
-	if h.group != "" {
-		c.group = h.group + "." + name
-	} else {
-		c.group = name
-	}
+	c.group = joinName(h.group, name)
 	return &c
 }

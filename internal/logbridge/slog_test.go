@@ -24,25 +24,18 @@ var _ = Describe("The slog handler", func() {
 		logger.SetLevel(logrus.TraceLevel)
 	})
 
-	DescribeTable("DemoteInfo keeps warnings and errors and sends the rest to Debug",
-		func(in slog.Level, out logrus.Level) {
-			Expect(logbridge.DemoteInfo(in)).To(Equal(out))
+	DescribeTable("DemoteInfo sends what is below Warn to Debug, OneStepDown shifts every level down one step",
+		func(in slog.Level, demoted, shifted logrus.Level) {
+			Expect(logbridge.DemoteInfo(in)).To(Equal(demoted))
+			Expect(logbridge.OneStepDown(in)).To(Equal(shifted))
 		},
-		Entry("debug", slog.LevelDebug, logrus.DebugLevel),
-		Entry("info", slog.LevelInfo, logrus.DebugLevel),
-		Entry("warn", slog.LevelWarn, logrus.WarnLevel),
-		Entry("error", slog.LevelError, logrus.ErrorLevel),
-		Entry("above error", slog.LevelError+4, logrus.ErrorLevel),
-	)
-
-	DescribeTable("OneStepDown shifts every level down one step",
-		func(in slog.Level, out logrus.Level) {
-			Expect(logbridge.OneStepDown(in)).To(Equal(out))
-		},
-		Entry("debug", slog.LevelDebug, logrus.TraceLevel),
-		Entry("info", slog.LevelInfo, logrus.DebugLevel),
-		Entry("warn", slog.LevelWarn, logrus.InfoLevel),
-		Entry("error", slog.LevelError, logrus.WarnLevel),
+		Entry("below debug", slog.LevelDebug-4, logrus.DebugLevel, logrus.TraceLevel),
+		Entry("debug", slog.LevelDebug, logrus.DebugLevel, logrus.TraceLevel),
+		Entry("info", slog.LevelInfo, logrus.DebugLevel, logrus.DebugLevel),
+		Entry("between info and warn", slog.LevelInfo+2, logrus.DebugLevel, logrus.DebugLevel),
+		Entry("warn", slog.LevelWarn, logrus.WarnLevel, logrus.InfoLevel),
+		Entry("error", slog.LevelError, logrus.ErrorLevel, logrus.WarnLevel),
+		Entry("above error", slog.LevelError+4, logrus.ErrorLevel, logrus.WarnLevel),
 	)
 
 	It("writes a record to the entry with its attributes as fields and groups as dotted prefixes", func() {
