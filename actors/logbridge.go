@@ -1,11 +1,10 @@
 package actors
 
 import (
-	"context"
 	"log/slog"
-	"sync"
 	"time"
 
+	"actorlog/internal/logbridge"
 	"github.com/sirupsen/logrus"
 )
 
@@ -20,96 +19,8 @@ import (
 // message: a peer that sends invalid protobuf in a loop makes protoactor
 // log each failure, and must not flood the log.
 func NewSlogHandler(entry *logrus.Entry) slog.Handler {
-	return &slogHandler{entry: entry, limit: &msgLimiter{last: map[string]time.Time{}}}
-}
-
-type slogHandler struct {
-	entry  *logrus.Entry
-	group  string
-	fields logrus.Fields
-	limit  *msgLimiter
-}
-
-// msgLimiter lets one line per message text through each second.
-type msgLimiter struct {
-	mu   sync.Mutex
-	last map[string]time.Time
-}
-
-func (l *msgLimiter) allow(msg string, now time.Time) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if t, ok := l.last[msg]; ok && now.Sub(t) < time.Second {
-		return false
-	}
-	if len(l.last) > 1024 {
-		clear(l.last)
-	}
-	l.last[msg] = now
-	return true
-}
-
-func (h *slogHandler) level(l slog.Level) logrus.Level {
-	switch {
-	case l >= slog.LevelError:
-		return logrus.ErrorLevel
-	case l >= slog.LevelWarn:
-		return logrus.WarnLevel
-	default:
-		return logrus.DebugLevel
-	}
-}
-
-func (h *slogHandler) Enabled(_ context.Context, l slog.Level) bool {
-	return h.entry.Logger.IsLevelEnabled(h.level(l))
-}
-
-func (h *slogHandler) Handle(_ context.Context, r slog.Record) error {
-	if r.Level >= slog.LevelWarn && !h.limit.allow(r.Message, time.Now()) {
-		return nil
-	}
-	fields := make(logrus.Fields, len(h.fields)+r.NumAttrs())
-	for k, v := range h.fields {
-		fields[k] = v
-	}
-	r.Attrs(func(a slog.Attr) bool {
-		h.add(fields, h.group, a)
-		return true
+	return logbridge.NewSlogHandler(entry, logbridge.SlogOptions{
+		Level:       logbridge.DemoteInfo,
+		RepeatEvery: time.Second,
 	})
-	h.entry.WithFields(fields).Log(h.level(r.Level), r.Message)
-	return nil
-}
-
-func (h *slogHandler) add(f logrus.Fields, group string, a slog.Attr) {
-	key := a.Key
-	if group != "" {
-		key = group + "." + key
-	}
-	v := a.Value.Resolve()
-	if v.Kind() == slog.KindGroup {
-		for _, ga := range v.Group() {
-			h.add(f, key, ga)
-		}
-		return
-	}
-	f[key] = v.Any()
-}
-
-func (h *slogHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	f := make(logrus.Fields, len(h.fields)+len(attrs))
-	for k, v := range h.fields {
-		f[k] = v
-	}
-	for _, a := range attrs {
-		h.add(f, h.group, a)
-	}
-	return &slogHandler{entry: h.entry, group: h.group, fields: f, limit: h.limit}
-}
-
-func (h *slogHandler) WithGroup(name string) slog.Handler {
-	g := name
-	if h.group != "" {
-		g = h.group + "." + name
-	}
-	return &slogHandler{entry: h.entry, group: g, fields: h.fields, limit: h.limit}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"slices"
@@ -120,6 +121,16 @@ func (s *sessionSlot) tryAcquire() bool {
 }
 
 func (s *sessionSlot) release() { <-s.lock }
+
+// discardLogger is the default: a library writes nothing unless asked to.
+// It is one logger for the process, so Clients without a Logger can share
+// their transport.
+var discardLogger = sync.OnceValue(func() *logrus.Logger {
+	l := logrus.New()
+	l.SetOutput(io.Discard)
+	l.SetLevel(logrus.PanicLevel)
+	return l
+})
 
 // New starts the client's actor system and listener and opens a session with
 // the first server that answers, so that a wrong address or a cluster that is

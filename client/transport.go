@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"actorlog/certs"
+	"actorlog/internal/logbridge"
 	"actorlog/tracing"
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/eventstream"
@@ -42,7 +43,7 @@ type transport struct {
 	// shut down while a send is half way through it.
 	closeMu sync.RWMutex
 	closed  bool
-	quiet   atomic.Bool // see logrusHandler
+	quiet   atomic.Bool // set by close: protoactor's logs go to Debug then
 
 	mu       sync.Mutex // guards pending and watchers
 	pending  map[string]*call
@@ -138,7 +139,12 @@ func newTransport(cfg Config, log *logrus.Entry) (t *transport, err error) {
 	}
 	sys := actor.NewActorSystem(
 		actor.WithLoggerFactory(func(system *actor.ActorSystem) *slog.Logger {
-			return slog.New(newLogrusHandler(log.WithField("lib", "protoactor"), &t.quiet))
+			return slog.New(logbridge.NewSlogHandler(log.WithField("lib", "protoactor"), logbridge.SlogOptions{
+				Level: logbridge.OneStepDown,
+				// While the client closes, protoactor reports its own
+				// connections closing as errors.
+				Quiet: &t.quiet,
+			}))
 		}),
 		// Requests to a lost session are answered by a dead letter; that is
 		// an expected event for a client, not something to log each time.

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"actorlog/internal/logbridge"
 	"actorlog/segmentstore"
 	"github.com/hashicorp/raft"
 	"github.com/sirupsen/logrus"
@@ -201,7 +202,7 @@ func RaftConfig(id string, cfg Config) *raft.Config {
 	rc.SnapshotInterval = cfg.SnapshotInterval
 	rc.NoSnapshotRestoreOnStart = true
 	rc.ShutdownOnRemove = true
-	rc.Logger = NewHCLogger(cfg.Logger, "raft")
+	rc.Logger = logbridge.NewHCLogger(cfg.Logger, "raft")
 	rc.LogLevel = rc.Logger.GetLevel().String()
 	return rc
 }

@@ -3,7 +3,6 @@ package consensus_test
 import (
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -58,6 +57,21 @@ var _ = Describe("RaftConfig", func() {
 		Entry("a negative retain", func(c *consensus.Config) { c.SnapshotRetain = -1 }, "SnapshotRetain"),
 	)
 
+	It("sends raft's logs to the Config's logger, at its level, named raft", func() {
+		logger, hook := logtest.NewNullLogger()
+		logger.SetLevel(logrus.WarnLevel)
+		rc := consensus.RaftConfig("n1", consensus.Config{Logger: logger.WithField("node", "n1")})
+		Expect(rc.LogLevel).To(Equal("warn"))
+		rc.Logger.Info("not shown")
+		rc.Logger.Warn("heartbeat timeout reached", "last-leader-id", "n2")
+		Expect(hook.AllEntries()).To(HaveLen(1))
+		Expect(hook.LastEntry().Data).To(Equal(logrus.Fields{"node": "n1", "logger": "raft", "last-leader-id": "n2"}))
+	})
+
+	It("discards raft's logs without a logger", func() {
+		Expect(consensus.RaftConfig("n1", consensus.Config{}).Logger.IsError()).To(BeFalse())
+	})
+
 	It("refuses to open one store kind over the other's files", func() {
 		dir := GinkgoT().TempDir()
 		logs, stable, closer, err := consensus.OpenStores(dir, consensus.StoreConfig{Kind: consensus.StoreWAL})
@@ -79,41 +93,5 @@ var _ = Describe("RaftConfig", func() {
 	It("rejects an unknown store kind", func() {
 		_, _, _, err := consensus.OpenStores(GinkgoT().TempDir(), consensus.StoreConfig{Kind: "bolt"})
 		Expect(err).To(MatchError(consensus.ErrUnknownStoreKind))
-	})
-})
-
-var _ = Describe("The hclog adapter", func() {
-	It("sends raft's structured logs to the logrus entry with their fields", func() {
-		logger, hook := logtest.NewNullLogger()
-		logger.SetLevel(logrus.DebugLevel)
-		l := consensus.NewHCLogger(logger.WithField("node", "n1"), "raft").Named("net").With("peer", "n2")
-		l.Info("entering follower state", "term", 3, "odd")
-		l.Trace("not shown")
-
-		Expect(hook.AllEntries()).To(HaveLen(1))
-		e := hook.LastEntry()
-		Expect(e.Level).To(Equal(logrus.InfoLevel))
-		Expect(e.Message).To(Equal("entering follower state"))
-		Expect(e.Data).To(HaveKeyWithValue("node", "n1"))
-		Expect(e.Data).To(HaveKeyWithValue("logger", "raft.net"))
-		Expect(e.Data).To(HaveKeyWithValue("peer", "n2"))
-		Expect(e.Data).To(HaveKeyWithValue("term", 3))
-		Expect(e.Data).To(HaveKeyWithValue("EXTRA_VALUE_AT_END", "odd"))
-		Expect(l.IsDebug()).To(BeTrue())
-		Expect(l.IsTrace()).To(BeFalse())
-
-		By("SetLevel narrows the whole family")
-		l.SetLevel(hclog.Error)
-		l.Warn("dropped")
-		Expect(hook.AllEntries()).To(HaveLen(1))
-		l.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}).Print("[ERROR] boom")
-		Expect(hook.LastEntry().Level).To(Equal(logrus.ErrorLevel))
-		Expect(hook.LastEntry().Message).To(Equal("boom"))
-	})
-
-	It("discards everything without an entry", func() {
-		l := consensus.NewHCLogger(nil, "raft")
-		l.Error("nowhere")
-		Expect(l.IsError()).To(BeFalse())
 	})
 })

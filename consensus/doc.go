@@ -27,7 +27,7 @@
 // *tls.Config is given. RaftConfig turns a Config into a raft.Config with
 // defaults measured on this project's machines, and NewSnapshotStore opens
 // the snapshot store. Logs from raft, its transport and raft-wal go through
-// NewHCLogger to the logrus entry the caller passes in.
+// package logbridge to the logrus entry the caller passes in.
 //
 // # The FSM
 //

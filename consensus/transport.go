@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"actorlog/internal/logbridge"
 	"github.com/hashicorp/raft"
 	"github.com/sirupsen/logrus"
 )
@@ -171,7 +172,7 @@ func NewTCPTransport(bindAddr string, advertise net.Addr, cfg TransportConfig) (
 		MaxPool:         cfg.MaxPool,
 		MaxRPCsInFlight: cfg.MaxRPCsInFlight,
 		Timeout:         cfg.Timeout,
-		Logger:          NewHCLogger(cfg.Logger, "raft-net"),
+		Logger:          logbridge.NewHCLogger(cfg.Logger, "raft-net"),
 	})
 	return &Transport{NetworkTransport: nt, fastPath: cfg.UnsafeHeartbeatFastPath}, nil
 }

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"actorlog/internal/logbridge"
 	"github.com/hashicorp/raft"
 	wal "github.com/hashicorp/raft-wal"
 	"github.com/hashicorp/raft-wal/fs"
@@ -70,7 +71,7 @@ func OpenWAL(dir string, cfg StoreConfig) (*WALStore, error) {
 	meta := &metadb.BoltMetaDB{}
 	filer := &rotationTracker{SegmentFiler: segment.NewFiler(dir, fs.New())}
 	w, err := wal.Open(dir,
-		wal.WithLogger(NewHCLogger(cfg.Logger, "raft-wal")),
+		wal.WithLogger(logbridge.NewHCLogger(cfg.Logger, "raft-wal")),
 		wal.WithSegmentSize(cfg.SegmentBytes),
 		wal.WithMetaStore(meta),
 		wal.WithSegmentFiler(filer),

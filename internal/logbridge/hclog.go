@@ -1,4 +1,4 @@
-package consensus
+package logbridge
 
 import (
 	"bytes"
@@ -39,36 +39,6 @@ type hcLogger struct {
 }
 
 var _ hclog.Logger = (*hcLogger)(nil)
-
-func hclogLevel(l logrus.Level) hclog.Level {
-	switch {
-	case l >= logrus.TraceLevel:
-		return hclog.Trace
-	case l >= logrus.DebugLevel:
-		return hclog.Debug
-	case l >= logrus.InfoLevel:
-		return hclog.Info
-	case l >= logrus.WarnLevel:
-		return hclog.Warn
-	default:
-		return hclog.Error
-	}
-}
-
-func logrusLevel(l hclog.Level) logrus.Level {
-	switch l {
-	case hclog.Trace:
-		return logrus.TraceLevel
-	case hclog.Debug:
-		return logrus.DebugLevel
-	case hclog.Info, hclog.NoLevel, hclog.DefaultLevel:
-		return logrus.InfoLevel
-	case hclog.Warn:
-		return logrus.WarnLevel
-	default:
-		return logrus.ErrorLevel
-	}
-}
 
 func (l *hcLogger) enabled(level hclog.Level) bool {
 	if level == hclog.Off {
@@ -132,11 +102,7 @@ func (l *hcLogger) Name() string { return l.name }
 
 func (l *hcLogger) Named(name string) hclog.Logger {
 	c := *l
-	if l.name != "" {
-		c.name = l.name + "." + name
-	} else {
-		c.name = name
-	}
+	c.name = joinName(l.name, name)
 	return &c
 }
 
