@@ -33,6 +33,13 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	if err := f.writeState(st); err != nil {
 		return nil, err
 	}
+	if f.cfg.ValuesInRaftLog {
+		// The records are on disk already, in this node's logs, and stay
+		// there while they are retained: the snapshot says so instead of
+		// writing every retained record again (ExpandSnapshots reads them
+		// in when the snapshot goes to another node).
+		st.RecordsInLog = true
+	}
 	return &fsmSnapshot{log: f.cfg.Log, state: st}, nil
 }
 
@@ -56,9 +63,21 @@ func (s *fsmSnapshot) persist(w io.Writer) error {
 	if _, err := protodelim.MarshalTo(bw, s.state); err != nil {
 		return fmt.Errorf("consensus: snapshot: write state: %w", err)
 	}
-	for off := s.state.GetLowOffset(); off < s.state.GetNextOffset(); {
-		n := int(min(uint64(snapshotChunkRecords), s.state.GetNextOffset()-off))
-		recs, err := s.log.Read(off, n)
+	if s.state.GetRecordsInLog() {
+		return bw.Flush()
+	}
+	if err := writeRecords(bw, s.log, s.state.GetLowOffset(), s.state.GetNextOffset()); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// writeRecords writes the records [low, next) of log in chunks, each a
+// length-delimited SnapshotChunk.
+func writeRecords(bw *bufio.Writer, log Log, low, next uint64) error {
+	for off := low; off < next; {
+		n := int(min(uint64(snapshotChunkRecords), next-off))
+		recs, err := log.Read(off, n)
 		if err != nil {
 			return fmt.Errorf("consensus: snapshot: read at %d: %w", off, err)
 		}
@@ -73,7 +92,7 @@ func (s *fsmSnapshot) persist(w io.Writer) error {
 		}
 		off += uint64(len(recs))
 	}
-	return bw.Flush()
+	return nil
 }
 
 func (s *fsmSnapshot) Release() {}
@@ -92,6 +111,9 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 			return errNoState
 		}
 		return fmt.Errorf("%w: snapshot state: %v", ErrCorrupt, err)
+	}
+	if st.GetRecordsInLog() {
+		return f.restoreInPlace(st)
 	}
 	if err := f.retry(func() error { return f.cfg.Log.Reset(st.GetLowOffset()) }); err != nil {
 		return fmt.Errorf("consensus: restore: reset the log: %w", err)
@@ -134,5 +156,34 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	f.writeMembers()
 	f.log.WithFields(logrus.Fields{"index": st.GetAppliedIndex(), "low": st.GetLowOffset(), "next": next}).Info("restored a snapshot")
+	return nil
+}
+
+// restoreInPlace restores a snapshot whose records are in this node's log
+// (RecordsInLog): one this node took, whose state it lost. Anything else
+// is refused: the records it stands for are not here.
+func (f *FSM) restoreInPlace(st *messages.FSMState) error {
+	_, next, err := f.cfg.Log.Bounds()
+	if err != nil {
+		return fmt.Errorf("consensus: restore: log bounds: %w", err)
+	}
+	if next < st.GetNextOffset() {
+		return fmt.Errorf("%w: the snapshot at index %d refers to records up to offset %d in the log, which ends at %d",
+			ErrCorrupt, st.GetAppliedIndex(), st.GetNextOffset(), next)
+	}
+	st.RecordsInLog = false // the state file's own meaning
+	f.mu.Lock()
+	err = f.loadState(st)
+	f.stateIndex = 0 // written below
+	f.logNext = next
+	f.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if err := f.writeState(st); err != nil {
+		return err
+	}
+	f.writeMembers()
+	f.log.WithFields(logrus.Fields{"index": st.GetAppliedIndex(), "next": st.GetNextOffset()}).Info("restored a snapshot of this node's own log")
 	return nil
 }

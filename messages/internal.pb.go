@@ -2659,7 +2659,11 @@ type FSMState struct {
 	ChecksumState []byte `protobuf:"bytes,6,opt,name=checksum_state,json=checksumState,proto3" json:"checksum_state,omitempty"`
 	// Members under repair: they are not made voters again until they
 	// report a verified rebuild.
-	Repairing     []string `protobuf:"bytes,7,rep,name=repairing,proto3" json:"repairing,omitempty"`
+	Repairing []string `protobuf:"bytes,7,rep,name=repairing,proto3" json:"repairing,omitempty"`
+	// The snapshot holds no records: they are in the log of the node that
+	// took it (data format 2), which reads them into the snapshot when it
+	// sends it to another node (consensus.ExpandSnapshots).
+	RecordsInLog  bool `protobuf:"varint,8,opt,name=records_in_log,json=recordsInLog,proto3" json:"records_in_log,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2741,6 +2745,13 @@ func (x *FSMState) GetRepairing() []string {
 		return x.Repairing
 	}
 	return nil
+}
+
+func (x *FSMState) GetRecordsInLog() bool {
+	if x != nil {
+		return x.RecordsInLog
+	}
+	return false
 }
 
 // Checkpoint asks every replica to remember the checksum of the records it
@@ -3874,7 +3885,7 @@ const file_internal_proto_rawDesc = "" +
 	"\rProducedBatch\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12!\n" +
 	"\ffirst_offset\x18\x02 \x01(\x04R\vfirstOffset\x12\x14\n" +
-	"\x05count\x18\x03 \x01(\rR\x05count\"\x9d\x02\n" +
+	"\x05count\x18\x03 \x01(\rR\x05count\"\xc3\x02\n" +
 	"\bFSMState\x12#\n" +
 	"\rapplied_index\x18\x01 \x01(\x04R\fappliedIndex\x12\x1f\n" +
 	"\vnext_offset\x18\x02 \x01(\x04R\n" +
@@ -3884,7 +3895,8 @@ const file_internal_proto_rawDesc = "" +
 	"\tproducers\x18\x04 \x03(\v2\x1a.actorlog.v1.ProducerStateR\tproducers\x12-\n" +
 	"\amembers\x18\x05 \x03(\v2\x13.actorlog.v1.MemberR\amembers\x12%\n" +
 	"\x0echecksum_state\x18\x06 \x01(\fR\rchecksumState\x12\x1c\n" +
-	"\trepairing\x18\a \x03(\tR\trepairing\"\f\n" +
+	"\trepairing\x18\a \x03(\tR\trepairing\x12$\n" +
+	"\x0erecords_in_log\x18\b \x01(\bR\frecordsInLog\"\f\n" +
 	"\n" +
 	"Checkpoint\"[\n" +
 	"\x06Verify\x12\x14\n" +

@@ -43,6 +43,8 @@ const (
 	// larger limits accepted (docs/DESIGN.md, invariant 4). It also keeps
 	// an entry within raft-wal's 64 MiB.
 	MaxBatchBytesLimit = 48 << 20
+	// DefaultRaftSegmentBytes is the size of one raft log segment file.
+	DefaultRaftSegmentBytes = consensus.DefaultSegmentBytes
 	// DefaultGRPCMaxMessageBytes is the largest gRPC message the remote
 	// accepts or sends. protoactor's endpoint writer packs several messages
 	// into one gRPC message, and gRPC's own 4 MiB default would make a

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -108,7 +109,13 @@ func (n *Node) startRaft() error {
 
 	logs, stable := n.rp.logs, n.rp.stable
 	if store := n.values.store.Load(); store != nil {
-		n.rp.reclaim = startReclaimer(fsmLog, store, func(err error) {
+		logDir := filepath.Join(cfg.DataDir, logDirName)
+		fsys := cfg.Storage.FS
+		if fsys == nil {
+			fsys = segmentstore.OSFS{}
+		}
+		syncDir := func() error { return fsys.SyncDir(logDir) }
+		n.rp.reclaim = startReclaimer(fsmLog, store, syncDir, func(err error) {
 			rlog.WithError(err).Warn("could not reclaim raft log segments that no record refers to")
 		})
 	}
@@ -121,6 +128,11 @@ func (n *Node) startRaft() error {
 	snaps := consensus.CountWrites(fileSnaps, &n.disk.snapshots)
 	if err := n.catchUpSnapshot(snaps); err != nil {
 		return err
+	}
+	if format2 {
+		// This node's snapshots hold no records; one sent to another node
+		// gets them from the log then.
+		snaps = consensus.ExpandSnapshots(snaps, fsmLog, filepath.Join(cfg.DataDir, "raft", "expand"), &n.disk.snapshots)
 	}
 	hasState, err := raft.HasExistingState(logs, stable, snaps)
 	if err != nil {

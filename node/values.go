@@ -45,13 +45,15 @@ type reclaimer struct {
 	store *consensus.SegmentLogStore
 	stop  chan struct{}
 	wg    sync.WaitGroup
+	// syncDir makes the record log's deletions durable.
+	syncDir func() error
 	// last is the floor last given to the store.
 	last uint64
 	warn func(error)
 }
 
-func startReclaimer(log consensus.Log, store *consensus.SegmentLogStore, warn func(error)) *reclaimer {
-	r := &reclaimer{log: log, store: store, stop: make(chan struct{}), warn: warn}
+func startReclaimer(log consensus.Log, store *consensus.SegmentLogStore, syncDir func() error, warn func(error)) *reclaimer {
+	r := &reclaimer{log: log, store: store, syncDir: syncDir, stop: make(chan struct{}), warn: warn}
 	r.wg.Add(1)
 	go r.run()
 	return r
@@ -88,6 +90,11 @@ func (r *reclaimer) step() error {
 	idx := recs[0].GetRaftIndex()
 	if idx <= r.last {
 		return nil
+	}
+	// Retention's deletions first: a segment of references that a power
+	// loss brought back would refer to entries dropped below.
+	if err := r.syncDir(); err != nil {
+		return err
 	}
 	if err := r.store.RetainFrom(idx); err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"actorlog/client"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gbytes"
@@ -99,6 +100,65 @@ var _ = Describe("The data directory's format (docs/DESIGN.md, \"Data directory 
 
 		a = startAgent("fmt1", dir)
 		expectRecords(a, 100)
+		Expect(a.session.Terminate().Wait(30 * time.Second)).To(gexec.Exit(0))
+	})
+
+	It("gives the raft log's disk space back as retention deletes records, and keeps what it retains readable across restarts", func() {
+		dir := GinkgoT().TempDir()
+		flags := []string{"--segment-bytes", "65536", "--retention-bytes", "262144", "--raft-segment-bytes", "65536",
+			"--raft-snapshot-threshold", "20", "--raft-snapshot-interval", "200ms", "--raft-trailing-logs", "10"}
+		a := startAgent("fmtret", dir, flags...)
+		c := newClient(a)
+		const total = 3000
+		for i := 0; i < total; i += 10 {
+			var vals [][]byte
+			for j := i; j < i+10; j++ {
+				vals = append(vals, fmt.Appendf(nil, "r%04d-%01000d", j, 0))
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			_, err := c.Produce(ctx, vals...)
+			cancel()
+			Expect(err).NotTo(HaveOccurred())
+		}
+		raftLog := func() int64 {
+			files, err := filepath.Glob(filepath.Join(dir, "raft", "log", "*.store"))
+			Expect(err).NotTo(HaveOccurred())
+			var n int64
+			for _, f := range files {
+				st, err := os.Stat(f)
+				if err == nil {
+					n += st.Size()
+				}
+			}
+			return n
+		}
+		// 3 MB of values went in; retention keeps about 256 KiB of them,
+		// and the raft log follows within a segment or two.
+		Eventually(raftLog, 30*time.Second, 200*time.Millisecond).Should(BeNumerically("<", 1<<20))
+		readRetained := func(a *agent) {
+			GinkgoHelper()
+			st := a.caughtUp()
+			Expect(st.LowOffset).To(BeNumerically(">", 0))
+			Expect(st.NextOffset).To(Equal(uint64(total)))
+			c := newClient(a)
+			defer c.Close()
+			for off := st.LowOffset; off < st.NextOffset; {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				res, err := c.Consume(ctx, off, client.ConsumeOptions{MaxRecords: 500})
+				cancel()
+				Expect(err).NotTo(HaveOccurred(), "offset %d", off)
+				for _, r := range res.Records {
+					Expect(r.Offset).To(Equal(off))
+					Expect(string(r.Value)).To(Equal(fmt.Sprintf("r%04d-%01000d", off, 0)))
+					off++
+				}
+			}
+		}
+		readRetained(a)
+		c.Close()
+		Expect(a.session.Terminate().Wait(30 * time.Second)).To(gexec.Exit(0))
+		a = startAgent("fmtret", dir, flags...)
+		readRetained(a)
 		Expect(a.session.Terminate().Wait(30 * time.Second)).To(gexec.Exit(0))
 	})
 
