@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -1229,6 +1230,17 @@ func (a *logActor) HandleFailure(_ *actor.ActorSystem, supervisor actor.Supervis
 	if op := a.crashedOp(message); op != nil {
 		a.forgetOp(op)
 		a.failOp(op, unavailable("segment %d crashed while serving the request; retry", s.base))
+	}
+	if err, ok := reason.(error); ok && s.sealed && errors.Is(err, segmentstore.ErrCorrupt) {
+		// A sealed segment whose files no longer hold the records it must
+		// (its tail cut while the node was down): a restart cannot mend
+		// that. Reported as damage, as a read that finds it is, so the
+		// node rebuilds the replica from a peer instead of going unhealthy.
+		log.Error("damaged sealed segment")
+		supervisor.StopChildren(child)
+		a.failSegment(s, &SegmentFailedError{BaseOffset: s.base, Restarts: len(s.failures), Window: a.cfg.RestartWindow, Reason: why})
+		a.corrupt(s.base, why)
+		return
 	}
 	if len(s.failures) > a.cfg.MaxSegmentRestarts {
 		err := &SegmentFailedError{BaseOffset: s.base, Restarts: len(s.failures), Window: a.cfg.RestartWindow, Reason: why}

@@ -172,50 +172,112 @@ func (a *segmentActor) valueOf(index uint64, ref []byte) ([]byte, error) {
 // cut: there an entry is on disk before it commits, and a record refers to
 // it only after that. The FSM's state file never says more is stored than
 // what survives this (FSMConfig.SyncValues). It runs before the log actor opens dir, and
-// returns how many records it cut.
+// returns how many records it cut. A record log too damaged to open is
+// left to the log actor, which reports the damage.
 func CutDanglingReferences(dir string, storage segmentstore.Config, end uint64) (cut uint64, err error) {
 	storage.Sync = segmentstore.SyncNone // only reads and a truncation
-	l, err := segmentstore.Open(dir, storage)
-	if err != nil {
-		return 0, fmt.Errorf("%w: open the record log to check it against the raft log: %v", ErrStorageFailed, err)
+	bases, err := segmentstore.ListSegments(dir)
+	if err != nil || len(bases) == 0 {
+		return 0, err
 	}
-	defer func() {
-		if cerr := l.Close(); cerr != nil && err == nil {
-			err = fmt.Errorf("%w: close the record log: %v", ErrStorageFailed, cerr)
-		}
-	}()
-	low, next := l.LowestOffset(), l.NextOffset()
-	// Binary search for the first dangling record: references refer to
-	// ever higher entries along the log.
-	dangling := func(off uint64) (bool, error) {
-		r, err := l.Read(off)
+	dangling := func(seg *segmentstore.Segment, off uint64) (bool, error) {
+		r, err := seg.Read(off)
 		if err != nil {
 			return false, err
 		}
 		return r.Term&refFlag != 0 && r.Term&^refFlag >= end, nil
 	}
-	if low >= next {
-		return 0, nil
-	}
-	if d, err := dangling(next - 1); err != nil || !d {
-		// A damaged last record is the scrubber's and the repairer's.
-		return 0, nil
-	}
-	lo, hi := low, next-1 // hi is dangling
-	for lo < hi {
-		mid := lo + (hi-lo)/2
-		d, err := dangling(mid)
-		if err != nil {
-			return 0, nil
-		}
-		if d {
-			hi = mid
+	// Walk back from the last segment, each opened as the log actor opens
+	// it (sealed ones read-only, so that nothing of a damaged one is
+	// changed here): whole segments that dangle, then the first dangling
+	// record of the segment before them. Damage stops the walk: it is the
+	// log actor's to report and the node's to repair, which rebuilds both
+	// logs from a peer.
+	var (
+		at    uint64
+		found bool
+		k     int // the segment that holds at
+		last  = len(bases) - 1
+		total uint64
+	)
+	for i := last; i >= 0; i-- {
+		var seg *segmentstore.Segment
+		if i == last {
+			seg, err = segmentstore.OpenSegment(dir, bases[i], storage)
 		} else {
-			lo = mid + 1
+			seg, err = segmentstore.OpenSealedSegmentRange(dir, bases[i], bases[i+1], storage)
+		}
+		if err != nil {
+			break
+		}
+		base, next := seg.BaseOffset(), seg.NextOffset()
+		if i == last {
+			total = next
+		}
+		stop, err := func() (bool, error) {
+			defer seg.Close()
+			if next == base {
+				return false, nil // an empty active segment
+			}
+			if d, err := dangling(seg, next-1); err != nil || !d {
+				return true, nil
+			}
+			at, found, k = base, true, i
+			if d, err := dangling(seg, base); err != nil || d {
+				return err != nil, nil
+			}
+			lo, hi := base, next-1 // lo does not dangle, hi does
+			for hi-lo > 1 {
+				mid := lo + (hi-lo)/2
+				d, err := dangling(seg, mid)
+				if err != nil {
+					return true, nil
+				}
+				if d {
+					hi = mid
+				} else {
+					lo = mid
+				}
+			}
+			at = hi
+			return true, nil
+		}()
+		if err != nil || stop {
+			break
 		}
 	}
-	if err := l.TruncateSuffix(lo); err != nil {
-		return 0, fmt.Errorf("%w: cut records that refer to raft entries a power loss took: %v", ErrStorageFailed, err)
+	if !found {
+		return 0, nil
 	}
-	return next - lo, nil
+	for i := last; i > k; i-- {
+		seg, err := segmentstore.OpenSegment(dir, bases[i], storage)
+		if err == nil {
+			err = seg.Remove()
+		}
+		if err != nil {
+			return 0, fmt.Errorf("%w: remove segment %d, whose records refer to raft entries a power loss took: %v", ErrStorageFailed, bases[i], err)
+		}
+	}
+	seg, err := segmentstore.OpenSegment(dir, bases[k], storage)
+	if err != nil {
+		return 0, fmt.Errorf("%w: open segment %d to cut records that refer to raft entries a power loss took: %v", ErrStorageFailed, bases[k], err)
+	}
+	if err := seg.TruncateFrom(at); err != nil {
+		_ = seg.Close()
+		return 0, fmt.Errorf("%w: cut segment %d at %d: %v", ErrStorageFailed, bases[k], at, err)
+	}
+	if err := seg.Close(); err != nil {
+		return 0, fmt.Errorf("%w: close segment %d: %v", ErrStorageFailed, bases[k], err)
+	}
+	fsys := storage.FS
+	if fsys == nil {
+		fsys = segmentstore.OSFS{}
+	}
+	if err := fsys.SyncDir(dir); err != nil {
+		return 0, fmt.Errorf("%w: sync %s: %v", ErrStorageFailed, dir, err)
+	}
+	if total < at {
+		total = at
+	}
+	return total - at, nil
 }
