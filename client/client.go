@@ -9,7 +9,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
-	"slices"
 	"sync"
 	"time"
 
@@ -43,23 +42,12 @@ type Client struct {
 	// see produce.go.
 	lanes chan *lane
 
-	mu      sync.Mutex // guards everything below
-	servers []string   // known node addresses: configured ones, then members learned
-	current int        // index into servers of the node in use
-	leader  string     // last known leader address, "" when unknown
-	// newLeader is cancelled, and replaced, whenever a leader other than
-	// the one known is learned: retries waiting in a backoff go at once,
-	// and produce attempts sent elsewhere for want of a leader are
-	// abandoned for the leader (see do).
-	newLeader       context.Context
-	cancelNewLeader context.CancelFunc
-	// members is the cluster as a node last listed it (see learn); reads
-	// go round-robin over its non-leaders, rr being the turn.
-	members []Server
-	rr      int
-	// suspect holds nodes whose last attempt failed at the connection
-	// level, until when they are skipped by pick (while others remain).
-	suspect map[string]time.Time
+	// route is the view of the cluster and the routing decisions made
+	// from it (see routing.go). Its lock is innermost: mu may be held
+	// while calling it. Nil with TransportGRPC.
+	route *router
+
+	mu sync.Mutex // guards everything below
 	// refreshing is set while a refresh of the member list runs (or
 	// waits to); refreshAgain asks it for one more round, for a failure
 	// seen meanwhile; refreshed is when the last one ended.
@@ -68,12 +56,6 @@ type Client struct {
 	refreshed    time.Time
 	sessions     map[string]*sessionSlot
 	subs         map[*Subscription]struct{}
-	// dead marks nodes whose connection dropped, or that were never
-	// contacted. Protoactor spends two
-	// seconds in a blocking retry on every dial of a node that refuses
-	// connections, so until a plain TCP dial succeeds again the client
-	// does not hand such a node any request.
-	dead map[string]bool
 
 	unwatch func()
 
@@ -167,19 +149,9 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		tr:        tr,
 		releaseTr: release,
 		lanes:     make(chan *lane, cfg.MaxInFlight),
-		servers:   slices.Clone(cfg.Servers),
+		route:     newRouter(cfg.Servers),
 		sessions:  make(map[string]*sessionSlot),
 		subs:      make(map[*Subscription]struct{}),
-		dead:      make(map[string]bool),
-		suspect:   make(map[string]time.Time),
-	}
-	c.newLeader, c.cancelNewLeader = context.WithCancel(context.Background())
-	// A node nobody has talked to yet is checked with a TCP dial first,
-	// like one whose connection dropped: a wrong address or a node that is
-	// down then fails in a millisecond with "connection refused" instead
-	// of inside protoactor's two-second dial retry.
-	for _, s := range c.servers {
-		c.dead[s] = true
 	}
 	c.closeCtx, c.closeFn = context.WithCancel(context.Background())
 	for range cfg.MaxInFlight {
@@ -233,9 +205,7 @@ func (c *Client) Close() error {
 			_ = s.Close()
 		}
 		c.closeSessions()
-		c.mu.Lock()
-		c.cancelNewLeader()
-		c.mu.Unlock()
+		c.route.stop()
 		c.unwatch()
 		c.releaseTr()
 		c.wg.Wait()
@@ -270,150 +240,23 @@ func (c *Client) closeSessions() {
 // closed reports whether Close has started.
 func (c *Client) closed() bool { return c.closeCtx.Err() != nil }
 
-// route says which nodes may serve an operation.
-type route int
-
-const (
-	// routeAny: the node in use (the first configured server that
-	// answers, moving on when it fails).
-	routeAny route = iota
-	// routeLeader: the leader when it is known and not suspect, otherwise
-	// the node in use, which forwards to the leader.
-	routeLeader
-	// routeRead: round-robin over the members that are not the leader,
-	// falling back to the leader and then to any node.
-	routeRead
-)
-
-// suspectFor is how long a node whose connection failed is skipped by pick
-// while other nodes remain: a node killed with -9 refuses connections in a
-// millisecond, but each retry there still costs a backoff.
-const suspectFor = 2 * time.Second
-
 // minRefreshGap spaces refreshes of the member list triggered by failures,
 // so a burst of failed requests costs one ServersRequest, not one each.
 const minRefreshGap = 100 * time.Millisecond
 
-// pick chooses the node for the next attempt of an operation routed by r.
-func (c *Client) pick(r route) string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	now := time.Now()
-	switch r {
-	case routeLeader:
-		if c.leader != "" && !c.suspectLocked(c.leader, now) {
-			return c.leader
-		}
-	case routeRead:
-		var followers []string
-		for _, m := range c.members {
-			if m.ActorAddr != "" && m.ActorAddr != c.leader && !c.suspectLocked(m.ActorAddr, now) {
-				followers = append(followers, m.ActorAddr)
-			}
-		}
-		if len(followers) > 0 {
-			c.rr = (c.rr + 1) % len(followers)
-			return followers[c.rr]
-		}
-		if c.leader != "" && !c.suspectLocked(c.leader, now) {
-			return c.leader
-		}
-	}
-	for i := range len(c.servers) {
-		at := (c.current + i) % len(c.servers)
-		if !c.suspectLocked(c.servers[at], now) {
-			c.current = at
-			return c.servers[at]
-		}
-	}
-	// Every node is suspect: try the one in use anyway, rather than none.
-	return c.servers[c.current]
-}
-
-func (c *Client) suspectLocked(server string, now time.Time) bool {
-	until, ok := c.suspect[server]
-	if ok && !now.Before(until) {
-		delete(c.suspect, server)
-		return false
-	}
-	return ok
-}
-
-// moveOnLocked makes the node after server the node in use, when server is
-// the one in use.
-func (c *Client) moveOnLocked(server string) {
-	if c.servers[c.current] == server {
-		c.current = (c.current + 1) % len(c.servers)
-	}
-}
-
-// addServerLocked adds an address to the known servers. A node nobody has
-// talked to yet is checked with a TCP dial first: see New.
-func (c *Client) addServerLocked(addr string) {
-	if addr != "" && !slices.Contains(c.servers, addr) {
-		c.servers = append(c.servers, addr)
-		c.dead[addr] = true
-	}
-}
-
-// succeeded records that server just served an attempt.
-func (c *Client) succeeded(server string) {
-	c.mu.Lock()
-	delete(c.suspect, server)
-	c.mu.Unlock()
-}
-
-// failedOver records that an attempt against server failed with err, so the
-// next attempt goes somewhere more promising. It reports whether that next
-// attempt may go at once: the node named the leader.
+// failedOver records that an attempt against server on session s failed
+// with err, and acts on the router's decision: the session is dropped or
+// the member list refreshed when the failure calls for it. It reports
+// whether the next attempt may go at once: the node named the leader.
 func (c *Client) failedOver(server string, s *session, err error) (redirected bool) {
-	var nl *NotLeaderError
-	switch {
-	case errors.As(err, &nl) && nl.LeaderAddr != "":
-		c.mu.Lock()
-		redirected = c.leader != nl.LeaderAddr
-		c.setLeaderLocked(nl.LeaderAddr)
-		c.addServerLocked(nl.LeaderAddr)
-		c.mu.Unlock()
-		// The leader may be a member this client has not heard of.
-		c.refreshSoon()
-	case errors.As(err, &nl):
-		// No leader known there: an election is under way.
-		c.mu.Lock()
-		if c.leader == server {
-			c.leader = ""
-		}
-		c.moveOnLocked(server)
-		c.mu.Unlock()
-		c.refreshSoon()
-	case errors.Is(err, errNewLeader):
-		// Abandoned for the leader just learned: go there at once.
-		redirected = true
-	case errors.Is(err, errSessionLost):
-		// The node is up but forgot us (it restarted): a new session on
-		// the same node is the cure.
+	f := c.route.failed(server, err)
+	if f.dropSession {
 		c.dropSession(s)
-	case errors.Is(err, errNodeUnavailable):
-		// The node answered, so the session is fine, but it cannot serve
-		// now (no leader, leadership lost while committing, overload).
-		c.mu.Lock()
-		c.moveOnLocked(server)
-		c.mu.Unlock()
-		c.refreshSoon()
-	default:
-		// A timeout or a dead connection: skip the node for a while, try
-		// another, and forget a leader that did not answer.
-		c.dropSession(s)
-		c.mu.Lock()
-		c.suspect[server] = time.Now().Add(suspectFor)
-		if c.leader == server {
-			c.leader = ""
-		}
-		c.moveOnLocked(server)
-		c.mu.Unlock()
+	}
+	if f.refresh {
 		c.refreshSoon()
 	}
-	return redirected
+	return f.redirected
 }
 
 // refreshSoon has the member list refreshed in the background: at once, or
@@ -464,18 +307,6 @@ func (c *Client) startRefreshLocked(delay time.Duration) {
 	}()
 }
 
-// setLeaderLocked records the leader's address ("" for none known), waking
-// the retries that wait in a backoff when it is a new one.
-func (c *Client) setLeaderLocked(addr string) {
-	// A leader listed by a node that has not yet noticed its death (it is
-	// suspect here) is no reason to abandon anything.
-	if addr != "" && addr != c.leader && !c.suspectLocked(addr, time.Now()) {
-		c.cancelNewLeader()
-		c.newLeader, c.cancelNewLeader = context.WithCancel(context.Background())
-	}
-	c.leader = addr
-}
-
 // refresh asks the nodes, the leader first, for the member list until one
 // answers, and learns it. With untilLeader it goes on, every minRefreshGap,
 // until the list names a live leader or ctx ends: after a leader is lost,
@@ -495,10 +326,7 @@ func (c *Client) refresh(ctx context.Context, untilLeader bool) {
 	}()
 	for {
 		learned := c.refreshOnce(ctx)
-		c.mu.Lock()
-		done := learned && c.leader != "" && !c.suspectLocked(c.leader, time.Now())
-		c.mu.Unlock()
-		if done || !untilLeader {
+		if (learned && c.route.hasLiveLeader()) || !untilLeader {
 			return
 		}
 		t := time.NewTimer(minRefreshGap)
@@ -514,26 +342,8 @@ func (c *Client) refresh(ctx context.Context, untilLeader bool) {
 // refreshOnce asks the nodes, the leader first, for the member list until
 // one answers, and learns it. It reports whether one answered.
 func (c *Client) refreshOnce(ctx context.Context) bool {
-	c.mu.Lock()
-	now := time.Now()
-	var order, later []string
-	leaderFirst := c.leader != "" && !c.suspectLocked(c.leader, now)
-	if leaderFirst {
-		order = append(order, c.leader)
-	}
-	for i := range len(c.servers) {
-		s := c.servers[(c.current+i)%len(c.servers)]
-		switch {
-		case leaderFirst && s == c.leader:
-		case c.suspectLocked(s, now):
-			later = append(later, s)
-		default:
-			order = append(order, s)
-		}
-	}
-	c.mu.Unlock()
 	timeout := min(c.cfg.AttemptTimeout, time.Second)
-	for _, server := range append(order, later...) {
+	for _, server := range c.route.refreshOrder() {
 		if ctx.Err() != nil {
 			return false
 		}
@@ -544,10 +354,7 @@ func (c *Client) refreshOnce(ctx context.Context) bool {
 		}
 		if err == nil {
 			c.learn(servers)
-			c.mu.Lock()
-			leader := c.leader
-			c.mu.Unlock()
-			c.log.WithFields(logrus.Fields{"node": server, "members": len(servers), "leader": leader}).Debug("member list refreshed")
+			c.log.WithFields(logrus.Fields{"node": server, "members": len(servers), "leader": c.route.leaderAddr()}).Debug("member list refreshed")
 			return true
 		}
 		c.log.WithField("node", server).WithError(err).Debug("refreshing the member list")
@@ -559,10 +366,8 @@ func (c *Client) refreshOnce(ctx context.Context) bool {
 	return false
 }
 
-// learn takes a node's member list as the client's view of the cluster: the
-// leader it marks (none during an election) and the members' addresses. The
-// configured servers stay known whatever the list says, so the client can
-// always start over from them.
+// learn takes a node's member list as the client's view of the cluster
+// (see router.learn) and remembers each member's node id for the transport.
 func (c *Client) learn(servers []Server) {
 	if len(servers) == 0 {
 		return
@@ -570,36 +375,15 @@ func (c *Client) learn(servers []Server) {
 	for _, m := range servers {
 		c.tr.learnName(m.ActorAddr, m.ID)
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.members = slices.Clone(servers)
-	leader := ""
-	for _, m := range servers {
-		if m.IsLeader {
-			leader = m.ActorAddr
-		}
-	}
-	c.setLeaderLocked(leader)
-	inUse := c.servers[c.current]
-	known := slices.Clone(c.cfg.Servers)
-	for _, m := range servers {
-		if m.ActorAddr != "" && !slices.Contains(known, m.ActorAddr) {
-			known = append(known, m.ActorAddr)
-			if !slices.Contains(c.servers, m.ActorAddr) {
-				c.dead[m.ActorAddr] = true // not contacted yet: see New
-			}
-		}
-	}
-	c.servers = known
-	c.current = max(slices.Index(c.servers, inUse), 0)
+	c.route.learn(servers)
 }
 
 // endpointLost forgets the session with a node whose connection dropped: a
 // node that restarted has lost it, and one that did not will give us a new one.
 func (c *Client) endpointLost(addr string) {
+	c.route.markDead(addr)
 	c.mu.Lock()
 	slot := c.sessions[addr]
-	c.dead[addr] = true
 	c.mu.Unlock()
 	if slot == nil {
 		return
@@ -615,10 +399,7 @@ func (c *Client) endpointLost(addr string) {
 // reachable checks a node marked dead with a plain TCP dial, and clears the
 // mark when it answers. A node not marked dead is not dialled.
 func (c *Client) reachable(ctx context.Context, server string, timeout time.Duration) error {
-	c.mu.Lock()
-	dead := c.dead[server]
-	c.mu.Unlock()
-	if !dead {
+	if !c.route.isDead(server) {
 		return nil
 	}
 	d := net.Dialer{Timeout: min(timeout, time.Second)}
@@ -630,9 +411,7 @@ func (c *Client) reachable(ctx context.Context, server string, timeout time.Dura
 	if err := c.checkTLS(ctx, server, timeout); err != nil {
 		return err
 	}
-	c.mu.Lock()
-	delete(c.dead, server)
-	c.mu.Unlock()
+	c.route.reached(server)
 	return nil
 }
 
@@ -727,8 +506,8 @@ func (c *Client) do(ctx context.Context, op string, r route, extra time.Duration
 			return c.giveUp(ctx, op, lastErr)
 		}
 		c.refreshIfStale()
-		server := c.pick(r)
-		actx, stop := c.attemptContext(ctx, r, server)
+		server := c.route.pick(r)
+		actx, stop := c.route.attemptContext(ctx, r, server)
 		s, err := c.session(actx, server, timeout)
 		if err == nil {
 			err = attempt(actx, s, timeout)
@@ -739,7 +518,7 @@ func (c *Client) do(ctx context.Context, op string, r route, extra time.Duration
 		stop()
 		switch {
 		case err == nil:
-			c.succeeded(server)
+			c.route.succeeded(server)
 			return nil
 		case errors.Is(err, ErrClosed) || c.closed():
 			return fmt.Errorf("client: %s: %w", op, ErrClosed)
@@ -751,32 +530,6 @@ func (c *Client) do(ctx context.Context, op string, r route, extra time.Duration
 		lastErr = err
 		c.log.WithFields(logrus.Fields{"op": op, "node": server, "try": try + 1}).WithError(err).Debug("retrying")
 		redirected = c.failedOver(server, s, err)
-	}
-}
-
-// attemptContext bounds one attempt of an operation routed by r to server.
-// An operation for the leader that goes elsewhere, because no leader is
-// known, is abandoned when one is learned, with errNewLeader as the cause:
-// a node forwarding to a leader that died may hold it for seconds, while
-// the new leader answers at once. That is safe because every such
-// operation is idempotent (produce requests are retried with the same
-// producer id and sequence).
-func (c *Client) attemptContext(ctx context.Context, r route, server string) (context.Context, func()) {
-	if r != routeLeader {
-		return ctx, func() {}
-	}
-	c.mu.Lock()
-	toLeader := c.leader != "" && server == c.leader
-	newLeader := c.newLeader
-	c.mu.Unlock()
-	if toLeader {
-		return ctx, func() {}
-	}
-	actx, cancel := context.WithCancelCause(ctx)
-	stopAfter := context.AfterFunc(newLeader, func() { cancel(errNewLeader) })
-	return actx, func() {
-		stopAfter()
-		cancel(nil)
 	}
 }
 
@@ -812,9 +565,7 @@ func (c *Client) backoff(ctx context.Context, try int) bool {
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
 		return false
 	}
-	c.mu.Lock()
-	newLeader := c.newLeader
-	c.mu.Unlock()
+	newLeader := c.route.leaderChanged()
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

@@ -62,12 +62,5 @@ func (c *Client) rediscover(ctx context.Context) {
 		c.log.WithError(err).Debug("looking the nodes up in Consul")
 		return
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, a := range addrs {
-		if !slices.Contains(c.servers, a) {
-			c.servers = append(c.servers, a)
-			c.dead[a] = true // not contacted yet: see New
-		}
-	}
+	c.route.addServers(addrs)
 }

@@ -56,7 +56,8 @@
 // 100 ms of an election. A node whose
 // connection failed is skipped for a couple of seconds while other nodes
 // remain. Configured servers are never forgotten, so the client can always
-// start over from them.
+// start over from them. These decisions are the router's (routing.go), which
+// only keeps the view of the cluster; the client does the talking.
 //
 // # Deadlines and retries
 //

@@ -52,7 +52,7 @@ var (
 	// the session fine, but it cannot serve the request now.
 	errNodeUnavailable = fmt.Errorf("%w: the node cannot serve the request now", ErrUnavailable)
 	// errNewLeader ends an attempt sent to a node other than the leader
-	// when a new leader is learned meanwhile: see Client.attemptContext.
+	// when a new leader is learned meanwhile: see router.attemptContext.
 	errNewLeader = fmt.Errorf("%w: a new leader was learned during the attempt", ErrUnavailable)
 )
 

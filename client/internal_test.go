@@ -3,9 +3,7 @@ package client
 import (
 	"context"
 	"errors"
-	"slices"
 	"testing"
-	"time"
 
 	"actorlog/messages"
 	"github.com/asynkron/protoactor-go/actor"
@@ -98,147 +96,48 @@ func TestConfigValidateNamesTheField(t *testing.T) {
 	}
 }
 
-// routingClient is a Client with no transport, for the routing decisions
-// alone. It is closed, so failures start no background refresh.
-func routingClient(servers ...string) *Client {
+// closedClient is a Client with a router and sessions but no transport. It
+// is closed, so failures start no background refresh.
+func closedClient(servers ...string) *Client {
 	cfg := Config{Servers: servers}
 	cfg.setDefaults()
 	c := &Client{
 		cfg:      cfg,
-		servers:  append([]string(nil), servers...),
+		route:    newRouter(servers),
 		sessions: make(map[string]*sessionSlot),
-		dead:     make(map[string]bool),
-		suspect:  make(map[string]time.Time),
 	}
-	c.newLeader, c.cancelNewLeader = context.WithCancel(context.Background())
 	c.closeCtx, c.closeFn = context.WithCancel(context.Background())
 	c.closeFn()
 	return c
 }
 
-func threeNodes() []Server {
-	return []Server{
-		{ID: "n1", ActorAddr: "h:1"},
-		{ID: "n2", ActorAddr: "h:2", IsLeader: true},
-		{ID: "n3", ActorAddr: "h:3"},
+// The router's decisions are tested in routing_test.go; this checks that
+// the client acts on them.
+func TestFailedOverActsOnTheRoutersDecision(t *testing.T) {
+	cases := []struct {
+		name           string
+		err            error
+		wantDropped    bool
+		wantRedirected bool
+	}{
+		{"a session the node forgot is dropped", errSessionLost, true, false},
+		{"a lost connection drops the session", errEndpointLost, true, false},
+		{"a node that cannot serve now keeps the session", errNodeUnavailable, false, false},
+		{"a newly named leader is tried at once", &NotLeaderError{LeaderID: "n2", LeaderAddr: "h:2"}, false, true},
 	}
-}
-
-func TestRoutingSendsProduceToTheLeaderAndSpreadsReads(t *testing.T) {
-	c := routingClient("h:1")
-	c.learn(threeNodes())
-	if got := c.pick(routeLeader); got != "h:2" {
-		t.Fatalf("produce goes to %s, want the leader h:2", got)
-	}
-	seen := map[string]int{}
-	for range 10 {
-		seen[c.pick(routeRead)]++
-	}
-	if seen["h:1"] != 5 || seen["h:3"] != 5 {
-		t.Fatalf("reads went to %v, want h:1 and h:3 in turn", seen)
-	}
-	if got := c.pick(routeAny); got != "h:1" {
-		t.Fatalf("the node in use is %s, want h:1", got)
-	}
-	if !slices.Equal(c.servers, []string{"h:1", "h:2", "h:3"}) {
-		t.Fatalf("servers %v: members are learned, the configured one first", c.servers)
-	}
-}
-
-func TestRoutingReadsFromTheLeaderWhenItIsAlone(t *testing.T) {
-	c := routingClient("h:1")
-	c.learn([]Server{{ID: "n1", ActorAddr: "h:1", IsLeader: true}})
-	for range 3 {
-		if got := c.pick(routeRead); got != "h:1" {
-			t.Fatalf("read goes to %s, want h:1", got)
-		}
-	}
-}
-
-func TestRoutingFollowsNotLeaderAndSkipsALostLeader(t *testing.T) {
-	c := routingClient("h:1")
-	c.learn(threeNodes())
-
-	if !c.failedOver("h:2", nil, &NotLeaderError{LeaderID: "n3", LeaderAddr: "h:3"}) {
-		t.Fatal("a newly named leader must be tried at once")
-	}
-	if got := c.pick(routeLeader); got != "h:3" {
-		t.Fatalf("produce goes to %s after NotLeader, want h:3", got)
-	}
-	if c.failedOver("h:1", nil, &NotLeaderError{LeaderID: "n3", LeaderAddr: "h:3"}) {
-		t.Fatal("the same leader named again is retried with backoff")
-	}
-
-	// The leader dies: it is forgotten and skipped, and produce goes to a
-	// live node, which forwards.
-	c.failedOver("h:3", nil, errEndpointLost)
-	if c.leader != "" {
-		t.Fatalf("leader %q kept after its connection was lost", c.leader)
-	}
-	for range 5 {
-		if got := c.pick(routeLeader); got == "h:3" {
-			t.Fatal("a suspect node was picked while others are live")
-		}
-		if got := c.pick(routeRead); got == "h:3" {
-			t.Fatal("a suspect node was picked for a read while others are live")
-		}
-	}
-
-	// A node that has no leader either sends the next attempt elsewhere.
-	inUse := c.pick(routeAny)
-	c.failedOver(inUse, nil, &NotLeaderError{})
-	if got := c.pick(routeAny); got == inUse {
-		t.Fatalf("still on %s after it knew no leader", got)
-	}
-}
-
-func TestRoutingTriesASuspectNodeWhenNoOtherIsLeft(t *testing.T) {
-	c := routingClient("h:1")
-	c.failedOver("h:1", nil, errUnreachable)
-	if got := c.pick(routeLeader); got != "h:1" {
-		t.Fatalf("pick %q, want the only node", got)
-	}
-}
-
-func TestRoutingKeepsTheConfiguredServers(t *testing.T) {
-	c := routingClient("seed:1", "h:1")
-	c.learn(threeNodes())
-	c.learn([]Server{{ID: "n9", ActorAddr: "h:9", IsLeader: true}})
-	if !slices.Equal(c.servers, []string{"seed:1", "h:1", "h:9"}) {
-		t.Fatalf("servers %v: configured ones stay, departed members go", c.servers)
-	}
-	if got := c.pick(routeLeader); got != "h:9" {
-		t.Fatalf("produce goes to %s, want h:9", got)
-	}
-	c.learn(nil)
-	if c.leader != "h:9" {
-		t.Fatal("an empty list must not wipe what is known")
-	}
-}
-
-func TestRoutingAbandonsAnAttemptElsewhereWhenALeaderIsLearned(t *testing.T) {
-	c := routingClient("h:1", "h:2")
-	ctx, stop := c.attemptContext(context.Background(), routeLeader, c.pick(routeLeader))
-	defer stop()
-	toLeader, stopLeader := c.attemptContext(context.Background(), routeRead, "h:1")
-	defer stopLeader()
-
-	c.learn(threeNodes())
-	select {
-	case <-ctx.Done():
-	case <-time.After(5 * time.Second):
-		t.Fatal("the attempt sent for want of a leader was not abandoned")
-	}
-	if !errors.Is(context.Cause(ctx), errNewLeader) {
-		t.Fatalf("cause %v, want errNewLeader", context.Cause(ctx))
-	}
-	if toLeader.Err() != nil {
-		t.Fatal("a read must not be abandoned")
-	}
-	ctx2, stop2 := c.attemptContext(context.Background(), routeLeader, c.pick(routeLeader))
-	defer stop2()
-	c.learn(threeNodes()) // the same leader again
-	if ctx2.Err() != nil {
-		t.Fatal("an attempt at the leader was abandoned when the same leader was listed again")
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := closedClient("h:1")
+			s := &session{server: "h:1"}
+			slot := newSessionSlot()
+			slot.sess = s
+			c.sessions["h:1"] = slot
+			if got := c.failedOver("h:1", s, tc.err); got != tc.wantRedirected {
+				t.Errorf("redirected %v, want %v", got, tc.wantRedirected)
+			}
+			if dropped := slot.sess == nil; dropped != tc.wantDropped {
+				t.Errorf("session dropped %v, want %v", dropped, tc.wantDropped)
+			}
+		})
 	}
 }
