@@ -143,10 +143,20 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if next != st.GetNextOffset() {
 		return fmt.Errorf("%w: snapshot ends at offset %d, its state says %d", ErrCorrupt, next, st.GetNextOffset())
 	}
+	if err := f.adopt(st, st.GetNextOffset()); err != nil {
+		return err
+	}
+	f.log.WithFields(logrus.Fields{"index": st.GetAppliedIndex(), "low": st.GetLowOffset(), "next": next}).Info("restored a snapshot")
+	return nil
+}
+
+// adopt makes a restored snapshot's state the FSM's, with the log holding
+// every record below logNext, and writes the state and member files.
+func (f *FSM) adopt(st *messages.FSMState, logNext uint64) error {
 	f.mu.Lock()
 	err := f.loadState(st)
 	f.stateIndex = 0 // written below
-	f.logNext = st.GetNextOffset()
+	f.logNext = logNext
 	f.mu.Unlock()
 	if err != nil {
 		return err
@@ -155,7 +165,6 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		return err
 	}
 	f.writeMembers()
-	f.log.WithFields(logrus.Fields{"index": st.GetAppliedIndex(), "low": st.GetLowOffset(), "next": next}).Info("restored a snapshot")
 	return nil
 }
 
@@ -172,18 +181,9 @@ func (f *FSM) restoreInPlace(st *messages.FSMState) error {
 			ErrCorrupt, st.GetAppliedIndex(), st.GetNextOffset(), next)
 	}
 	st.RecordsInLog = false // the state file's own meaning
-	f.mu.Lock()
-	err = f.loadState(st)
-	f.stateIndex = 0 // written below
-	f.logNext = next
-	f.mu.Unlock()
-	if err != nil {
+	if err := f.adopt(st, next); err != nil {
 		return err
 	}
-	if err := f.writeState(st); err != nil {
-		return err
-	}
-	f.writeMembers()
 	f.log.WithFields(logrus.Fields{"index": st.GetAppliedIndex(), "next": st.GetNextOffset()}).Info("restored a snapshot of this node's own log")
 	return nil
 }
