@@ -12,7 +12,8 @@
 #
 # It prints one table with both systems and the ratio actorlog/JetStream per
 # row, and writes it, with the date, the machine and its load, to the section
-# "## actorlog versus NATS JetStream" at the end of docs/BENCHMARKS.md.
+# "## actorlog versus NATS JetStream" of docs/BENCHMARKS.md, keeping the
+# sections around it.
 #
 # Environment:
 #   MSGS=N         records per batched run and per consume (default 200000,
@@ -383,7 +384,9 @@ so these numbers are not a measurement: retake them on a quiet machine."
   [ "$QUICK" = 1 ] && quick="**This was a QUICK=1 smoke run** ($MSGS records per batched run, $SYNC_MSGS
 one at a time): it shows that the script works end to end; runs this short
 measure nothing."
-  local tmpdoc="$TMP/BENCHMARKS.md"
+  local tmpdoc="$TMP/BENCHMARKS.md" rest="$TMP/BENCHMARKS.rest"
+  # The sections after this one are kept as they are.
+  awk -v s="$SECTION" 'found && /^## / { on = 1 } $0 == s { found = 1 } on { print }' "$DOC" >"$rest"
   if grep -qxF "$SECTION" "$DOC"; then
     awk -v s="$SECTION" '$0 == s { exit } { print }' "$DOC" >"$tmpdoc"
   else
@@ -440,6 +443,10 @@ $NOTE
 }
 $table
 EOF
+  if [ -s "$rest" ]; then
+    echo >>"$tmpdoc"
+    cat "$rest" >>"$tmpdoc"
+  fi
   cp "$tmpdoc" "$DOC"
 }
 
