@@ -511,11 +511,7 @@ func (a *logActor) segmentReady(ctx actor.Context, m *messages.SegmentReady) {
 			// one starts; anything else is damage, reported, never served.
 			a.log.WithFields(logrus.Fields{"segment": s.base, "next": m.GetNextOffset(), "expected": s.next}).Error("damaged sealed segment")
 			reason := fmt.Sprintf("sealed segment holds offsets up to %d but the next segment starts at %d", m.GetNextOffset(), s.next)
-			a.failSegment(s, &SegmentFailedError{BaseOffset: s.base, Window: a.cfg.RestartWindow, Reason: reason})
-			// Its records from where it ends are gone here, not elsewhere:
-			// the node repairs this replica from a peer.
-			a.corrupt(max(s.base, m.GetNextOffset()), reason)
-			ctx.Stop(s.pid)
+			a.sealedDamaged(s, max(s.base, m.GetNextOffset()), reason, func() { ctx.Stop(s.pid) })
 			return
 		}
 		s.next, s.size, s.lastAppend = m.GetNextOffset(), m.GetSizeBytes(), m.GetLastAppendUnixNano()
@@ -1237,9 +1233,7 @@ func (a *logActor) HandleFailure(_ *actor.ActorSystem, supervisor actor.Supervis
 		// that. Reported as damage, as a read that finds it is, so the
 		// node rebuilds the replica from a peer instead of going unhealthy.
 		log.Error("damaged sealed segment")
-		supervisor.StopChildren(child)
-		a.failSegment(s, &SegmentFailedError{BaseOffset: s.base, Restarts: len(s.failures), Window: a.cfg.RestartWindow, Reason: why})
-		a.corrupt(s.base, why)
+		a.sealedDamaged(s, s.base, why, func() { supervisor.StopChildren(child) })
 		return
 	}
 	if len(s.failures) > a.cfg.MaxSegmentRestarts {
@@ -1258,6 +1252,16 @@ func (a *logActor) HandleFailure(_ *actor.ActorSystem, supervisor actor.Supervis
 		s.status = segRestarting
 	}
 	supervisor.RestartChildren(child)
+}
+
+// sealedDamaged takes a sealed segment whose files lack records they must
+// hold out of service for good, after stop has stopped its actor, and
+// reports the records from from on as damaged: they are gone here, not
+// elsewhere, so the node repairs this replica from a peer.
+func (a *logActor) sealedDamaged(s *segState, from uint64, reason string, stop func()) {
+	stop()
+	a.failSegment(s, &SegmentFailedError{BaseOffset: s.base, Restarts: len(s.failures), Window: a.cfg.RestartWindow, Reason: reason})
+	a.corrupt(from, reason)
 }
 
 // crashedOp finds the op whose command was being handled when the segment

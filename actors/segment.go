@@ -194,9 +194,11 @@ func (a *segmentActor) append(ctx actor.Context, m *messages.SegmentAppend) {
 	}
 	recs := a.recs[:0]
 	ts := m.GetTimestampUnixNano()
+	// References are written only by a log that can read them back.
+	refer := a.spec.values != nil
 	refs := a.refs[:0]
 	var referred int64
-	if need := len(in) * maxRefBytes; cap(refs) < need {
+	if need := len(in) * maxRefBytes; refer && cap(refs) < need {
 		// Allocated whole up front: the records' values alias it.
 		refs = make([]byte, 0, need)
 	}
@@ -209,7 +211,7 @@ func (a *segmentActor) append(ctx actor.Context, m *messages.SegmentAppend) {
 			t = rt
 		}
 		rec := segmentstore.Record{Timestamp: t, Term: r.GetRaftIndex(), Value: r.GetValue()}
-		if ref, idx := r.GetInEntry(), r.GetRaftIndex(); ref > 0 && idx > 0 && idx&refFlag == 0 {
+		if ref, idx := r.GetInEntry(), r.GetRaftIndex(); refer && ref > 0 && idx > 0 && idx&refFlag == 0 {
 			at := len(refs)
 			refs = appendRef(refs, ref-1, len(r.GetValue()))
 			rec.Term, rec.Value = idx|refFlag, refs[at:len(refs):len(refs)]

@@ -214,24 +214,28 @@ func CutDanglingReferences(dir string, storage segmentstore.Config, end uint64) 
 		if i == last {
 			total = next
 		}
-		stop, err := func() (bool, error) {
+		stop := func() bool {
 			defer seg.Close()
 			if next == base {
-				return false, nil // an empty active segment
+				return false // an empty active segment
 			}
 			if d, err := dangling(seg, next-1); err != nil || !d {
-				return true, nil
+				return true
+			}
+			d, err := dangling(seg, base)
+			if err != nil {
+				return true // damage: what was found so far is cut
 			}
 			at, found, k = base, true, i
-			if d, err := dangling(seg, base); err != nil || d {
-				return err != nil, nil
+			if d {
+				return false // the whole segment dangles: look before it
 			}
 			lo, hi := base, next-1 // lo does not dangle, hi does
 			for hi-lo > 1 {
 				mid := lo + (hi-lo)/2
 				d, err := dangling(seg, mid)
 				if err != nil {
-					return true, nil
+					break // everything from hi dangles; cut only that
 				}
 				if d {
 					hi = mid
@@ -240,9 +244,9 @@ func CutDanglingReferences(dir string, storage segmentstore.Config, end uint64) 
 				}
 			}
 			at = hi
-			return true, nil
+			return true
 		}()
-		if err != nil || stop {
+		if stop {
 			break
 		}
 	}

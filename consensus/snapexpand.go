@@ -11,6 +11,7 @@ import (
 	"actorlog/messages"
 	"github.com/hashicorp/raft"
 	"google.golang.org/protobuf/encoding/protodelim"
+	"google.golang.org/protobuf/proto"
 )
 
 // ExpandSnapshots wraps a snapshot store for data format 2, whose
@@ -85,12 +86,9 @@ func (e *expandingSnapshots) expand(st *messages.FSMState) (io.ReadCloser, int64
 	if err != nil {
 		return fail(err)
 	}
-	full := &messages.FSMState{
-		AppliedIndex: st.GetAppliedIndex(), NextOffset: st.GetNextOffset(),
-		LowOffset: min(max(st.GetLowOffset(), low), st.GetNextOffset()),
-		Producers: st.GetProducers(), Members: st.GetMembers(), ChecksumState: st.GetChecksumState(),
-		Repairing: st.GetRepairing(),
-	}
+	full := proto.Clone(st).(*messages.FSMState)
+	full.RecordsInLog = false
+	full.LowOffset = min(max(st.GetLowOffset(), low), st.GetNextOffset())
 	bw := bufio.NewWriterSize(f, 1<<20)
 	if _, err := protodelim.MarshalTo(bw, full); err != nil {
 		return fail(err)

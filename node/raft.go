@@ -40,7 +40,7 @@ type raftParts struct {
 // openRaftStores opens raft's log and stable stores. They open before the
 // log actor: in data format 2 the log reads records' values from the raft
 // log, and what a power loss left of the two logs must agree before either
-// is used (cutDanglingReferences).
+// is used (actors.CutDanglingReferences).
 func (n *Node) openRaftStores() error {
 	cfg := n.cfg
 	rlog := n.log.WithField("component", "raft")
