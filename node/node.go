@@ -186,14 +186,8 @@ func (n *Node) start(ctx context.Context) (err error) {
 		}
 	}
 	logCfg := actors.LogConfig{
-		Dir: logDir,
-		// Under SyncAlways the record log is fsynced on every append too,
-		// although the raft log already holds every committed entry: a
-		// power loss can keep later pages of an unsynced tail and lose
-		// earlier ones, and a hole in the middle of a segment is reported
-		// as corruption, not cut off as a torn tail that the FSM would
-		// fill again from the raft log (docs/DESIGN.md, invariant 4, needs a prefix).
-		Storage:            cfg.Storage,
+		Dir:                logDir,
+		Storage:            recordLogStorage(cfg.Storage, cfg.DataFormat),
 		Logger:             n.log,
 		MaxSegmentRestarts: cfg.MaxSegmentRestarts,
 		RestartWindow:      cfg.SegmentRestartWindow,

@@ -81,8 +81,11 @@ joins it as a new member (promoted to voter once it has caught up).
 Every record is handed to the operating system before it is acknowledged, so
 an acknowledged record survives kill -9 of the agent whatever --sync says.
 --sync decides what survives a power loss: "always" fsyncs the raft log on a
-majority before a record commits, and every node fsyncs its record log before
-it answers; "interval" (the default) fsyncs both logs every --sync-interval,
+majority before a record commits (in data format 2 the record log, which then
+holds only references into the raft log, is fsynced every --sync-interval and
+rebuilt from the raft log after a power loss; in format 1 every node also
+fsyncs its record log before it answers); "interval" (the default) fsyncs both
+logs every --sync-interval,
 and "none" leaves it to the operating system: with these two, a power loss can
 take acknowledged records of the last interval, and when it hits a node that
 then loses its leadership, replicas can disagree about them.
