@@ -2,10 +2,12 @@ package consensus_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
 	"sync/atomic"
+	"testing/iotest"
 
 	"github.com/hashicorp/raft"
 	. "github.com/onsi/ginkgo/v2"
@@ -13,6 +15,9 @@ import (
 
 	"actorlog/consensus"
 )
+
+// errPowerCut stands for the process dying while it reads a snapshot.
+var errPowerCut = errors.New("the power went during the install")
 
 // Data format 2: a snapshot holds the FSM's state and not the records,
 // which are in the node's logs; it gets them only when it is sent.
@@ -79,6 +84,48 @@ var _ = Describe("Snapshots of records that stay in the log (data format 2)", fu
 		dup := result(g.Apply(produceEntry(41, "p", 40, "v40", "x")))
 		Expect(dup.Duplicate).To(BeTrue())
 		Expect(result(g.Apply(produceEntry(42, "q", 1, "new"))).Offsets()).To(Equal([]uint64{80}))
+	})
+
+	It("restores a snapshot again after an install that stopped half-way, and ends with the leader's records", func() {
+		f := open(log, dir)
+		// More records than one snapshot chunk holds, so that a cut
+		// install has appended some of them.
+		const entries = 2500
+		for i := uint64(1); i <= entries; i++ {
+			f.Apply(produceEntry(i, "p", i, fmt.Sprint("v", i)))
+		}
+		want := log.values()
+		store := consensus.ExpandSnapshots(raft.NewInmemSnapshotStore(), log, GinkgoT().TempDir(), nil)
+		id := take(f, store, entries)
+		_, rc, err := store.Open(id)
+		Expect(err).NotTo(HaveOccurred())
+		full, err := io.ReadAll(rc)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(rc.Close()).To(Succeed())
+
+		By("a follower whose install stops two thirds of the way through")
+		otherDir := GinkgoT().TempDir()
+		other := openFileLog(filepath.Join(otherDir, "log"))
+		g := open(other, otherDir)
+		g.Apply(produceEntry(1, "", 0, "stale"))
+		before := g.StateIndex()
+		cut := io.MultiReader(bytes.NewReader(full[:len(full)*2/3]), iotest.ErrReader(errPowerCut))
+		Expect(g.Restore(io.NopCloser(cut))).NotTo(Succeed())
+		partial := other.values()
+		Expect(partial).NotTo(BeEmpty(), "the install wrote some records before it stopped")
+		Expect(partial).NotTo(Equal(want))
+
+		By("restarting on what it left: the state file is still the old one, so the snapshot is restored again")
+		g.Close()
+		other.close()
+		other = openFileLog(filepath.Join(otherDir, "log"))
+		g = open(other, otherDir)
+		Expect(g.StateIndex()).To(Equal(before), "nothing claims the half-installed snapshot")
+		Expect(g.Restore(io.NopCloser(bytes.NewReader(full)))).To(Succeed())
+		Expect(other.values()).To(Equal(want))
+		Expect(g.StateIndex()).To(BeEquivalentTo(entries))
+		Expect(result(g.Apply(produceEntry(entries+1, "p", entries, "again"))).Duplicate).To(BeTrue())
+		Expect(result(g.Apply(produceEntry(entries+2, "q", 1, "new"))).Offsets()).To(Equal([]uint64{entries}))
 	})
 
 	It("restores its own snapshot in place, and refuses one whose records its log does not hold", func() {
