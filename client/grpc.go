@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -252,38 +251,7 @@ func (c *Client) grpcProduce(ctx context.Context, values [][]byte) ([]uint64, er
 	ctx, cancel := c.opContext(ctx)
 	defer cancel()
 	batches := split(values, c.cfg.MaxBatchBytes, c.cfg.MaxBatchRecords)
-	offsets := make([]uint64, len(values))
-	if len(batches) == 1 {
-		// One request (one record at a time, or one batch): on the
-		// caller's goroutine, without a goroutine and a context of its
-		// own, as the actor remote's produce does.
-		if err := c.grpcProduceBatch(ctx, values, offsets); err != nil {
-			return nil, err
-		}
-		return offsets, nil
-	}
-	ctx, stop := context.WithCancel(ctx)
-	defer stop()
-	var (
-		wg       sync.WaitGroup
-		once     sync.Once
-		firstErr error
-		at       int
-	)
-	for _, b := range batches {
-		dst := offsets[at : at+len(b)]
-		at += len(b)
-		wg.Go(func() {
-			if err := c.grpcProduceBatch(ctx, b, dst); err != nil {
-				once.Do(func() { firstErr = err; stop() })
-			}
-		})
-	}
-	wg.Wait()
-	if firstErr != nil {
-		return nil, firstErr
-	}
-	return offsets, nil
+	return produceBatches(ctx, values, batches, c.grpcProduceBatch)
 }
 
 func (c *Client) grpcProduceBatch(ctx context.Context, values [][]byte, dst []uint64) error {

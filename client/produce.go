@@ -147,16 +147,23 @@ func (c *Client) produce(ctx context.Context, values [][]byte) ([]uint64, error)
 	}
 	batches := split(values, maxBatch, maxRecs)
 
+	return produceBatches(ctx, values, batches, c.produceBatch)
+}
+
+// produceBatches sends batches (values split in order) with send, each
+// writing its offsets into its part of the result. One batch is sent on
+// the caller's goroutine, without a goroutine and a context of its own.
+// Several are sent concurrently (send bounds them by the client's lanes),
+// and the first failure stops sending the rest.
+func produceBatches(ctx context.Context, values [][]byte, batches [][][]byte,
+	send func(ctx context.Context, b [][]byte, dst []uint64) error) ([]uint64, error) {
 	offsets := make([]uint64, len(values))
 	if len(batches) == 1 {
-		if err := c.produceBatch(ctx, values, offsets); err != nil {
+		if err := send(ctx, values, offsets); err != nil {
 			return nil, err
 		}
 		return offsets, nil
 	}
-
-	// Several requests: send them concurrently, bounded by the lanes, and
-	// stop sending the rest at the first failure.
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	var (
@@ -169,7 +176,7 @@ func (c *Client) produce(ctx context.Context, values [][]byte) ([]uint64, error)
 		dst := offsets[at : at+len(b)]
 		at += len(b)
 		wg.Go(func() {
-			if err := c.produceBatch(ctx, b, dst); err != nil {
+			if err := send(ctx, b, dst); err != nil {
 				once.Do(func() { firstErr = err; stop() })
 			}
 		})
