@@ -162,30 +162,29 @@ func (s *SegmentLogStore) boundsLocked() (first, next uint64) {
 
 // FirstIndex returns the first index held, 0 for an empty log.
 func (s *SegmentLogStore) FirstIndex() (uint64, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return 0, ErrClosed
-	}
-	first, next := s.boundsLocked()
-	if first >= next {
-		return 0, nil
-	}
-	return first, nil
+	first, _, err := s.held()
+	return first, err
 }
 
 // LastIndex returns the last index held, 0 for an empty log.
 func (s *SegmentLogStore) LastIndex() (uint64, error) {
+	_, last, err := s.held()
+	return last, err
+}
+
+// held returns the first and last index held, both 0 for an empty log (as
+// raft's LogStore contract wants).
+func (s *SegmentLogStore) held() (first, last uint64, err error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
-		return 0, ErrClosed
+		return 0, 0, ErrClosed
 	}
 	first, next := s.boundsLocked()
 	if first >= next {
-		return 0, nil
+		return 0, 0, nil
 	}
-	return next - 1, nil
+	return first, next - 1, nil
 }
 
 // GetLog reads entry index into out, or returns raft.ErrLogNotFound.
