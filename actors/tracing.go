@@ -230,7 +230,6 @@ func raftTracing(cfg RaftConfig) []actor.PropsOption {
 	if !tracing.Enabled(cfg.TracerProvider) {
 		return nil
 	}
-	tr := newActorTracer(cfg.TracerProvider)
 	// The span of a forward names the leader it went to: the member whose
 	// raft actor is at the address the forward was sent to.
 	leaderAt := func(addr string) string {
@@ -241,11 +240,18 @@ func raftTracing(cfg RaftConfig) []actor.PropsOption {
 		}
 		return ""
 	}
+	return produceTracing(newActorTracer(cfg.TracerProvider), cfg.Self.GetId(), leaderAt)
+}
+
+// produceTracing returns the props options of an actor that handles
+// produces as the raft actor does, on node node; leaderAt names the
+// member at an actor address.
+func produceTracing(tr actorTracer, node string, leaderAt func(addr string) string) []actor.PropsOption {
 	return []actor.PropsOption{
 		actor.WithContextDecorator(func(next actor.ContextDecoratorFunc) actor.ContextDecoratorFunc {
 			return func(ctx actor.Context) actor.Context { return &tracedContext{Context: next(ctx)} }
 		}),
-		actor.WithReceiverMiddleware(traceProduces(tr, cfg.Self.GetId())),
+		actor.WithReceiverMiddleware(traceProduces(tr, node)),
 		actor.WithSenderMiddleware(traceProduceReplies(leaderAt)),
 	}
 }
