@@ -1,89 +1,47 @@
 package actors
 
-import "container/list"
+import (
+	"actorlog/consensus"
+	"actorlog/messages"
+)
 
-// producerTable remembers, for the most recent producers, the offsets that
-// their most recent sequences were appended at, so that a retried
-// ProduceRequest is answered with the original offsets instead of being
-// appended again.
+// producerTable is the log actor's memory of idempotent produce, the one
+// the FSM keeps (consensus.ProducerTable): a repeat of an append the log
+// already made is answered with its original offsets instead of being
+// appended again. The FSM's appends carry such an id (FSMLog), and so do
+// clients' produces when sessions are wired to the log without raft.
 //
-// It lives in memory, owned by the log actor, and is lost when the node
-// restarts. Consensus will move it into the raft FSM, where it becomes
-// durable and identical on every replica; it is kept in this one small type
-// so that the move is a lift and shift.
-//
-// Memory is bounded twice: at most maxProducers producers (the least
-// recently used one is forgotten first) and at most window sequences per
-// producer (the oldest is forgotten first). A retry older than that is
-// appended again; clients retry within seconds, far inside either bound.
+// It lives in memory and is lost when the node restarts. Recency is the
+// order of the table's uses, so the producers forgotten first are the
+// least recently used.
 type producerTable struct {
-	maxProducers int
-	window       int
-	lru          *list.List // of *producerState, most recently used at the front
-	byID         map[string]*list.Element
+	t    *consensus.ProducerTable
+	uses uint64
 }
 
 // appliedBatch is where one (producer, sequence) landed: count records from
 // first. A batch's offsets are always contiguous, so two numbers suffice.
 type appliedBatch struct {
-	seq   uint64
 	first uint64
 	count uint32
 }
 
-type producerState struct {
-	id    string
-	ring  []appliedBatch // the last len(ring) <= window batches
-	start int            // index of the oldest entry once the ring is full
-}
-
 func newProducerTable(maxProducers, window int) *producerTable {
-	return &producerTable{
-		maxProducers: maxProducers,
-		window:       window,
-		lru:          list.New(),
-		byID:         make(map[string]*list.Element),
-	}
+	return &producerTable{t: consensus.NewProducerTable(maxProducers, window)}
 }
 
 // lookup returns the batch recorded for (producer, seq), if any.
 func (t *producerTable) lookup(producer string, seq uint64) (appliedBatch, bool) {
-	e, ok := t.byID[producer]
+	t.uses++
+	b, ok := t.t.Lookup(producer, seq, t.uses)
 	if !ok {
 		return appliedBatch{}, false
 	}
-	t.lru.MoveToFront(e)
-	for _, b := range e.Value.(*producerState).ring {
-		if b.seq == seq {
-			return b, true
-		}
-	}
-	return appliedBatch{}, false
+	return appliedBatch{first: b.GetFirstOffset(), count: b.GetCount()}, true
 }
 
 // record remembers that (producer, seq) was appended at [first, first+count).
 func (t *producerTable) record(producer string, seq, first uint64, count uint32) {
-	e, ok := t.byID[producer]
-	if !ok {
-		if t.lru.Len() >= t.maxProducers {
-			oldest := t.lru.Back()
-			t.lru.Remove(oldest)
-			delete(t.byID, oldest.Value.(*producerState).id)
-		}
-		e = t.lru.PushFront(&producerState{id: producer, ring: make([]appliedBatch, 0, min(t.window, 4))})
-		t.byID[producer] = e
-	} else {
-		t.lru.MoveToFront(e)
-	}
-	p := e.Value.(*producerState)
-	b := appliedBatch{seq: seq, first: first, count: count}
-	if len(p.ring) < t.window {
-		p.ring = append(p.ring, b)
-		return
-	}
-	p.ring[p.start] = b
-	p.start = (p.start + 1) % t.window
+	t.uses++
+	t.t.Remember(producer, t.uses, &messages.ProducedBatch{Sequence: seq, FirstOffset: first, Count: count})
 }
-
-// len returns the number of producers remembered.
-func (t *producerTable) len() int { return t.lru.Len() }

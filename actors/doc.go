@@ -158,9 +158,11 @@
 // inside the raft entry, the state machine hands the context of fsm.apply
 // to FSMLog in the header of its ProduceRequest, and the log actor puts the
 // first traced request of a coalesced batch in the header of SegmentAppend,
-// under which the segment actor records segment.append. Without a provider
-// none of this happens: no header is read or written and the raft entry
-// carries nothing.
+// under which the segment actor records segment.append. The session's and
+// the raft actor's spans come from protoactor middleware in their props
+// (tracing.go), around routing that does not trace. Without a provider
+// none of this happens: no middleware is configured, no header is read or
+// written and the raft entry carries nothing.
 //
 // # Fault injection
 //

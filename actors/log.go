@@ -746,9 +746,9 @@ func (a *logActor) flush() {
 	op.batch = b
 	a.inflight = op
 	a.appends++
-	a.sendAppend(act.pid, b, &messages.SegmentAppend{
+	a.send(act.pid, tracedMessage(batchTrace(b), &messages.SegmentAppend{
 		Epoch: a.epoch, RequestId: op.id, Records: b.records, TimestampUnixNano: time.Now().UnixNano(),
-	})
+	}))
 }
 
 // takeBatch takes queued requests up to the append limits (at least one).

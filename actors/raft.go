@@ -109,8 +109,8 @@ func NewRaftProps(cfg RaftConfig) *actor.Props {
 		cfg.ChecksumInterval = DefaultChecksumInterval
 	}
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &raftActor{cfg: cfg, log: cfg.Logger.WithField("actor", RaftName), tr: newActorTracer(cfg.TracerProvider)}
-	})
+		return &raftActor{cfg: cfg, log: cfg.Logger.WithField("actor", RaftName)}
+	}, raftTracing(cfg)...)
 }
 
 // raftActor turns produces into raft entries on the leader and forwards
@@ -122,7 +122,6 @@ func NewRaftProps(cfg RaftConfig) *actor.Props {
 type raftActor struct {
 	cfg  RaftConfig
 	log  *logrus.Entry
-	tr   actorTracer
 	root *actor.RootContext
 	self *actor.PID
 
@@ -249,52 +248,42 @@ func (a *raftActor) leader(forwarded bool) (*messages.Member, any) {
 
 func (a *raftActor) produce(ctx actor.Context, m *messages.ProduceRequest, forwarded bool) {
 	sender := ctx.Sender()
-	tctx, span := a.startApply(ctx, m)
 	if a.cfg.Raft.State() != raft.Leader {
 		l, reply := a.leader(forwarded)
 		if reply != nil {
-			endReply(span, reply)
 			ctx.Respond(reply)
 			return
 		}
-		forwardSpan(span, l)
-		sendTraced(ctx, tctx, actor.NewPID(l.GetActorAddress(), RaftName), &messages.ForwardedProduce{Request: m}, sender)
-		endReply(span, nil)
+		ctx.RequestWithCustomSender(actor.NewPID(l.GetActorAddress(), RaftName), &messages.ForwardedProduce{Request: m}, sender)
 		return
 	}
 	if bad := ValidateProduce(m, a.cfg.Limits); bad != nil {
-		endReply(span, bad)
 		ctx.Respond(bad)
 		return
 	}
 	if a.cfg.Healthy != nil {
 		if err := a.cfg.Healthy(); err != nil {
-			reply := unavailable("storage failed: %v", err)
-			endReply(span, reply)
-			ctx.Respond(reply)
+			ctx.Respond(unavailable("storage failed: %v", err))
 			return
 		}
 	}
 	data, err := proto.Marshal(&messages.RaftCommand{
 		Command:           &messages.RaftCommand_Produce{Produce: m},
 		TimestampUnixNano: time.Now().UnixNano(),
-		Trace:             sampledHeaders(tctx),
+		Trace:             entryTrace(ctx),
 	})
 	if err != nil {
-		reply := &messages.InvalidRequest{Field: "records", Reason: fmt.Sprintf("cannot encode: %v", err)}
-		endReply(span, reply)
-		ctx.Respond(reply)
+		ctx.Respond(&messages.InvalidRequest{Field: "records", Reason: fmt.Sprintf("cannot encode: %v", err)})
 		return
 	}
 	if len(data) > a.cfg.MaxEntryBytes {
-		reply := &messages.InvalidRequest{Field: "records", Reason: fmt.Sprintf(
-			"the request encodes to %d bytes, above the %d bytes of one raft entry", len(data), a.cfg.MaxEntryBytes)}
-		endReply(span, reply)
-		ctx.Respond(reply)
+		ctx.Respond(&messages.InvalidRequest{Field: "records", Reason: fmt.Sprintf(
+			"the request encodes to %d bytes, above the %d bytes of one raft entry", len(data), a.cfg.MaxEntryBytes)})
 		return
 	}
 	f := a.cfg.Raft.Apply(data, a.cfg.RequestTimeout)
-	root, stop, r := a.root, a.stop, a.cfg.Raft
+	// The request's span, when it is traced, ends with the commit.
+	root, stop, r, span := a.root, a.stop, a.cfg.Raft, keepSpan(ctx)
 	a.async(func() {
 		reply := produceReply(f, await(f, stop))
 		endApply(span, r, f, reply)

@@ -197,7 +197,7 @@ type sessionSpec struct {
 func newSessionProps(spec sessionSpec) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &session{spec: spec, subs: make(map[string]*actor.PID)}
-	})
+	}, sessionTracing(spec.cfg)...)
 }
 
 // session serves one client: it validates every request, forwards
@@ -210,7 +210,6 @@ type session struct {
 	subs    map[string]*actor.PID // by subscription id
 	nextSub uint64
 	closing bool // the client is gone; stop once the subscriptions have
-	tr      actorTracer
 	// lastUsed is when the client last made a request that was served
 	// (authorised); refused requests do not keep a session alive.
 	lastUsed  time.Time
@@ -234,7 +233,6 @@ func (s *session) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		s.log = s.spec.cfg.Logger.WithFields(logrus.Fields{"actor": ctx.Self().GetId(), "client": s.spec.clientAddr})
-		s.tr = newActorTracer(s.spec.cfg.TracerProvider)
 		s.lastUsed = time.Now()
 		s.armIdle(ctx)
 	case *actor.Stopping:
@@ -286,7 +284,7 @@ func (s *session) Receive(ctx actor.Context) {
 			c.ProduceRequests.Add(1)
 			c.ProduceRecords.Add(uint64(len(m.GetRecords())))
 		}
-		s.forward(ctx, "session.produce", s.spec.cfg.Produce, m, m.GetRecords())
+		ctx.RequestWithCustomSender(s.spec.cfg.Produce, m, ctx.Sender())
 	case *messages.ConsumeRequest:
 		if !s.authorize(ctx, ActionConsume) {
 			return
@@ -306,7 +304,7 @@ func (s *session) Receive(ctx actor.Context) {
 			s.park(ctx, target, m)
 			return
 		}
-		s.forward(ctx, "session.consume", target, m, nil)
+		ctx.RequestWithCustomSender(target, m, ctx.Sender())
 	case *messages.Subscribe:
 		if !s.authorize(ctx, ActionConsume) {
 			return

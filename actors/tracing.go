@@ -23,15 +23,14 @@ func newActorTracer(tp trace.TracerProvider) actorTracer {
 	return actorTracer{tracer: tracing.Tracer(tp), on: tracing.Enabled(tp)}
 }
 
-// startFrom starts a span named name, a child of the trace context in the
-// current message's header (a root span when there is none). It returns a
-// nil span when tracing is off.
-func (t actorTracer) startFrom(ctx actor.Context, name string, kind trace.SpanKind, attrs ...attribute.KeyValue) (context.Context, trace.Span) {
+// startFrom starts a span named name, a child of the trace context in
+// header (a root span when there is none). It returns a nil span when
+// tracing is off.
+func (t actorTracer) startFrom(header tracing.Getter, name string, kind trace.SpanKind) (context.Context, trace.Span) {
 	if !t.on {
 		return context.Background(), nil
 	}
-	tctx := tracing.ExtractFrom(context.Background(), ctx.MessageHeader())
-	return t.tracer.Start(tctx, name, trace.WithSpanKind(kind), trace.WithAttributes(attrs...))
+	return t.tracer.Start(tracing.ExtractFrom(context.Background(), header), name, trace.WithSpanKind(kind))
 }
 
 // startChild starts a span named name only when the current message
@@ -46,19 +45,6 @@ func (t actorTracer) startChild(ctx actor.Context, name string) (context.Context
 		return nil, nil
 	}
 	return t.tracer.Start(tracing.ExtractFrom(context.Background(), h), name)
-}
-
-// sendTraced sends m to target with sender as its sender, as
-// RequestWithCustomSender does, with the span context of tctx in the
-// message header when there is one.
-func sendTraced(ctx actor.SenderContext, tctx context.Context, target *actor.PID, m any, sender *actor.PID) {
-	if tctx != nil {
-		if h := tracing.Headers(tctx); h != nil {
-			ctx.Send(target, &actor.MessageEnvelope{Header: h, Message: m, Sender: sender})
-			return
-		}
-	}
-	ctx.RequestWithCustomSender(target, m, sender)
 }
 
 // sampledHeaders returns the trace headers of tctx when its span is
@@ -136,49 +122,6 @@ func valueBytes(recs []*messages.Record) int {
 	return n
 }
 
-// forward passes a client's request on to target, the client staying its
-// sender, under a server span named name when tracing is on.
-func (s *session) forward(ctx actor.Context, name string, target *actor.PID, m any, recs []*messages.Record) {
-	if !s.tr.on {
-		ctx.RequestWithCustomSender(target, m, ctx.Sender())
-		return
-	}
-	tctx, span := s.tr.startFrom(ctx, name, trace.SpanKindServer)
-	if span.IsRecording() {
-		span.SetAttributes(attribute.String(attrNode, s.spec.cfg.Server.GetId()), attribute.String("actorlog.session", ctx.Self().GetId()))
-		if recs != nil {
-			span.SetAttributes(attribute.Int(attrRecords, len(recs)), attribute.Int(attrBytes, valueBytes(recs)))
-		}
-	}
-	sendTraced(ctx, tctx, target, m, ctx.Sender())
-	span.End()
-}
-
-// startApply starts the raft actor's span of a produce (nil when tracing
-// is off), a child of the session's span on this node or another.
-func (a *raftActor) startApply(ctx actor.Context, m *messages.ProduceRequest) (context.Context, trace.Span) {
-	if !a.tr.on {
-		return nil, nil
-	}
-	tctx, span := a.tr.startFrom(ctx, "raft.apply", trace.SpanKindInternal)
-	if span.IsRecording() {
-		recs := m.GetRecords()
-		span.SetAttributes(attribute.String(attrNode, a.cfg.Self.GetId()),
-			attribute.Int(attrRecords, len(recs)), attribute.Int(attrBytes, valueBytes(recs)))
-	}
-	return tctx, span
-}
-
-// forwardSpan renames the span of a produce that a follower passes on to
-// the leader.
-func forwardSpan(span trace.Span, leader *messages.Member) {
-	if span == nil || !span.IsRecording() {
-		return
-	}
-	span.SetName("raft.forward")
-	span.SetAttributes(attribute.String("actorlog.leader", leader.GetId()))
-}
-
 // endApply ends the span of a produce applied through raft, with the
 // entry's index and term and the offsets it got.
 func endApply(span trace.Span, r interface{ CurrentTerm() uint64 }, f interface{ Index() uint64 }, reply any) {
@@ -194,22 +137,6 @@ func endApply(span trace.Span, r interface{ CurrentTerm() uint64 }, f interface{
 		}
 	}
 	endReply(span, reply)
-}
-
-// sendAppend sends a segment append, with the trace context of the first
-// traced request of the batch in its header. The segment's span has that
-// request as its parent; the other requests of the batch are linked from
-// the state machine's span, which merged them.
-func (a *logActor) sendAppend(to *actor.PID, b *appendBatch, m *messages.SegmentAppend) {
-	if a.traced {
-		for _, pr := range b.reqs {
-			if pr.trace != nil {
-				a.sys.Root.Send(to, &actor.MessageEnvelope{Header: pr.trace, Message: m})
-				return
-			}
-		}
-	}
-	a.send(to, m)
 }
 
 // endAppendSpan ends a segment.append span with what the append did.
@@ -228,4 +155,242 @@ func (a *segmentActor) endAppendSpan(span trace.Span, in []*messages.Record, rep
 		}
 	}
 	span.End()
+}
+
+// Tracing is cross-cutting: the session and the raft actor route requests
+// as if nothing were traced, and the protoactor middleware below, which
+// their props carry only when tracing is on, opens the spans around that
+// routing and carries their trace context in the headers of the messages
+// the routing sends.
+
+// sessionTracing returns the props options that trace a session's
+// forwards (none when tracing is off).
+func sessionTracing(cfg SessionConfig) []actor.PropsOption {
+	if !tracing.Enabled(cfg.TracerProvider) {
+		return nil
+	}
+	return []actor.PropsOption{actor.WithSenderMiddleware(traceForwards(newActorTracer(cfg.TracerProvider), cfg.Server.GetId()))}
+}
+
+// traceForwards is a session's sender middleware. A produce or a consume
+// that the session passes on with its client still the sender (a forward;
+// a parked poll is sent with a future as its sender and is not traced) goes
+// under a server span, session.produce or session.consume, a child of the
+// client's trace context, and carries the span's context in its header.
+func traceForwards(tr actorTracer, node string) actor.SenderMiddleware {
+	return func(next actor.SenderFunc) actor.SenderFunc {
+		return func(ctx actor.SenderContext, target *actor.PID, env *actor.MessageEnvelope) {
+			if env.Message != ctx.Message() || env.Sender != ctx.Sender() {
+				next(ctx, target, env)
+				return
+			}
+			var (
+				name string
+				recs []*messages.Record
+			)
+			switch m := env.Message.(type) {
+			case *messages.ProduceRequest:
+				name, recs = "session.produce", m.GetRecords()
+			case *messages.ConsumeRequest:
+				name = "session.consume"
+			default:
+				next(ctx, target, env)
+				return
+			}
+			tctx, span := tr.startFrom(ctx.MessageHeader(), name, trace.SpanKindServer)
+			if span.IsRecording() {
+				span.SetAttributes(attribute.String(attrNode, node), attribute.String("actorlog.session", ctx.Self().GetId()))
+				if recs != nil {
+					span.SetAttributes(attribute.Int(attrRecords, len(recs)), attribute.Int(attrBytes, valueBytes(recs)))
+				}
+			}
+			next(ctx, target, withTrace(env, tracing.Headers(tctx)))
+			span.End()
+		}
+	}
+}
+
+// withTrace returns env with the trace headers h added to its header, or
+// env itself when h is nil.
+func withTrace(env *actor.MessageEnvelope, h map[string]string) *actor.MessageEnvelope {
+	if h == nil {
+		return env
+	}
+	for k, v := range env.Header {
+		if _, ok := h[k]; !ok {
+			h[k] = v
+		}
+	}
+	return &actor.MessageEnvelope{Header: h, Message: env.Message, Sender: env.Sender}
+}
+
+// raftTracing returns the props options that trace the raft actor's
+// produces (none when tracing is off).
+func raftTracing(cfg RaftConfig) []actor.PropsOption {
+	if !tracing.Enabled(cfg.TracerProvider) {
+		return nil
+	}
+	// The span of a forward names the leader it went to: the member whose
+	// raft actor is at the address the forward was sent to.
+	leaderAt := func(addr string) string {
+		for _, m := range cfg.FSM.Members() {
+			if m.GetActorAddress() == addr {
+				return m.GetId()
+			}
+		}
+		return ""
+	}
+	return produceTracing(newActorTracer(cfg.TracerProvider), cfg.Self.GetId(), leaderAt)
+}
+
+// produceTracing returns the props options of an actor that handles
+// produces as the raft actor does, on node node; leaderAt names the
+// member at an actor address.
+func produceTracing(tr actorTracer, node string, leaderAt func(addr string) string) []actor.PropsOption {
+	return []actor.PropsOption{
+		actor.WithContextDecorator(func(next actor.ContextDecoratorFunc) actor.ContextDecoratorFunc {
+			return func(ctx actor.Context) actor.Context { return &tracedContext{Context: next(ctx)} }
+		}),
+		actor.WithReceiverMiddleware(traceProduces(tr, node)),
+		actor.WithSenderMiddleware(traceProduceReplies(leaderAt)),
+	}
+}
+
+// tracedContext is the context of an actor whose requests' spans outlive
+// the receiver middleware's call: it holds the span of the request being
+// handled for the sender middleware and, through keepSpan and entryTrace,
+// for the handler.
+type tracedContext struct {
+	actor.Context
+	req *requestSpan
+}
+
+// requestSpan is the span of the request an actor is handling.
+type requestSpan struct {
+	ctx    context.Context // the span's trace context
+	span   trace.Span
+	sender *actor.PID // the request's sender: what is sent to it answers the request
+	kept   bool       // the handler ends the span (keepSpan)
+}
+
+func currentRequest(ctx any) *requestSpan {
+	if tc, ok := ctx.(*tracedContext); ok {
+		return tc.req
+	}
+	return nil
+}
+
+// traceProduces is the raft actor's receiver middleware: every produce,
+// a client's or one forwarded by a follower, is handled under a span
+// raft.apply, a child of the trace context in its header. The span ends
+// when the handler returns, unless the handler keeps it (keepSpan).
+func traceProduces(tr actorTracer, node string) actor.ReceiverMiddleware {
+	return func(next actor.ReceiverFunc) actor.ReceiverFunc {
+		return func(ctx actor.ReceiverContext, env *actor.MessageEnvelope) {
+			tc, ok := ctx.(*tracedContext)
+			if !ok {
+				next(ctx, env)
+				return
+			}
+			tc.req = nil
+			var recs []*messages.Record
+			switch m := env.Message.(type) {
+			case *messages.ProduceRequest:
+				recs = m.GetRecords()
+			case *messages.ForwardedProduce:
+				recs = m.GetRequest().GetRecords()
+			default:
+				next(ctx, env)
+				return
+			}
+			tctx, span := tr.startFrom(env.Header, "raft.apply", trace.SpanKindInternal)
+			if span.IsRecording() {
+				span.SetAttributes(attribute.String(attrNode, node),
+					attribute.Int(attrRecords, len(recs)), attribute.Int(attrBytes, valueBytes(recs)))
+			}
+			r := &requestSpan{ctx: tctx, span: span, sender: env.Sender}
+			tc.req = r
+			next(ctx, env)
+			tc.req = nil
+			if !r.kept {
+				span.End()
+			}
+		}
+	}
+}
+
+// traceProduceReplies is the raft actor's sender middleware. While a
+// produce is being handled, a ForwardedProduce sent on with the client as
+// its sender makes the span raft.forward, naming the leader, and carries
+// its trace context to the leader; anything else sent to the client is the
+// answer, whose failure becomes the span's status.
+func traceProduceReplies(leaderAt func(addr string) string) actor.SenderMiddleware {
+	return func(next actor.SenderFunc) actor.SenderFunc {
+		return func(ctx actor.SenderContext, target *actor.PID, env *actor.MessageEnvelope) {
+			r := currentRequest(ctx)
+			switch {
+			case r == nil:
+			case env.Sender == r.sender && isForwardedProduce(env.Message):
+				if r.span.IsRecording() {
+					r.span.SetName("raft.forward")
+					r.span.SetAttributes(attribute.String("actorlog.leader", leaderAt(target.GetAddress())))
+				}
+				env = withTrace(env, tracing.Headers(r.ctx))
+			case target == r.sender && r.span.IsRecording():
+				if reason := failureOf(env.Message); reason != "" {
+					r.span.SetStatus(codes.Error, reason)
+				}
+			}
+			next(ctx, target, env)
+		}
+	}
+}
+
+func isForwardedProduce(m any) bool {
+	_, ok := m.(*messages.ForwardedProduce)
+	return ok
+}
+
+// keepSpan hands the span of the request being handled to the handler,
+// which ends it when the request's outcome is known (nil when the request
+// is not traced).
+func keepSpan(ctx actor.Context) trace.Span {
+	r := currentRequest(ctx)
+	if r == nil {
+		return nil
+	}
+	r.kept = true
+	return r.span
+}
+
+// entryTrace returns the trace headers that the raft entry of the request
+// being handled carries: the context of its span when that is sampled.
+func entryTrace(ctx actor.Context) map[string]string {
+	r := currentRequest(ctx)
+	if r == nil {
+		return nil
+	}
+	return sampledHeaders(r.ctx)
+}
+
+// batchTrace returns the trace context of the first traced request of a
+// batch, which the batch's segment append continues. The segment's span
+// has that request as its parent; the other requests of the batch are
+// linked from the state machine's span, which merged them.
+func batchTrace(b *appendBatch) map[string]string {
+	for _, pr := range b.reqs {
+		if pr.trace != nil {
+			return pr.trace
+		}
+	}
+	return nil
+}
+
+// tracedMessage is m with the trace headers h, as a message to send: m
+// itself when h is nil.
+func tracedMessage(h map[string]string, m any) any {
+	if h == nil {
+		return m
+	}
+	return &actor.MessageEnvelope{Header: h, Message: m}
 }

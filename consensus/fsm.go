@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -167,7 +166,7 @@ type FSM struct {
 	logNext uint64
 	// stateIndex is the index the state file reflects.
 	stateIndex uint64
-	producers  map[string]*producer
+	producers  *ProducerTable
 	members    map[string]*messages.Member
 	// repairing holds the members under repair, with the index that held
 	// them.
@@ -175,11 +174,6 @@ type FSM struct {
 	ck        checker
 	// gaveUp is set once an append was given up: see appendAll.
 	gaveUp error
-}
-
-type producer struct {
-	lastIndex uint64
-	batches   []*messages.ProducedBatch // oldest first, at most DedupeWindow
 }
 
 var (
@@ -205,7 +199,7 @@ func NewFSM(cfg FSMConfig) (*FSM, error) {
 		cfg.Logger = discardEntry()
 	}
 	f := &FSM{cfg: cfg, log: cfg.Logger.WithField("component", "fsm"), tr: newFSMTracer(cfg), stop: make(chan struct{}),
-		producers: map[string]*producer{}, members: map[string]*messages.Member{},
+		producers: NewProducerTable(cfg.DedupeProducers, cfg.DedupeWindow), members: map[string]*messages.Member{},
 		repairing: map[string]uint64{}}
 	f.ck.init()
 	if err := removeStaleTemp(cfg.StatePath); err != nil {
@@ -418,13 +412,8 @@ func (f *FSM) readMembers() error {
 func (f *FSM) produceLocked(index uint64, ts int64, req *messages.ProduceRequest) (*ProduceResult, []*messages.Record) {
 	pid, seq := req.GetProducerId(), req.GetSequence()
 	if pid != "" {
-		if p, ok := f.producers[pid]; ok {
-			for _, b := range p.batches {
-				if b.GetSequence() == seq {
-					p.lastIndex = index
-					return &ProduceResult{First: b.GetFirstOffset(), Count: int(b.GetCount()), Duplicate: true}, nil
-				}
-			}
+		if b, ok := f.producers.Lookup(pid, seq, index); ok {
+			return &ProduceResult{First: b.GetFirstOffset(), Count: int(b.GetCount()), Duplicate: true}, nil
 		}
 	}
 	n := len(req.GetRecords())
@@ -440,7 +429,9 @@ func (f *FSM) produceLocked(index uint64, ts int64, req *messages.ProduceRequest
 	}
 	f.next += uint64(n)
 	if pid != "" {
-		f.rememberLocked(pid, index, &messages.ProducedBatch{Sequence: seq, FirstOffset: res.First, Count: uint32(n)})
+		// Eviction depends only on raft indexes, so every replica keeps
+		// the same table.
+		f.producers.Remember(pid, index, &messages.ProducedBatch{Sequence: seq, FirstOffset: res.First, Count: uint32(n)})
 	}
 	skip := 0
 	if res.First < f.logNext {
@@ -460,42 +451,6 @@ func (f *FSM) produceLocked(index uint64, ts int64, req *messages.ProduceRequest
 		r.Offset, r.TimestampUnixNano, r.RaftIndex = res.First+uint64(skip+i), ts, index
 	}
 	return res, recs
-}
-
-// rememberLocked adds a batch to the dedupe table. Eviction depends only
-// on raft indexes, so every replica keeps the same table.
-func (f *FSM) rememberLocked(pid string, index uint64, b *messages.ProducedBatch) {
-	p, ok := f.producers[pid]
-	if !ok {
-		p = &producer{}
-		f.producers[pid] = p
-	}
-	p.lastIndex = index
-	p.batches = append(p.batches, b)
-	if len(p.batches) > f.cfg.DedupeWindow {
-		p.batches = slices.Delete(p.batches, 0, len(p.batches)-f.cfg.DedupeWindow)
-	}
-	if len(f.producers) > f.cfg.DedupeProducers {
-		// Forget the tenth least recently used at once, so that eviction
-		// costs one sort per many new producers.
-		type aged struct {
-			id  string
-			idx uint64
-		}
-		all := make([]aged, 0, len(f.producers))
-		for id, p := range f.producers {
-			all = append(all, aged{id, p.lastIndex})
-		}
-		sort.Slice(all, func(i, j int) bool {
-			if all[i].idx != all[j].idx {
-				return all[i].idx < all[j].idx
-			}
-			return all[i].id < all[j].id
-		})
-		for _, a := range all[:len(all)-f.cfg.DedupeProducers*9/10] {
-			delete(f.producers, a.id)
-		}
-	}
 }
 
 // appendAll appends the records of the batch, retrying transient failures
@@ -593,15 +548,7 @@ func (f *FSM) appendRetry(ctx context.Context, recs []*messages.Record) (uint64,
 
 func (f *FSM) stateLocked(low uint64) *messages.FSMState {
 	st := &messages.FSMState{AppliedIndex: f.applied, NextOffset: f.next, LowOffset: low}
-	ids := make([]string, 0, len(f.producers))
-	for id := range f.producers {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
-		p := f.producers[id]
-		st.Producers = append(st.Producers, &messages.ProducerState{ProducerId: id, LastIndex: p.lastIndex, Batches: p.batches})
-	}
+	st.Producers = f.producers.State()
 	for _, m := range f.members {
 		st.Members = append(st.Members, m)
 	}
@@ -623,10 +570,7 @@ func (f *FSM) loadState(st *messages.FSMState) error {
 		f.repairing[id] = st.GetAppliedIndex()
 	}
 	f.applied, f.stateIndex, f.next = st.GetAppliedIndex(), st.GetAppliedIndex(), st.GetNextOffset()
-	f.producers = make(map[string]*producer, len(st.GetProducers()))
-	for _, p := range st.GetProducers() {
-		f.producers[p.GetProducerId()] = &producer{lastIndex: p.GetLastIndex(), batches: p.GetBatches()}
-	}
+	f.producers.Load(st.GetProducers())
 	f.members = make(map[string]*messages.Member, len(st.GetMembers()))
 	for _, m := range st.GetMembers() {
 		f.members[m.GetId()] = m
