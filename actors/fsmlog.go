@@ -13,8 +13,10 @@ import (
 
 // FSMLog is the raft FSM's view of the log actor: consensus.Log
 // implemented with requests to the log actor, each bounded by a timeout.
-// Its appends carry no producer id, so the log actor's own deduplication
-// never applies to them: the FSM owns idempotent produce.
+// The FSM owns clients' idempotent produce. Its own appends carry the
+// producer id FSMProducerID and their first offset as the sequence, so the
+// log actor's deduplication recognises a retried append (one that timed
+// out but was written) and does not write it twice.
 type FSMLog struct {
 	root    *actor.RootContext
 	log     *actor.PID
