@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"actorlog/internal/backoff"
 	"actorlog/messages"
 	"actorlog/segmentstore"
 	"github.com/hashicorp/raft"
@@ -572,23 +573,24 @@ func (f *FSM) appendChunk(ctx context.Context, batch []*messages.Record, owners 
 	}
 }
 
+// fsmBackoff spaces the FSM's retries of a failed write to its log or its
+// state files. The apply of every later entry waits behind such a retry, so
+// the first waits are short and none is longer than a second.
+var fsmBackoff = backoff.Policy{Min: 5 * time.Millisecond, Max: time.Second}
+
 func (f *FSM) appendRetry(ctx context.Context, recs []*messages.Record) (uint64, error) {
-	wait := 5 * time.Millisecond
-	for {
-		first, err := f.appendOnce(ctx, recs)
-		if err == nil {
-			return first, nil
-		}
+	var first uint64
+	err := backoff.Retry(f.stop, fsmBackoff, func() error {
+		var err error
+		first, err = f.appendOnce(ctx, recs)
+		return err
+	}, func(err error) {
 		f.log.WithError(err).Warn("appending committed records failed; retrying")
-		t := time.NewTimer(wait)
-		select {
-		case <-f.stop:
-			t.Stop()
-			return 0, fmt.Errorf("consensus: FSM closed: %w", err)
-		case <-t.C:
-		}
-		wait = min(2*wait, time.Second)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("consensus: FSM closed: %w", err)
 	}
+	return first, nil
 }
 
 func (f *FSM) stateLocked(low uint64) *messages.FSMState {
@@ -681,19 +683,14 @@ func (f *FSM) writeFile(path string, b []byte) error {
 // retry runs op until it succeeds, the FSM closes, or a few attempts fail.
 func (f *FSM) retry(op func() error) error {
 	var err error
-	wait := 5 * time.Millisecond
+	b := backoff.New(fsmBackoff)
 	for range 8 {
 		if err = op(); err == nil {
 			return nil
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-f.stop:
-			t.Stop()
+		if !backoff.SleepOrStop(f.stop, b.Next()) {
 			return err
-		case <-t.C:
 		}
-		wait = min(2*wait, time.Second)
 	}
 	return err
 }
