@@ -191,7 +191,7 @@ var (
 // of the log's last record.
 func NewFSM(cfg FSMConfig) (*FSM, error) {
 	if cfg.Log == nil || cfg.StatePath == "" {
-		return nil, &ConfigError{"Log/StatePath", "required"}
+		return nil, &ConfigError{Field: "Log/StatePath", Reason: "required"}
 	}
 	if cfg.DedupeProducers <= 0 {
 		cfg.DedupeProducers = DefaultDedupeProducers

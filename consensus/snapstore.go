@@ -68,7 +68,7 @@ var _ raft.SnapshotStore = (*FSSnapshotStore)(nil)
 // newest retain snapshots. fsys nil means the operating system's files.
 func NewFSSnapshotStore(dir string, retain int, fsys segmentstore.FS, log *logrus.Entry) (*FSSnapshotStore, error) {
 	if retain < 1 {
-		return nil, &ConfigError{"SnapshotRetain", fmt.Sprintf("must be at least 1, got %d", retain)}
+		return nil, &ConfigError{Field: "SnapshotRetain", Reason: fmt.Sprintf("must be at least 1, got %d", retain)}
 	}
 	if log == nil {
 		log = discardEntry()
