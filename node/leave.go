@@ -278,7 +278,7 @@ func (n *Node) askLeave(ctx context.Context, checkOnly bool) (LeaveResult, error
 		}
 		last = err
 		if !backoff.Sleep(ctx, b.Next()) {
-			return LeaveResult{}, fmt.Errorf("%w: %w (last: %v)", ErrNoLeader, ctx.Err(), last)
+			return LeaveResult{}, fmt.Errorf("%w: %w (last: %w)", ErrNoLeader, ctx.Err(), last)
 		}
 	}
 }
