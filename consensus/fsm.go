@@ -215,7 +215,7 @@ func NewFSM(cfg FSMConfig) (*FSM, error) {
 	if b, err := os.ReadFile(cfg.StatePath); err == nil {
 		st := &messages.FSMState{}
 		if err := proto.Unmarshal(b, st); err != nil {
-			return nil, fmt.Errorf("%w: FSM state file %s: %v", ErrCorrupt, cfg.StatePath, err)
+			return nil, fmt.Errorf("%w: FSM state file %s: %w", ErrCorrupt, cfg.StatePath, err)
 		}
 		if err := f.loadState(st); err != nil {
 			return nil, err
@@ -309,7 +309,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 		cmd, err := decodeCommand(l.Data)
 		if err != nil {
 			f.log.WithError(err).WithField("index", l.Index).Error("undecodable raft entry skipped")
-			out[i] = fmt.Errorf("%w: raft entry %d: %v", ErrCorrupt, l.Index, err)
+			out[i] = fmt.Errorf("%w: raft entry %d: %w", ErrCorrupt, l.Index, err)
 			f.applied = l.Index
 			continue
 		}
@@ -405,7 +405,7 @@ func (f *FSM) readMembers() error {
 	}
 	st := &messages.FSMState{}
 	if err := proto.Unmarshal(b, st); err != nil {
-		return fmt.Errorf("%w: member table %s: %v", ErrCorrupt, f.membersPath(), err)
+		return fmt.Errorf("%w: member table %s: %w", ErrCorrupt, f.membersPath(), err)
 	}
 	for _, m := range st.GetMembers() {
 		f.members[m.GetId()] = m

@@ -197,7 +197,7 @@ func (s *FSSnapshotStore) readMeta(name string) (*snapMeta, error) {
 	}
 	m := &snapMeta{}
 	if err := json.Unmarshal(b, m); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, snapMetaFile, err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrCorrupt, snapMetaFile, err)
 	}
 	return m, nil
 }
