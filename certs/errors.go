@@ -3,6 +3,8 @@ package certs
 import (
 	"errors"
 	"fmt"
+
+	"actorlog/internal/cfgerr"
 )
 
 // Sentinel errors. Test with errors.Is; the typed errors below match them.
@@ -27,18 +29,15 @@ var (
 )
 
 // ConfigError names the file (or flag) of a TLS configuration that is bad,
-// and why. It matches ErrTLSConfig.
-type ConfigError struct {
-	File   string // the path, or the missing flag
-	Reason string
-}
+// and why: Field holds the path, or the missing flag. It matches
+// ErrTLSConfig.
+type ConfigError = cfgerr.Error[configKind]
 
-func (e *ConfigError) Error() string {
-	return fmt.Sprintf("certs: bad TLS configuration: %s: %s", e.File, e.Reason)
-}
+// configKind makes ConfigError this package's: its message starts with
+// ErrTLSConfig's, which it matches.
+type configKind struct{}
 
-// Is makes errors.Is(err, ErrTLSConfig) true.
-func (e *ConfigError) Is(target error) bool { return target == ErrTLSConfig }
+func (configKind) Sentinel() error { return ErrTLSConfig }
 
 // PeerError says why a peer's certificate was refused. It matches
 // ErrPeerCertificate.

@@ -206,15 +206,15 @@ func writeFile(path string, data []byte, mode os.FileMode, overwrite bool) error
 func ReadKeyPair(certPath, keyPath string) (*KeyPair, error) {
 	pair, err := tls.LoadX509KeyPair(certPath, keyPath)
 	if err != nil {
-		return nil, &ConfigError{File: certPath, Reason: err.Error()}
+		return nil, &ConfigError{Field: certPath, Reason: err.Error()}
 	}
 	key, ok := pair.PrivateKey.(*ecdsa.PrivateKey)
 	if !ok {
-		return nil, &ConfigError{File: keyPath, Reason: fmt.Sprintf("key is %T, not ECDSA", pair.PrivateKey)}
+		return nil, &ConfigError{Field: keyPath, Reason: fmt.Sprintf("key is %T, not ECDSA", pair.PrivateKey)}
 	}
 	cert, err := x509.ParseCertificate(pair.Certificate[0])
 	if err != nil {
-		return nil, &ConfigError{File: certPath, Reason: err.Error()}
+		return nil, &ConfigError{Field: certPath, Reason: err.Error()}
 	}
 	return &KeyPair{Cert: cert, Key: key, DER: pair.Certificate[0]}, nil
 }

@@ -38,44 +38,44 @@ func (f Files) Enabled() bool { return f.Cert != "" || f.Key != "" || f.CA != ""
 func Load(f Files) (*tls.Config, error) {
 	switch {
 	case f.Cert == "":
-		return nil, &ConfigError{File: "--tls-cert", Reason: "missing: TLS needs a certificate, a key and a CA"}
+		return nil, &ConfigError{Field: "--tls-cert", Reason: "missing: TLS needs a certificate, a key and a CA"}
 	case f.Key == "":
-		return nil, &ConfigError{File: "--tls-key", Reason: "missing: TLS needs a certificate, a key and a CA"}
+		return nil, &ConfigError{Field: "--tls-key", Reason: "missing: TLS needs a certificate, a key and a CA"}
 	case f.CA == "":
-		return nil, &ConfigError{File: "--tls-ca", Reason: "missing: TLS needs a certificate, a key and a CA"}
+		return nil, &ConfigError{Field: "--tls-ca", Reason: "missing: TLS needs a certificate, a key and a CA"}
 	}
 	for _, p := range []string{f.Cert, f.Key, f.CA} {
 		if _, err := os.Stat(p); err != nil {
-			return nil, &ConfigError{File: p, Reason: errors.Unwrap(err).Error()}
+			return nil, &ConfigError{Field: p, Reason: errors.Unwrap(err).Error()}
 		}
 	}
 	pair, err := tls.LoadX509KeyPair(f.Cert, f.Key)
 	if err != nil {
-		return nil, &ConfigError{File: f.Cert + " / " + f.Key, Reason: err.Error()}
+		return nil, &ConfigError{Field: f.Cert + " / " + f.Key, Reason: err.Error()}
 	}
 	caPEM, err := os.ReadFile(f.CA)
 	if err != nil {
-		return nil, &ConfigError{File: f.CA, Reason: err.Error()}
+		return nil, &ConfigError{Field: f.CA, Reason: err.Error()}
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(caPEM) {
-		return nil, &ConfigError{File: f.CA, Reason: "no PEM certificate in it"}
+		return nil, &ConfigError{Field: f.CA, Reason: "no PEM certificate in it"}
 	}
 	leaf, err := x509.ParseCertificate(pair.Certificate[0])
 	if err != nil {
-		return nil, &ConfigError{File: f.Cert, Reason: err.Error()}
+		return nil, &ConfigError{Field: f.Cert, Reason: err.Error()}
 	}
 	pair.Leaf = leaf
 	var inter []*x509.Certificate
 	for _, der := range pair.Certificate[1:] {
 		c, err := x509.ParseCertificate(der)
 		if err != nil {
-			return nil, &ConfigError{File: f.Cert, Reason: err.Error()}
+			return nil, &ConfigError{Field: f.Cert, Reason: err.Error()}
 		}
 		inter = append(inter, c)
 	}
 	if _, err := verify(leaf, inter, pool); err != nil {
-		return nil, &ConfigError{File: f.Cert, Reason: "not signed by the CA in " + f.CA + ": " + err.Error()}
+		return nil, &ConfigError{Field: f.Cert, Reason: "not signed by the CA in " + f.CA + ": " + err.Error()}
 	}
 	return Config(pair, pool), nil
 }

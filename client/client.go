@@ -7,11 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"sync"
 	"time"
 
+	"actorlog/internal/backoff"
 	"actorlog/messages"
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/sirupsen/logrus"
@@ -549,19 +549,18 @@ func (c *Client) opContext(ctx context.Context) (context.Context, context.Cancel
 	}
 }
 
+// retryPolicy is the backoff between the attempts of one request. Jitter
+// on the upper half of each wait keeps many clients that failed together
+// from retrying together.
+func (c *Client) retryPolicy() backoff.Policy {
+	return backoff.Policy{Min: c.cfg.MinBackoff, Max: c.cfg.MaxBackoff, Jitter: true}
+}
+
 // backoff waits before retry number try. It returns false, without
 // waiting, when the wait would end past the deadline: there is no point in
 // sleeping only to give up.
 func (c *Client) backoff(ctx context.Context, try int) bool {
-	d := c.cfg.MinBackoff << min(try-1, 20)
-	if d > c.cfg.MaxBackoff || d <= 0 {
-		d = c.cfg.MaxBackoff
-	}
-	// Full jitter on the upper half keeps many clients that failed
-	// together from retrying together.
-	if d > 1 {
-		d = d/2 + rand.N(d/2)
-	}
+	d := c.retryPolicy().Delay(try)
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
 		return false
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"math/rand/v2"
 	"net/url"
 	"strings"
 	"sync/atomic"
@@ -224,13 +223,7 @@ func (c *Client) giveUpGRPC(ctx context.Context, op string, lastErr error) error
 }
 
 func (c *Client) grpcBackoff(ctx context.Context, try int) bool {
-	d := c.cfg.MinBackoff << min(try-1, 20)
-	if d > c.cfg.MaxBackoff || d <= 0 {
-		d = c.cfg.MaxBackoff
-	}
-	if d > 1 {
-		d = d/2 + rand.N(d/2)
-	}
+	d := c.retryPolicy().Delay(try)
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
 		return false
 	}

@@ -151,7 +151,7 @@ func (c *checker) loadLocked(b []byte) error {
 	d := xxhash.New()
 	if len(b) > 0 {
 		if err := d.UnmarshalBinary(b); err != nil {
-			return fmt.Errorf("%w: checksum state: %v", ErrCorrupt, err)
+			return fmt.Errorf("%w: checksum state: %w", ErrCorrupt, err)
 		}
 	}
 	c.digest, c.recent, c.lastGood = d, nil, Checksum{}

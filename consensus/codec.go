@@ -76,7 +76,7 @@ func decodeEntryValue(index, term uint64, ts int64, value []byte, out *raft.Log)
 	if flags&flagExtensions != 0 {
 		ext, err := readBytes(&rest)
 		if err != nil {
-			return fmt.Errorf("%w: raft entry %d: extensions: %v", ErrCorrupt, index, err)
+			return fmt.Errorf("%w: raft entry %d: extensions: %w", ErrCorrupt, index, err)
 		}
 		out.Extensions = ext
 	}

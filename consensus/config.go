@@ -156,21 +156,21 @@ func (c Config) Validate() error {
 	const floor = 5 * time.Millisecond // raft's own lower bound
 	switch {
 	case c.HeartbeatTimeout < floor:
-		return &ConfigError{"HeartbeatTimeout", fmt.Sprintf("%s is below %s", c.HeartbeatTimeout, floor)}
+		return &ConfigError{Field: "HeartbeatTimeout", Reason: fmt.Sprintf("%s is below %s", c.HeartbeatTimeout, floor)}
 	case c.ElectionTimeout < c.HeartbeatTimeout:
-		return &ConfigError{"ElectionTimeout", fmt.Sprintf("%s is below HeartbeatTimeout %s", c.ElectionTimeout, c.HeartbeatTimeout)}
+		return &ConfigError{Field: "ElectionTimeout", Reason: fmt.Sprintf("%s is below HeartbeatTimeout %s", c.ElectionTimeout, c.HeartbeatTimeout)}
 	case c.LeaderLeaseTimeout < floor:
-		return &ConfigError{"LeaderLeaseTimeout", fmt.Sprintf("%s is below %s", c.LeaderLeaseTimeout, floor)}
+		return &ConfigError{Field: "LeaderLeaseTimeout", Reason: fmt.Sprintf("%s is below %s", c.LeaderLeaseTimeout, floor)}
 	case c.LeaderLeaseTimeout > c.HeartbeatTimeout:
-		return &ConfigError{"LeaderLeaseTimeout", fmt.Sprintf("%s exceeds HeartbeatTimeout %s", c.LeaderLeaseTimeout, c.HeartbeatTimeout)}
+		return &ConfigError{Field: "LeaderLeaseTimeout", Reason: fmt.Sprintf("%s exceeds HeartbeatTimeout %s", c.LeaderLeaseTimeout, c.HeartbeatTimeout)}
 	case c.CommitTimeout < time.Millisecond:
-		return &ConfigError{"CommitTimeout", fmt.Sprintf("%s is below 1ms", c.CommitTimeout)}
+		return &ConfigError{Field: "CommitTimeout", Reason: fmt.Sprintf("%s is below 1ms", c.CommitTimeout)}
 	case c.MaxAppendEntries < 1 || c.MaxAppendEntries > 1024:
-		return &ConfigError{"MaxAppendEntries", fmt.Sprintf("%d is outside 1..1024", c.MaxAppendEntries)}
+		return &ConfigError{Field: "MaxAppendEntries", Reason: fmt.Sprintf("%d is outside 1..1024", c.MaxAppendEntries)}
 	case c.SnapshotInterval < floor:
-		return &ConfigError{"SnapshotInterval", fmt.Sprintf("%s is below %s", c.SnapshotInterval, floor)}
+		return &ConfigError{Field: "SnapshotInterval", Reason: fmt.Sprintf("%s is below %s", c.SnapshotInterval, floor)}
 	case c.SnapshotRetain < 1:
-		return &ConfigError{"SnapshotRetain", fmt.Sprintf("%d is below 1", c.SnapshotRetain)}
+		return &ConfigError{Field: "SnapshotRetain", Reason: fmt.Sprintf("%d is below 1", c.SnapshotRetain)}
 	}
 	return nil
 }

@@ -2,7 +2,8 @@ package consensus
 
 import (
 	"errors"
-	"fmt"
+
+	"actorlog/internal/cfgerr"
 )
 
 // Errors returned by this package. Each is wrapped with %w where more
@@ -65,14 +66,10 @@ var (
 
 // ConfigError names the configuration field that is out of range.
 // It matches ErrInvalidConfig with errors.Is.
-type ConfigError struct {
-	Field  string
-	Reason string
-}
+type ConfigError = cfgerr.Error[configKind]
 
-func (e *ConfigError) Error() string {
-	return fmt.Sprintf("consensus: invalid config: %s: %s", e.Field, e.Reason)
-}
+// configKind makes ConfigError this package's: its message starts with
+// ErrInvalidConfig's, which it matches.
+type configKind struct{}
 
-// Is makes errors.Is(err, ErrInvalidConfig) true for every *ConfigError.
-func (e *ConfigError) Is(target error) bool { return target == ErrInvalidConfig }
+func (configKind) Sentinel() error { return ErrInvalidConfig }

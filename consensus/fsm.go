@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"actorlog/internal/backoff"
 	"actorlog/messages"
 	"actorlog/segmentstore"
 	"github.com/hashicorp/raft"
@@ -184,7 +185,7 @@ var (
 // of the log's last record.
 func NewFSM(cfg FSMConfig) (*FSM, error) {
 	if cfg.Log == nil || cfg.StatePath == "" {
-		return nil, &ConfigError{"Log/StatePath", "required"}
+		return nil, &ConfigError{Field: "Log/StatePath", Reason: "required"}
 	}
 	if cfg.DedupeProducers <= 0 {
 		cfg.DedupeProducers = DefaultDedupeProducers
@@ -208,7 +209,7 @@ func NewFSM(cfg FSMConfig) (*FSM, error) {
 	if b, err := os.ReadFile(cfg.StatePath); err == nil {
 		st := &messages.FSMState{}
 		if err := proto.Unmarshal(b, st); err != nil {
-			return nil, fmt.Errorf("%w: FSM state file %s: %v", ErrCorrupt, cfg.StatePath, err)
+			return nil, fmt.Errorf("%w: FSM state file %s: %w", ErrCorrupt, cfg.StatePath, err)
 		}
 		if err := f.loadState(st); err != nil {
 			return nil, err
@@ -302,7 +303,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 		cmd, err := decodeCommand(l.Data)
 		if err != nil {
 			f.log.WithError(err).WithField("index", l.Index).Error("undecodable raft entry skipped")
-			out[i] = fmt.Errorf("%w: raft entry %d: %v", ErrCorrupt, l.Index, err)
+			out[i] = fmt.Errorf("%w: raft entry %d: %w", ErrCorrupt, l.Index, err)
 			f.applied = l.Index
 			continue
 		}
@@ -398,7 +399,7 @@ func (f *FSM) readMembers() error {
 	}
 	st := &messages.FSMState{}
 	if err := proto.Unmarshal(b, st); err != nil {
-		return fmt.Errorf("%w: member table %s: %v", ErrCorrupt, f.membersPath(), err)
+		return fmt.Errorf("%w: member table %s: %w", ErrCorrupt, f.membersPath(), err)
 	}
 	for _, m := range st.GetMembers() {
 		f.members[m.GetId()] = m
@@ -527,23 +528,24 @@ func (f *FSM) appendChunk(ctx context.Context, batch []*messages.Record, owners 
 	}
 }
 
+// fsmBackoff spaces the FSM's retries of a failed write to its log or its
+// state files. The apply of every later entry waits behind such a retry, so
+// the first waits are short and none is longer than a second.
+var fsmBackoff = backoff.Policy{Min: 5 * time.Millisecond, Max: time.Second}
+
 func (f *FSM) appendRetry(ctx context.Context, recs []*messages.Record) (uint64, error) {
-	wait := 5 * time.Millisecond
-	for {
-		first, err := f.appendOnce(ctx, recs)
-		if err == nil {
-			return first, nil
-		}
+	var first uint64
+	err := backoff.Retry(f.stop, fsmBackoff, func() error {
+		var err error
+		first, err = f.appendOnce(ctx, recs)
+		return err
+	}, func(err error) {
 		f.log.WithError(err).Warn("appending committed records failed; retrying")
-		t := time.NewTimer(wait)
-		select {
-		case <-f.stop:
-			t.Stop()
-			return 0, fmt.Errorf("consensus: FSM closed: %w", err)
-		case <-t.C:
-		}
-		wait = min(2*wait, time.Second)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("consensus: FSM closed: %w", err)
 	}
+	return first, nil
 }
 
 func (f *FSM) stateLocked(low uint64) *messages.FSMState {
@@ -625,19 +627,14 @@ func (f *FSM) writeFile(path string, b []byte) error {
 // retry runs op until it succeeds, the FSM closes, or a few attempts fail.
 func (f *FSM) retry(op func() error) error {
 	var err error
-	wait := 5 * time.Millisecond
+	b := backoff.New(fsmBackoff)
 	for range 8 {
 		if err = op(); err == nil {
 			return nil
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-f.stop:
-			t.Stop()
+		if !backoff.SleepOrStop(f.stop, b.Next()) {
 			return err
-		case <-t.C:
 		}
-		wait = min(2*wait, time.Second)
 	}
 	return err
 }

@@ -110,7 +110,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		if err == io.EOF {
 			return errNoState
 		}
-		return fmt.Errorf("%w: snapshot state: %v", ErrCorrupt, err)
+		return fmt.Errorf("%w: snapshot state: %w", ErrCorrupt, err)
 	}
 	if st.GetRecordsInLog() {
 		return f.restoreInPlace(st)
@@ -124,7 +124,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		if err := opts.UnmarshalFrom(r, c); err == io.EOF {
 			break
 		} else if err != nil {
-			return fmt.Errorf("%w: snapshot records: %v", ErrCorrupt, err)
+			return fmt.Errorf("%w: snapshot records: %w", ErrCorrupt, err)
 		}
 		// A snapshot's records carry their values: no raft entry of this
 		// node holds them.

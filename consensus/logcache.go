@@ -46,10 +46,10 @@ var (
 // size). Both must be positive.
 func NewLogCache(store raft.LogStore, maxCount, maxBytes int) (*LogCache, error) {
 	if maxCount <= 0 {
-		return nil, &ConfigError{"Cache", "must be positive"}
+		return nil, &ConfigError{Field: "Cache", Reason: "must be positive"}
 	}
 	if maxBytes <= 0 {
-		return nil, &ConfigError{"CacheBytes", "must be positive"}
+		return nil, &ConfigError{Field: "CacheBytes", Reason: "must be positive"}
 	}
 	return &LogCache{store: store, maxCount: maxCount, maxBytes: maxBytes, ents: make([]*raft.Log, maxCount)}, nil
 }

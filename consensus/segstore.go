@@ -444,7 +444,7 @@ func (s *SegmentLogStore) EntryRecords(index uint64) ([]*messages.Record, error)
 	}
 	cmd, err := decodeCommand(l.Data)
 	if err != nil {
-		return nil, fmt.Errorf("%w: raft entry %d: %v", ErrCorrupt, index, err)
+		return nil, fmt.Errorf("%w: raft entry %d: %w", ErrCorrupt, index, err)
 	}
 	p := cmd.GetProduce()
 	if p == nil {

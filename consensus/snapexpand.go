@@ -48,7 +48,7 @@ func (e *expandingSnapshots) Open(id string) (*raft.SnapshotMeta, io.ReadCloser,
 	st := &messages.FSMState{}
 	if err := (protodelim.UnmarshalOptions{MaxSize: 1 << 30}).UnmarshalFrom(rec, st); err != nil {
 		_ = rc.Close()
-		return nil, nil, fmt.Errorf("%w: snapshot %s: state: %v", ErrCorrupt, id, err)
+		return nil, nil, fmt.Errorf("%w: snapshot %s: state: %w", ErrCorrupt, id, err)
 	}
 	if !st.GetRecordsInLog() {
 		return meta, &joinedReadCloser{Reader: io.MultiReader(bytes.NewReader(rec.read), rec.r), c: rc}, nil

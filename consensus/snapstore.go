@@ -68,7 +68,7 @@ var _ raft.SnapshotStore = (*FSSnapshotStore)(nil)
 // newest retain snapshots. fsys nil means the operating system's files.
 func NewFSSnapshotStore(dir string, retain int, fsys segmentstore.FS, log *logrus.Entry) (*FSSnapshotStore, error) {
 	if retain < 1 {
-		return nil, &ConfigError{"SnapshotRetain", fmt.Sprintf("must be at least 1, got %d", retain)}
+		return nil, &ConfigError{Field: "SnapshotRetain", Reason: fmt.Sprintf("must be at least 1, got %d", retain)}
 	}
 	if log == nil {
 		log = discardEntry()
@@ -197,7 +197,7 @@ func (s *FSSnapshotStore) readMeta(name string) (*snapMeta, error) {
 	}
 	m := &snapMeta{}
 	if err := json.Unmarshal(b, m); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, snapMetaFile, err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrCorrupt, snapMetaFile, err)
 	}
 	return m, nil
 }

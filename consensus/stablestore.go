@@ -64,7 +64,7 @@ func OpenFileStableStoreFS(fsys segmentstore.FS, path string) (*FileStableStore,
 		return nil, fmt.Errorf("consensus: read stable store: %w", err)
 	}
 	if s.kv, err = decodeStable(data); err != nil {
-		return nil, fmt.Errorf("%w: stable store %s: %v", ErrCorrupt, path, err)
+		return nil, fmt.Errorf("%w: stable store %s: %w", ErrCorrupt, path, err)
 	}
 	return s, nil
 }

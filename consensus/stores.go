@@ -161,15 +161,15 @@ func (c StoreConfig) Validate() error {
 	case c.Kind != StoreWAL && c.Kind != StoreSegmentstore:
 		return fmt.Errorf("%w: %q (want %q or %q)", ErrUnknownStoreKind, c.Kind, StoreWAL, StoreSegmentstore)
 	case c.KeepRecords && c.Kind != StoreSegmentstore:
-		return &ConfigError{"KeepRecords", fmt.Sprintf("needs the %q store kind: records refer to entries by index", StoreSegmentstore)}
+		return &ConfigError{Field: "KeepRecords", Reason: fmt.Sprintf("needs the %q store kind: records refer to entries by index", StoreSegmentstore)}
 	case c.SegmentBytes < 4<<10:
-		return &ConfigError{"SegmentBytes", fmt.Sprintf("%d is below 4096", c.SegmentBytes)}
+		return &ConfigError{Field: "SegmentBytes", Reason: fmt.Sprintf("%d is below 4096", c.SegmentBytes)}
 	case c.CacheBytes < 0:
-		return &ConfigError{"CacheBytes", fmt.Sprintf("%d is negative", c.CacheBytes)}
+		return &ConfigError{Field: "CacheBytes", Reason: fmt.Sprintf("%d is negative", c.CacheBytes)}
 	case c.Sync < LogSyncAlways || c.Sync > LogSyncNone:
-		return &ConfigError{"Sync", fmt.Sprintf("unknown policy %d", int(c.Sync))}
+		return &ConfigError{Field: "Sync", Reason: fmt.Sprintf("unknown policy %d", int(c.Sync))}
 	case c.SyncInterval < 0:
-		return &ConfigError{"SyncInterval", fmt.Sprintf("negative duration %s", c.SyncInterval)}
+		return &ConfigError{Field: "SyncInterval", Reason: fmt.Sprintf("negative duration %s", c.SyncInterval)}
 	}
 	return nil
 }

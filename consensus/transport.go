@@ -102,17 +102,17 @@ func (c TransportConfig) withDefaults() TransportConfig {
 func (c TransportConfig) Validate() error {
 	switch {
 	case c.MaxPool < 0:
-		return &ConfigError{"MaxPool", "negative"}
+		return &ConfigError{Field: "MaxPool", Reason: "negative"}
 	case c.Timeout < 0:
-		return &ConfigError{"Timeout", "negative"}
+		return &ConfigError{Field: "Timeout", Reason: "negative"}
 	case c.HandshakeTimeout < 0:
-		return &ConfigError{"HandshakeTimeout", "negative"}
+		return &ConfigError{Field: "HandshakeTimeout", Reason: "negative"}
 	case c.MaxRPCsInFlight < 0:
-		return &ConfigError{"MaxRPCsInFlight", "negative"}
+		return &ConfigError{Field: "MaxRPCsInFlight", Reason: "negative"}
 	case c.IdleTimeout < 0:
-		return &ConfigError{"IdleTimeout", "negative"}
+		return &ConfigError{Field: "IdleTimeout", Reason: "negative"}
 	case c.MaxConnsPerPeer < 0:
-		return &ConfigError{"MaxConnsPerPeer", "negative"}
+		return &ConfigError{Field: "MaxConnsPerPeer", Reason: "negative"}
 	}
 	return nil
 }

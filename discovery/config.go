@@ -187,10 +187,10 @@ func (c Config) Validate() error {
 		return err
 	}
 	if c.ID == "" {
-		return &ConfigError{"ID", "required"}
+		return &ConfigError{Field: "ID", Reason: "required"}
 	}
 	if strings.ContainsAny(c.ID, "/?#") {
-		return &ConfigError{"ID", "must not contain '/', '?' or '#': it is part of Consul's URLs"}
+		return &ConfigError{Field: "ID", Reason: "must not contain '/', '?' or '#': it is part of Consul's URLs"}
 	}
 	if err := validateHostPort("ActorAddr", c.ActorAddr, true); err != nil {
 		return err
@@ -206,13 +206,13 @@ func (c Config) Validate() error {
 		}
 	}
 	if c.TTL < MinTTL {
-		return &ConfigError{"TTL", "must be at least " + MinTTL.String()}
+		return &ConfigError{Field: "TTL", Reason: "must be at least " + MinTTL.String()}
 	}
 	if c.DeregisterCriticalServiceAfter < MinDeregisterCriticalServiceAfter {
-		return &ConfigError{"DeregisterCriticalServiceAfter", "must be at least " + MinDeregisterCriticalServiceAfter.String() + ": Consul raises anything lower to that"}
+		return &ConfigError{Field: "DeregisterCriticalServiceAfter", Reason: "must be at least " + MinDeregisterCriticalServiceAfter.String() + ": Consul raises anything lower to that"}
 	}
 	if c.RequestTimeout < 0 {
-		return &ConfigError{"RequestTimeout", "must not be negative"}
+		return &ConfigError{Field: "RequestTimeout", Reason: "must not be negative"}
 	}
 	return validateBackoff(c.MinBackoff, c.MaxBackoff)
 }
@@ -295,13 +295,13 @@ func (c WatchConfig) Validate() error {
 		return err
 	}
 	if c.Filter != PassingOnly && c.Filter != AnyStatus {
-		return &ConfigError{"Filter", "must be PassingOnly or AnyStatus"}
+		return &ConfigError{Field: "Filter", Reason: "must be PassingOnly or AnyStatus"}
 	}
 	if c.WaitTime < 0 || c.WaitTime > MaxWaitTime {
-		return &ConfigError{"WaitTime", "must be between 0 and " + MaxWaitTime.String()}
+		return &ConfigError{Field: "WaitTime", Reason: "must be between 0 and " + MaxWaitTime.String()}
 	}
 	if c.MinQueryInterval < 0 {
-		return &ConfigError{"MinQueryInterval", "must not be negative"}
+		return &ConfigError{Field: "MinQueryInterval", Reason: "must not be negative"}
 	}
 	return validateBackoff(c.MinBackoff, c.MaxBackoff)
 }
@@ -311,17 +311,17 @@ func validateAgent(consulAddr, service string) error {
 		return err
 	}
 	if strings.ContainsAny(service, "/?#") {
-		return &ConfigError{"Service", "must not contain '/', '?' or '#': it is part of Consul's URLs"}
+		return &ConfigError{Field: "Service", Reason: "must not contain '/', '?' or '#': it is part of Consul's URLs"}
 	}
 	return nil
 }
 
 func validateBackoff(minB, maxB time.Duration) error {
 	if minB < 0 {
-		return &ConfigError{"MinBackoff", "must not be negative"}
+		return &ConfigError{Field: "MinBackoff", Reason: "must not be negative"}
 	}
 	if maxB < minB {
-		return &ConfigError{"MaxBackoff", "must not be below MinBackoff"}
+		return &ConfigError{Field: "MaxBackoff", Reason: "must not be below MinBackoff"}
 	}
 	return nil
 }
@@ -332,16 +332,16 @@ func validateBackoff(minB, maxB time.Duration) error {
 func validateHostPort(field, addr string, advertised bool) error {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return &ConfigError{field, "want host:port: " + err.Error()}
+		return &ConfigError{Field: field, Reason: "want host:port: " + err.Error()}
 	}
 	if host == "" {
-		return &ConfigError{field, "host is empty"}
+		return &ConfigError{Field: field, Reason: "host is empty"}
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return &ConfigError{field, "port must be a number from 1 to 65535"}
+		return &ConfigError{Field: field, Reason: "port must be a number from 1 to 65535"}
 	}
 	if ip := net.ParseIP(host); advertised && ip != nil && ip.IsUnspecified() {
-		return &ConfigError{field, "advertise a concrete address, not " + host + ": clients dial it"}
+		return &ConfigError{Field: field, Reason: "advertise a concrete address, not " + host + ": clients dial it"}
 	}
 	return nil
 }

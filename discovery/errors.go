@@ -2,7 +2,8 @@ package discovery
 
 import (
 	"errors"
-	"fmt"
+
+	"actorlog/internal/cfgerr"
 )
 
 // Errors returned by this package. Test them with errors.Is; the messages
@@ -26,14 +27,10 @@ var (
 
 // ConfigError names the Config or WatchConfig field that is wrong and why.
 // It matches ErrInvalidConfig with errors.Is.
-type ConfigError struct {
-	Field  string
-	Reason string
-}
+type ConfigError = cfgerr.Error[configKind]
 
-func (e *ConfigError) Error() string {
-	return fmt.Sprintf("discovery: invalid config: %s: %s", e.Field, e.Reason)
-}
+// configKind makes ConfigError this package's: its message starts with
+// ErrInvalidConfig's, which it matches.
+type configKind struct{}
 
-// Is makes errors.Is(err, ErrInvalidConfig) true for every ConfigError.
-func (e *ConfigError) Is(target error) bool { return target == ErrInvalidConfig }
+func (configKind) Sentinel() error { return ErrInvalidConfig }

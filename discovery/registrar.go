@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"actorlog/internal/backoff"
+
 	"github.com/hashicorp/consul/api"
 	"github.com/sirupsen/logrus"
 )
@@ -244,7 +246,7 @@ func (r *Registrar) deregister(ctx context.Context) error {
 func (r *Registrar) run(ctx context.Context) {
 	defer close(r.done)
 	l := &loopState{status: StatusPassing}
-	bo := newBackoff(r.cfg.MinBackoff, r.cfg.MaxBackoff)
+	bo := backoff.New(backoff.Policy{Min: r.cfg.MinBackoff, Max: r.cfg.MaxBackoff, Jitter: true})
 	refresh := r.cfg.TTL / 3
 	timer := time.NewTimer(refresh)
 	defer timer.Stop()
@@ -263,9 +265,9 @@ func (r *Registrar) run(ctx context.Context) {
 		}
 		wait := refresh
 		if err != nil {
-			wait = bo.next()
+			wait = bo.Next()
 		} else {
-			bo.reset()
+			bo.Reset()
 		}
 		timer.Reset(wait)
 		select {

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"actorlog/internal/backoff"
+
 	"github.com/hashicorp/consul/api"
 	"github.com/sirupsen/logrus"
 )
@@ -99,9 +101,9 @@ func (w *Watcher) run(ctx context.Context) {
 		lastStart   time.Time
 		reread      bool // the last query was a re-read after a new connection
 	)
-	bo := newBackoff(w.cfg.MinBackoff, w.cfg.MaxBackoff)
+	bo := backoff.New(backoff.Policy{Min: w.cfg.MinBackoff, Max: w.cfg.MaxBackoff, Jitter: true})
 	for {
-		if !sleepCtx(ctx, time.Until(lastStart.Add(w.cfg.MinQueryInterval))) {
+		if !backoff.Sleep(ctx, time.Until(lastStart.Add(w.cfg.MinQueryInterval))) {
 			return
 		}
 		lastStart = time.Now()
@@ -122,7 +124,7 @@ func (w *Watcher) run(ctx context.Context) {
 			} else {
 				w.log.WithError(err).WithField("attempt", attempts).Debug("watch query failed")
 			}
-			if !sleepCtx(ctx, bo.next()) {
+			if !backoff.Sleep(ctx, bo.Next()) {
 				return
 			}
 			continue
@@ -134,7 +136,7 @@ func (w *Watcher) run(ctx context.Context) {
 				"attempts": attempts + 1,
 			}).Info("watching Consul again")
 		}
-		bo.reset()
+		bo.Reset()
 		next := nextIndex(waited, meta.LastIndex)
 		if next < waited {
 			w.log.WithFields(logrus.Fields{"index": waited, "got": meta.LastIndex}).Debug("Consul index went backwards; starting the watch over")
@@ -220,19 +222,4 @@ func nextIndex(prev, got uint64) uint64 {
 		return 1
 	}
 	return got
-}
-
-// sleepCtx waits for d, returning false if ctx ends first.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

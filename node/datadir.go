@@ -25,7 +25,7 @@ func watchDataDir(dataDir, logDir string) (*dataDirWatch, error) {
 	for _, p := range w.paths {
 		fi, err := os.Stat(p)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrStart, err)
+			return nil, fmt.Errorf("%w: %w", ErrStart, err)
 		}
 		w.infos = append(w.infos, fi)
 	}
@@ -42,7 +42,7 @@ func (w *dataDirWatch) check() error {
 		fi, err := os.Stat(p)
 		switch {
 		case err != nil:
-			return fmt.Errorf("%w: data directory lost: %v", ErrUnhealthy, err)
+			return fmt.Errorf("%w: data directory lost: %w", ErrUnhealthy, err)
 		case !os.SameFile(fi, w.infos[i]):
 			return fmt.Errorf("%w: data directory lost: %s was replaced while the node ran", ErrUnhealthy, filepath.Clean(p))
 		}

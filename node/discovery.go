@@ -31,7 +31,7 @@ func (n *Node) startDiscovery() error {
 	// registration made before a failure would have to be undone.
 	w, err := discovery.NewWatcher(discovery.WatchConfig{ConsulAddr: cfg.ConsulAddr, Filter: discovery.AnyStatus, Logger: dlog})
 	if err != nil {
-		return fmt.Errorf("%w: watch Consul: %v", ErrInvalidConfig, err)
+		return fmt.Errorf("%w: watch Consul: %w", ErrInvalidConfig, err)
 	}
 	reg, err := discovery.NewRegistrar(discovery.Config{
 		ConsulAddr: cfg.ConsulAddr,
@@ -44,7 +44,7 @@ func (n *Node) startDiscovery() error {
 	})
 	if err != nil {
 		w.Close()
-		return fmt.Errorf("%w: register in Consul: %v", ErrInvalidConfig, err)
+		return fmt.Errorf("%w: register in Consul: %w", ErrInvalidConfig, err)
 	}
 	n.reg = reg
 	props := actors.NewMembershipProps(actors.MembershipConfig{
@@ -60,7 +60,7 @@ func (n *Node) startDiscovery() error {
 		ctx, cancel := context.WithTimeout(context.Background(), cfg.RequestTimeout)
 		defer cancel()
 		_ = reg.Close(ctx)
-		return fmt.Errorf("%w: spawn the membership actor: %v", ErrStart, err)
+		return fmt.Errorf("%w: spawn the membership actor: %w", ErrStart, err)
 	}
 	return nil
 }

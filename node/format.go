@@ -87,12 +87,12 @@ func checkFormat(dataDir string, want int) (upgraded bool, err error) {
 		}
 		upgraded = true
 	case !os.IsNotExist(err):
-		return false, fmt.Errorf("%w: read %s: %v", ErrStart, path, err)
+		return false, fmt.Errorf("%w: read %s: %w", ErrStart, path, err)
 	}
 	// No format file: a new directory, or one written before the format
 	// was recorded, which has format 1's layout.
 	if err := consensus.WriteFileAtomic(path, []byte(formatPrefix+strconv.Itoa(want)+"\n")); err != nil {
-		return false, fmt.Errorf("%w: record the data format: %v", ErrStart, err)
+		return false, fmt.Errorf("%w: record the data format: %w", ErrStart, err)
 	}
 	return upgraded, nil
 }

@@ -16,7 +16,7 @@ import (
 func (n *Node) listenGRPC() error {
 	ln, err := net.Listen("tcp", n.cfg.GRPCAddr)
 	if err != nil {
-		return fmt.Errorf("%w: listen on %s (--grpc-addr): %v", ErrStart, n.cfg.GRPCAddr, err)
+		return fmt.Errorf("%w: listen on %s (--grpc-addr): %w", ErrStart, n.cfg.GRPCAddr, err)
 	}
 	n.grpcLn = ln
 	n.grpcAddr = ln.Addr().String()
@@ -54,7 +54,7 @@ func (n *Node) startGRPC() error {
 	cfg.Creds = newGuardCreds(inner, n.cfg.TLS != nil, newPeerLimiter(n.cfg.MaxConnsPerPeer), n.log.WithField("component", "grpc"))
 	srv, err := grpcapi.New(cfg)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalidConfig, err)
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	n.grpcSrv = srv
 	ln := &firstAccept{Listener: n.grpcLn, accepting: make(chan struct{})}

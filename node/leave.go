@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"actorlog/consensus"
+	"actorlog/internal/backoff"
 	"actorlog/messages"
 	"github.com/hashicorp/raft"
 	"github.com/sirupsen/logrus"
@@ -258,7 +259,7 @@ func (n *Node) handOver(ctx context.Context) error {
 // answers for good or ctx ends: a change of leader (NotLeader, Unavailable,
 // no answer) is retried with backoff.
 func (n *Node) askLeave(ctx context.Context, checkOnly bool) (LeaveResult, error) {
-	wait := 100 * time.Millisecond
+	b := backoff.New(leaveBackoff)
 	var last error
 	for {
 		res, err := n.askLeaveOnce(ctx, checkOnly)
@@ -276,16 +277,15 @@ func (n *Node) askLeave(ctx context.Context, checkOnly bool) (LeaveResult, error
 			return LeaveResult{}, err
 		}
 		last = err
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return LeaveResult{}, fmt.Errorf("%w: %w (last: %v)", ErrNoLeader, ctx.Err(), last)
-		case <-t.C:
+		if !backoff.Sleep(ctx, b.Next()) {
+			return LeaveResult{}, fmt.Errorf("%w: %w (last: %w)", ErrNoLeader, ctx.Err(), last)
 		}
-		wait = min(2*wait, time.Second)
 	}
 }
+
+// leaveBackoff spaces the requests to leave while there is no leader to
+// answer them, or a new one is being elected.
+var leaveBackoff = backoff.Policy{Min: 100 * time.Millisecond, Max: time.Second}
 
 func (n *Node) askLeaveOnce(ctx context.Context, checkOnly bool) (LeaveResult, error) {
 	// The local raft actor forwards to the leader, as for a join.

@@ -16,7 +16,7 @@ func lockDir(dir string) (*segmentstore.DirLock, error) {
 	case errors.Is(err, segmentstore.ErrLocked):
 		return nil, fmt.Errorf("%w: %s", ErrLocked, dir)
 	case err != nil:
-		return nil, fmt.Errorf("%w: %v", ErrStart, err)
+		return nil, fmt.Errorf("%w: %w", ErrStart, err)
 	}
 	return l, nil
 }

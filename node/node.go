@@ -132,7 +132,7 @@ func (n *Node) start(ctx context.Context) (err error) {
 
 	logDir := filepath.Join(cfg.DataDir, logDirName)
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
-		return fmt.Errorf("%w: create %s: %v", ErrStart, logDir, err)
+		return fmt.Errorf("%w: create %s: %w", ErrStart, logDir, err)
 	}
 	if n.lock, err = lockDir(cfg.DataDir); err != nil {
 		return err
@@ -201,11 +201,11 @@ func (n *Node) start(ctx context.Context) (err error) {
 		logCfg.Values = &n.values
 	}
 	if err := logCfg.Validate(); err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalidConfig, err)
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	n.logPID, err = n.sys.Root.SpawnNamed(actors.NewLogProps(logCfg).Configure(actor.WithGuardian(n.sup)), actors.LogName)
 	if err != nil {
-		return fmt.Errorf("%w: spawn the log: %v", ErrStart, err)
+		return fmt.Errorf("%w: spawn the log: %w", ErrStart, err)
 	}
 	if err := n.awaitLog(ctx); err != nil {
 		return err
@@ -223,7 +223,7 @@ func (n *Node) start(ctx context.Context) (err error) {
 	// the sessions (which announce them) start.
 	n.httpLn, err = net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
-		return fmt.Errorf("%w: listen on %s: %v", ErrStart, cfg.HTTPAddr, err)
+		return fmt.Errorf("%w: listen on %s: %w", ErrStart, cfg.HTTPAddr, err)
 	}
 	n.httpAddr = n.httpLn.Addr().String()
 	if err := n.listenGRPC(); err != nil {
@@ -255,11 +255,11 @@ func (n *Node) start(ctx context.Context) (err error) {
 		},
 	}
 	if err := sessCfg.Validate(); err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalidConfig, err)
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	n.sessions, err = n.sys.Root.SpawnNamed(actors.NewSessionsProps(sessCfg).Configure(actor.WithGuardian(n.sup)), actors.SessionsName)
 	if err != nil {
-		return fmt.Errorf("%w: spawn the session acceptor: %v", ErrStart, err)
+		return fmt.Errorf("%w: spawn the session acceptor: %w", ErrStart, err)
 	}
 
 	// Discovery before HTTP serves, which reports its state.
@@ -269,7 +269,7 @@ func (n *Node) start(ctx context.Context) (err error) {
 
 	n.httpAPI = newHTTPAPI(n)
 	if err := n.httpAPI.openSession(); err != nil {
-		return fmt.Errorf("%w: open the HTTP session: %v", ErrStart, err)
+		return fmt.Errorf("%w: open the HTTP session: %w", ErrStart, err)
 	}
 	n.httpSrv = &http.Server{
 		Handler:           n.httpAPI,
@@ -317,7 +317,7 @@ func (n *Node) awaitLog(ctx context.Context) error {
 	f := n.sys.Root.RequestFuture(n.logPID, &messages.LogStatusRequest{WaitReady: true}, timeout)
 	res, err := resultOrDone(ctx, f)
 	if err != nil {
-		return fmt.Errorf("%w: waiting for the log to open: %v", ErrStart, err)
+		return fmt.Errorf("%w: waiting for the log to open: %w", ErrStart, err)
 	}
 	st, ok := res.(*messages.LogStatus)
 	if !ok {
@@ -352,11 +352,11 @@ func resultOrDone(ctx context.Context, f *actor.Future) (any, error) {
 func (n *Node) startRemote() (err error) {
 	host, portStr, err := net.SplitHostPort(n.cfg.ActorAddr)
 	if err != nil {
-		return fmt.Errorf("%w: ActorAddr: %v", ErrInvalidConfig, err)
+		return fmt.Errorf("%w: ActorAddr: %w", ErrInvalidConfig, err)
 	}
 	port, err := strconv.Atoi(portStr)
 	if err != nil {
-		return fmt.Errorf("%w: ActorAddr port %q: %v", ErrInvalidConfig, portStr, err)
+		return fmt.Errorf("%w: ActorAddr port %q: %w", ErrInvalidConfig, portStr, err)
 	}
 	n.guard = newGuard(n.log.WithField("component", "guard"), n.sys.Address)
 	n.guard.peers = newPeerLimiter(n.cfg.MaxConnsPerPeer)
@@ -468,7 +468,7 @@ func (n *Node) probeRemote() error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, scheme+addr+"/remote.Remoting/Receive", body)
 	if err != nil {
 		cancel()
-		return fmt.Errorf("%w: probe the actor remote at %s: %v", ErrStart, addr, err)
+		return fmt.Errorf("%w: probe the actor remote at %s: %w", ErrStart, addr, err)
 	}
 	req.Header.Set("Content-Type", "application/grpc")
 	req.Header.Set("TE", "trailers")
@@ -503,7 +503,7 @@ func (n *Node) probeRemote() error {
 	case <-n.guard.ready:
 		return nil
 	case err := <-errc:
-		return fmt.Errorf("%w: probe the actor remote at %s: %v", ErrStart, addr, err)
+		return fmt.Errorf("%w: probe the actor remote at %s: %w", ErrStart, addr, err)
 	case <-timer.C:
 		return fmt.Errorf("%w: the actor remote at %s did not answer within %s", ErrStart, addr, n.cfg.RequestTimeout)
 	}
@@ -543,7 +543,7 @@ func (n *Node) Healthy() error {
 	default:
 	}
 	if err := n.sup.Err(); err != nil {
-		return fmt.Errorf("%w: %v", ErrUnhealthy, err)
+		return fmt.Errorf("%w: %w", ErrUnhealthy, err)
 	}
 	if err := n.dataDir.check(); err != nil {
 		return err
@@ -553,7 +553,7 @@ func (n *Node) Healthy() error {
 	}
 	res, err := n.sys.Root.RequestFuture(n.logPID, &messages.LogStatusRequest{}, min(n.cfg.RequestTimeout, 2*time.Second)).Result()
 	if err != nil {
-		return fmt.Errorf("%w: the log does not answer: %v", ErrUnhealthy, err)
+		return fmt.Errorf("%w: the log does not answer: %w", ErrUnhealthy, err)
 	}
 	st, ok := res.(*messages.LogStatus)
 	switch {
@@ -576,7 +576,7 @@ func (n *Node) Ready() error {
 	}
 	f := n.raft.GetConfiguration()
 	if err := f.Error(); err != nil {
-		return fmt.Errorf("%w: read the raft configuration: %v", ErrNotReady, err)
+		return fmt.Errorf("%w: read the raft configuration: %w", ErrNotReady, err)
 	}
 	member := false
 	for _, s := range f.Configuration().Servers {

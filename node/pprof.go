@@ -24,7 +24,7 @@ type debugServer struct {
 func startDebugServer(addr string, errLog func(error)) (*debugServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("%w: pprof listener on %s: %v", ErrStart, addr, err)
+		return nil, fmt.Errorf("%w: pprof listener on %s: %w", ErrStart, addr, err)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)

@@ -13,6 +13,7 @@ import (
 
 	"actorlog/actors"
 	"actorlog/consensus"
+	"actorlog/internal/backoff"
 	"actorlog/messages"
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/hashicorp/raft"
@@ -460,23 +461,15 @@ func (r *repairer) askLeader(msg any) error {
 // retry runs op with backoff until it succeeds (true) or the node stops
 // (false).
 func (r *repairer) retry(log *logrus.Entry, what string, op func() error) bool {
-	wait := 200 * time.Millisecond
-	for {
-		err := op()
-		if err == nil {
-			return true
-		}
+	return backoff.Retry(r.stop, repairBackoff, op, func(err error) {
 		log.WithError(err).Warn("could not " + what + "; retrying")
-		t := time.NewTimer(wait)
-		select {
-		case <-r.stop:
-			t.Stop()
-			return false
-		case <-t.C:
-		}
-		wait = min(2*wait, 5*time.Second)
-	}
+	}) == nil
 }
+
+// repairBackoff spaces the retries of one step of a repair: the peers it
+// needs may be restarting or electing, which takes seconds, not
+// milliseconds.
+var repairBackoff = backoff.Policy{Min: 200 * time.Millisecond, Max: 5 * time.Second}
 
 // stopped reports whether stopRepair has begun; r.mu is held.
 func (r *repairer) stopped() bool {

@@ -30,7 +30,7 @@ func (n *Node) loadAuthorizer() (*authz.Authorizer, error) {
 	}
 	a, err := authz.Load(n.cfg.ACLPolicy)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidConfig, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	n.log.WithFields(logrus.Fields{"policy": a.Source(), "grants": a.Grants()}).Info("authorisation on")
 	return a, nil

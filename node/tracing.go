@@ -21,7 +21,7 @@ func (n *Node) startTracing() error {
 	}
 	tp, shutdown, err := tracing.Setup(tcfg)
 	if err != nil {
-		return fmt.Errorf("%w: tracing: %v", ErrStart, err)
+		return fmt.Errorf("%w: tracing: %w", ErrStart, err)
 	}
 	n.tp, n.tpShutdown = tp, shutdown
 	if tracing.Enabled(tp) {
