@@ -229,6 +229,10 @@ func (c *logCore) active() *segState {
 
 func segBase(s *segState) uint64 { return s.base }
 
+func segSize(s *segState) uint64 { return s.size }
+
+func segLastAppend(s *segState) time.Time { return time.Unix(0, s.lastAppend) }
+
 func (c *logCore) segAt(base uint64) *segState {
 	i := segmentstore.SegmentFrom(c.segs, segBase, base)
 	if i < len(c.segs) && c.segs[i].base == base {
@@ -294,13 +298,11 @@ func (c *logCore) applyRetention() {
 	if !c.ready || (maxBytes == 0 && maxAge == 0) {
 		return
 	}
-	stats := make([]segmentstore.SegmentStat, len(c.segs))
 	var total uint64
-	for i, s := range c.segs {
-		stats[i] = segmentstore.SegmentStat{Size: s.size, LastAppend: time.Unix(0, s.lastAppend)}
+	for _, s := range c.segs {
 		total += s.size
 	}
-	for n := segmentstore.RetentionCut(stats, maxBytes, maxAge, c.now); n > 0; n-- {
+	for n := segmentstore.RetentionCut(c.segs, segSize, segLastAppend, maxBytes, maxAge, c.now); n > 0; n-- {
 		s := c.segs[0]
 		if !s.sealed || (s.status != segReady && s.status != segIdle) {
 			break

@@ -488,14 +488,8 @@ func (l *Log) ApplyRetention() (removedSegments int, err error) {
 }
 
 func (l *Log) applyRetentionLocked(now time.Time) (int, error) {
-	if l.cfg.RetentionBytes == 0 && l.cfg.RetentionAge <= 0 {
-		return 0, nil
-	}
-	stats := make([]SegmentStat, len(l.segs))
-	for i, s := range l.segs {
-		stats[i] = SegmentStat{Size: uint64(s.Size()), LastAppend: s.LastAppendTime()}
-	}
-	n := RetentionCut(stats, l.cfg.RetentionBytes, l.cfg.RetentionAge, now)
+	size := func(s *Segment) uint64 { return uint64(s.Size()) }
+	n := RetentionCut(l.segs, size, (*Segment).LastAppendTime, l.cfg.RetentionBytes, l.cfg.RetentionAge, now)
 	return n, l.removeFrontLocked(n)
 }
 

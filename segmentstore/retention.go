@@ -5,35 +5,31 @@ import (
 	"time"
 )
 
-// SegmentStat is what retention looks at in one segment.
-type SegmentStat struct {
-	// Size is the segment's size on disk in bytes.
-	Size uint64
-	// LastAppend is when its newest record was appended.
-	LastAppend time.Time
-}
-
 // RetentionCut returns how many segments, counted from the front of segs
-// (oldest first, the active segment last), retention deletes: those that
-// bring the total over maxBytes, then those whose newest record is older
-// than maxAge at now. A zero limit is no limit. The last segment is never
-// counted: the active segment is never deleted. Log and the log actor
-// both decide with it, so that the two retentions cannot drift apart.
-func RetentionCut(segs []SegmentStat, maxBytes uint64, maxAge time.Duration, now time.Time) int {
+// (sorted by base offset, the active segment last), retention deletes:
+// those that bring the total size over maxBytes, then those whose newest
+// record was appended before now minus maxAge. A zero limit is no limit.
+// The last segment is never counted: the active segment is never deleted.
+// size and lastAppend tell a segment's size in bytes and when its newest
+// record was appended; lastAppend is asked only of the segments the age
+// limit looks at. Log and the log actor both decide with it, so that the
+// two retentions cannot drift apart.
+func RetentionCut[S any](segs []S, size func(S) uint64, lastAppend func(S) time.Time,
+	maxBytes uint64, maxAge time.Duration, now time.Time) int {
 	n := 0
 	if maxBytes > 0 {
 		var total uint64
 		for _, s := range segs {
-			total += s.Size
+			total += size(s)
 		}
 		for n < len(segs)-1 && total > maxBytes {
-			total -= segs[n].Size
+			total -= size(segs[n])
 			n++
 		}
 	}
 	if maxAge > 0 {
 		cutoff := now.Add(-maxAge)
-		for n < len(segs)-1 && segs[n].LastAppend.Before(cutoff) {
+		for n < len(segs)-1 && lastAppend(segs[n]).Before(cutoff) {
 			n++
 		}
 	}
