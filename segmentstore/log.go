@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -239,7 +238,7 @@ func (l *Log) segmentForLocked(off uint64) (*Segment, int, error) {
 	if off < low || off >= next {
 		return nil, 0, &OffsetOutOfRangeError{Offset: off, Low: low, Next: next}
 	}
-	i := sort.Search(len(l.segs), func(i int) bool { return l.segs[i].BaseOffset() > off }) - 1
+	i := SegmentHolding(l.segs, (*Segment).BaseOffset, off)
 	return l.segs[i], i, nil
 }
 
@@ -446,7 +445,7 @@ func (l *Log) truncateSuffixLocked(from uint64) error {
 	}
 	// Segments that start at or after from go entirely; the one before
 	// them, if any, is cut.
-	keep := sort.Search(len(l.segs), func(i int) bool { return l.segs[i].BaseOffset() >= from })
+	keep := SegmentFrom(l.segs, (*Segment).BaseOffset, from)
 	l.mu.Lock()
 	gone := cloneSegments(l.segs[keep:])
 	l.segs = l.segs[:keep]
@@ -489,23 +488,8 @@ func (l *Log) ApplyRetention() (removedSegments int, err error) {
 }
 
 func (l *Log) applyRetentionLocked(now time.Time) (int, error) {
-	n := 0
-	if l.cfg.RetentionBytes > 0 {
-		var total uint64
-		for _, s := range l.segs {
-			total += uint64(s.Size())
-		}
-		for n < len(l.segs)-1 && total > l.cfg.RetentionBytes {
-			total -= uint64(l.segs[n].Size())
-			n++
-		}
-	}
-	if l.cfg.RetentionAge > 0 {
-		cutoff := now.Add(-l.cfg.RetentionAge)
-		for n < len(l.segs)-1 && l.segs[n].LastAppendTime().Before(cutoff) {
-			n++
-		}
-	}
+	size := func(s *Segment) uint64 { return uint64(s.Size()) }
+	n := RetentionCut(l.segs, size, (*Segment).LastAppendTime, l.cfg.RetentionBytes, l.cfg.RetentionAge, now)
 	return n, l.removeFrontLocked(n)
 }
 
