@@ -11,7 +11,6 @@ import (
 	"actorlog/actors"
 	"actorlog/certs"
 	"actorlog/consensus"
-	"actorlog/segmentstore"
 	"actorlog/tracing"
 	"github.com/sirupsen/logrus"
 	"go.opentelemetry.io/otel/trace"
@@ -138,11 +137,11 @@ type Config struct {
 	// needs the segmentstore raft log store. Default DefaultDataFormat.
 	DataFormat int
 	// Storage configures the segments: size limits, fsync policy and
-	// retention. A zero Storage means segmentstore.DefaultConfig(); in a
+	// retention. A zero Storage means actors.DefaultStorageConfig(); in a
 	// partly filled one, zero fields take segmentstore's defaults, except
 	// Sync, whose zero value is SyncNone. Its MaxRecordBytes is raised to
 	// MaxRecordBytes when below it.
-	Storage segmentstore.Config
+	Storage actors.StorageConfig
 	// MaxRecordBytes and MaxBatchBytes limit one record and one produce
 	// request; larger ones are refused with InvalidRequest (HTTP 413).
 	MaxRecordBytes uint32
@@ -271,7 +270,7 @@ func DefaultConfig() Config {
 		RaftAddr:                DefaultRaftAddr,
 		GRPCAddr:                DefaultGRPCAddr,
 		Raft:                    consensus.DefaultConfig(),
-		Storage:                 segmentstore.DefaultConfig(),
+		Storage:                 actors.DefaultStorageConfig(),
 		DataFormat:              DefaultDataFormat,
 		MaxRecordBytes:          DefaultMaxRecordBytes,
 		MaxBatchBytes:           DefaultMaxBatchBytes,
@@ -319,7 +318,7 @@ func (c Config) withDefaults() Config {
 	if c.GRPCAddr == "" {
 		c.GRPCAddr = d.GRPCAddr
 	}
-	if c.Storage == (segmentstore.Config{}) {
+	if c.Storage == (actors.StorageConfig{}) {
 		c.Storage = d.Storage
 	}
 	if c.DataFormat == 0 {
@@ -541,3 +540,10 @@ func hasNodeCertificate(cfg *tls.Config) bool {
 	}
 	return certs.IsNode(leaf)
 }
+
+// SyncPolicy says when the node fsyncs what it appends (Config.Storage.Sync,
+// the --sync flag): the record log and, following it, the raft log.
+type SyncPolicy = actors.SyncPolicy
+
+// ParseSyncPolicy parses "none", "interval" or "always" (case-insensitive).
+func ParseSyncPolicy(s string) (SyncPolicy, error) { return actors.ParseSyncPolicy(s) }

@@ -4,16 +4,16 @@ import (
 	"errors"
 	"fmt"
 
-	"actorlog/segmentstore"
+	"actorlog/actors"
 )
 
 // lockDir takes the node's exclusive lock on its data directory (two nodes
-// writing one directory would corrupt it), with segmentstore's directory
+// writing one directory would corrupt it), with the record log's directory
 // lock, and reports a held lock as ErrLocked.
-func lockDir(dir string) (*segmentstore.DirLock, error) {
-	l, err := segmentstore.LockDir(dir)
+func lockDir(dir string) (*actors.DirLock, error) {
+	l, err := actors.LockDir(dir)
 	switch {
-	case errors.Is(err, segmentstore.ErrLocked):
+	case errors.Is(err, actors.ErrDirLocked):
 		return nil, fmt.Errorf("%w: %s", ErrLocked, dir)
 	case err != nil:
 		return nil, fmt.Errorf("%w: %w", ErrStart, err)

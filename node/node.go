@@ -21,7 +21,6 @@ import (
 	"actorlog/discovery"
 	"actorlog/grpcapi"
 	"actorlog/messages"
-	"actorlog/segmentstore"
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/remote"
 	"github.com/hashicorp/raft"
@@ -44,7 +43,7 @@ type Node struct {
 	cfg Config
 	log *logrus.Entry
 
-	lock     *segmentstore.DirLock
+	lock     *actors.DirLock
 	sys      *actor.ActorSystem
 	rem      *remote.Remote
 	sup      *actors.Supervisor

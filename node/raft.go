@@ -197,11 +197,11 @@ func (n *Node) startRaft() error {
 // it survives kill -9 of any node) and fsynced later; fsyncing only the
 // raft log would bound every produce by the disk's fsync latency while the
 // record log, the copy that is read, is not fsynced anyway.
-func raftLogSync(st segmentstore.Config) (consensus.LogSync, time.Duration) {
+func raftLogSync(st actors.StorageConfig) (consensus.LogSync, time.Duration) {
 	switch st.Sync {
-	case segmentstore.SyncAlways:
+	case actors.SyncAlways:
 		return consensus.LogSyncAlways, 0
-	case segmentstore.SyncInterval:
+	case actors.SyncInterval:
 		return consensus.LogSyncInterval, st.SyncInterval
 	default:
 		return consensus.LogSyncNone, 0

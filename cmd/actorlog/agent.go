@@ -10,7 +10,6 @@ import (
 
 	"actorlog/certs"
 	"actorlog/node"
-	"actorlog/segmentstore"
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 )
@@ -215,7 +214,7 @@ func (o *agentOptions) run(ctx context.Context, out io.Writer) error {
 	default:
 		return &usageError{fmt.Errorf("--log-format must be text or json, got %q", o.logFormat)}
 	}
-	sync, err := segmentstore.ParseSyncPolicy(o.sync)
+	sync, err := node.ParseSyncPolicy(o.sync)
 	if err != nil {
 		return &usageError{fmt.Errorf("--sync: %w", err)}
 	}
