@@ -22,6 +22,10 @@ const (
 	SyncAlways   = segmentstore.SyncAlways
 )
 
+// DefaultSyncInterval is how often SyncInterval fsyncs when
+// StorageConfig.SyncInterval is zero.
+const DefaultSyncInterval = segmentstore.DefaultSyncInterval
+
 // DefaultStorageConfig is segmentstore's default configuration.
 func DefaultStorageConfig() StorageConfig { return segmentstore.DefaultConfig() }
 

@@ -50,8 +50,6 @@ type Node struct {
 	guard    *guard
 	logPID   *actor.PID
 	sessions *actor.PID
-	// values is where the log reads the records' values in data format 2.
-	values recordValues
 
 	reg        *discovery.Registrar
 	discMu     sync.Mutex // guards membership once started (stopDiscovery)
@@ -175,8 +173,8 @@ func (n *Node) start(ctx context.Context) (err error) {
 	if err := n.openRaftStores(); err != nil {
 		return err
 	}
-	if store := n.values.store.Load(); store != nil {
-		cut, err := actors.CutDanglingReferences(logDir, cfg.Storage, store.EndIndex())
+	if end, ok := n.rp.peer.EndIndex(); ok {
+		cut, err := actors.CutDanglingReferences(logDir, cfg.Storage, end)
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrStart, err)
 		}
@@ -197,7 +195,8 @@ func (n *Node) start(ctx context.Context) (err error) {
 		ScrubInterval:      cfg.ScrubInterval,
 	}
 	if cfg.DataFormat >= DataFormat2 {
-		logCfg.Values = &n.values
+		// The log reads the records' values from the raft log.
+		logCfg.Values = n.rp.peer
 	}
 	if err := logCfg.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)

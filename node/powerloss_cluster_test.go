@@ -139,7 +139,7 @@ var _ = Describe("A three-node cluster losing power everywhere at once, under --
 			// others first (its raft transport closed, every connection
 			// ended), and only then do the disks lose power.
 			for _, n := range nodes {
-				_ = n.rp.trans.Close()
+				_ = n.rp.peer.Disconnect()
 			}
 			for _, f := range fss {
 				f.PowerOff()

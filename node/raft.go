@@ -2,11 +2,7 @@ package node
 
 import (
 	"context"
-	"crypto/tls"
-	"errors"
 	"fmt"
-	"io"
-	"net"
 	"path/filepath"
 	"sync"
 	"time"
@@ -15,24 +11,16 @@ import (
 	"actorlog/certs"
 	"actorlog/consensus"
 	"actorlog/messages"
-	"actorlog/segmentstore"
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/hashicorp/raft"
-	"github.com/sirupsen/logrus"
 	"google.golang.org/protobuf/proto"
 )
 
 // raftParts is what the node starts for consensus, in start order; stop
 // undoes it in reverse.
 type raftParts struct {
-	fsm     *consensus.FSM
-	logs    raft.LogStore
-	stable  raft.StableStore
-	closer  io.Closer  // the log and stable stores
-	reclaim *reclaimer // data format 2 only
-	trans   *consensus.Transport
-	r       *raft.Raft
-	pid     *actor.PID // the raft actor
+	peer    *consensus.Peer // stores, FSM, snapshots, transport and raft
+	pid     *actor.PID      // the raft actor
 	joinStp context.CancelFunc
 	joinWG  sync.WaitGroup
 }
@@ -43,138 +31,72 @@ type raftParts struct {
 // is used (actors.CutDanglingReferences).
 func (n *Node) openRaftStores() error {
 	cfg := n.cfg
-	rlog := n.log.WithField("component", "raft")
-	format2 := cfg.DataFormat >= DataFormat2
 	storeCfg := cfg.RaftStore
-	storeCfg.Logger = rlog
 	storeCfg.Sync, storeCfg.SyncInterval = raftLogSync(cfg.Storage)
-	storeCfg.FS = cfg.Storage.FS
 	storeCfg.Written = &n.disk.raft
-	storeCfg.KeepRecords = format2
 	if storeCfg.MaxEntryBytes == 0 {
 		storeCfg.MaxEntryBytes = storeEntryBytes()
 	}
 	n.maxEntry = int(min(storeCfg.MaxEntryBytes, max(consensus.DefaultMaxEntryBytes, maxEntryBytes(cfg)))) - entryHeadroom
-	logs, stable, closer, err := consensus.OpenStores(cfg.DataDir, storeCfg)
+	// Raft speaks only to nodes: with TLS, both sides require a node
+	// certificate of the CA.
+	tcfg := consensus.TransportConfig{UnsafeHeartbeatFastPath: cfg.UnsafeRaftHeartbeatFastPath}
+	if cfg.TLS != nil {
+		tcfg.TLS = certs.RequireNode(cfg.TLS)
+		tcfg.PeerAllowed = n.raftPeerAllowed
+	}
+	peer, err := consensus.Open(consensus.PeerConfig{
+		ID:              cfg.ID,
+		DataDir:         cfg.DataDir,
+		RecordLogDir:    filepath.Join(cfg.DataDir, logDirName),
+		ValuesInRaftLog: cfg.DataFormat >= DataFormat2,
+		FS:              cfg.Storage.FS,
+		Logger:          n.log,
+		Raft:            cfg.Raft,
+		Store:           storeCfg,
+		FSM: consensus.FSMConfig{
+			// The log actor appends into one segment at a time: an entry
+			// larger than its index (committed before requests were capped,
+			// or by a node with other limits) is appended in pieces.
+			MaxAppendRecords: int(actors.MaxRequestRecords(cfg.Storage)),
+			Written:          &n.disk.state,
+			Logger:           n.log,
+			TracerProvider:   n.tp,
+			OnDivergence:     n.repair.onDivergence,
+			OnVerified:       n.repair.onVerified,
+		},
+		SnapshotsWritten: &n.disk.snapshots,
+		BindAddr:         cfg.RaftAddr,
+		AdvertiseAddr:    cfg.AdvertisedRaftAddr,
+		Transport:        tcfg,
+	})
 	if err != nil {
-		return fmt.Errorf("%w: open the raft stores: %v", ErrStart, err)
+		return fmt.Errorf("%w: %v", ErrStart, err)
 	}
-	n.rp.logs, n.rp.stable, n.rp.closer = logs, stable, closer
-	if format2 {
-		store := consensus.SegmentStore(logs)
-		if store == nil {
-			return fmt.Errorf("%w: data format %d needs the %s raft log store", ErrStart, cfg.DataFormat, consensus.StoreSegmentstore)
-		}
-		n.values.store.Store(store)
-	}
+	n.rp.peer = peer
 	return nil
 }
 
-// startRaft opens the FSM over the (already open) log actor, the raft
-// stores, snapshots and transport, and starts raft. With Bootstrap and no
-// raft state it bootstraps a single-voter cluster.
+// startRaft opens the FSM over the (already open) log actor, the
+// snapshots and transport, and starts raft. With Bootstrap and no raft
+// state it bootstraps a single-voter cluster.
 func (n *Node) startRaft() error {
 	cfg := n.cfg
 	rlog := n.log.WithField("component", "raft")
-	format2 := cfg.DataFormat >= DataFormat2
-	fsmLog := actors.NewFSMLog(n.sys, n.logPID, cfg.RequestTimeout)
-	fsm, err := consensus.NewFSM(consensus.FSMConfig{
-		Log:       fsmLog,
-		StatePath: consensus.StatePath(cfg.DataDir),
-		// The log actor appends into one segment at a time: an entry
-		// larger than its index (committed before requests were capped,
-		// or by a node with other limits) is appended in pieces.
-		MaxAppendRecords: int(actors.MaxRequestRecords(cfg.Storage)),
-		ValuesInRaftLog:  format2,
-		SyncValues: func() error {
-			if s := n.values.store.Load(); s != nil {
-				return s.Sync()
-			}
-			return consensus.ErrClosed
-		},
-		Written: &n.disk.state,
-		FS:      cfg.Storage.FS,
-		Logger:  n.log,
-
-		TracerProvider: n.tp,
-		NodeID:         cfg.ID,
-		OnDivergence:   n.repair.onDivergence,
-		OnVerified:     n.repair.onVerified,
-	})
-	if err != nil {
-		return fmt.Errorf("%w: open the FSM: %v", ErrStart, err)
+	peer := n.rp.peer
+	if err := peer.Start(actors.NewFSMLog(n.sys, n.logPID, cfg.RequestTimeout)); err != nil {
+		return fmt.Errorf("%w: %v", ErrStart, err)
 	}
-	n.rp.fsm = fsm
-	n.fsm = fsm
-
-	logs, stable := n.rp.logs, n.rp.stable
-	if store := n.values.store.Load(); store != nil {
-		logDir := filepath.Join(cfg.DataDir, logDirName)
-		fsys := cfg.Storage.FS
-		if fsys == nil {
-			fsys = segmentstore.OSFS{}
-		}
-		syncDir := func() error { return fsys.SyncDir(logDir) }
-		n.rp.reclaim = startReclaimer(fsmLog, store, syncDir, func(err error) {
-			rlog.WithError(err).Warn("could not reclaim raft log segments that no record refers to")
-		})
-	}
-	raftCfg := cfg.Raft
-	raftCfg.Logger = rlog
-	fileSnaps, err := consensus.NewSnapshotStore(cfg.DataDir, raftCfg, cfg.Storage.FS)
-	if err != nil {
-		return fmt.Errorf("%w: open the snapshot store: %v", ErrStart, err)
-	}
-	snaps := consensus.CountWrites(fileSnaps, &n.disk.snapshots)
-	if err := n.catchUpSnapshot(snaps); err != nil {
-		return err
-	}
-	if format2 {
-		// This node's snapshots hold no records; one sent to another node
-		// gets them from the log then.
-		snaps = consensus.ExpandSnapshots(snaps, fsmLog, filepath.Join(cfg.DataDir, "raft", "expand"), &n.disk.snapshots)
-	}
-	hasState, err := raft.HasExistingState(logs, stable, snaps)
-	if err != nil {
-		return fmt.Errorf("%w: inspect raft state: %v", ErrStart, err)
-	}
-	n.hadState = hasState
-	// Raft speaks only to nodes: with TLS, both sides require a node
-	// certificate of the CA.
-	var raftTLS *tls.Config
-	if cfg.TLS != nil {
-		raftTLS = certs.RequireNode(cfg.TLS)
-	}
-	var advertise net.Addr
-	if cfg.AdvertisedRaftAddr != "" {
-		advertise = raftAdvertiseAddr(cfg.AdvertisedRaftAddr)
-	}
-	tcfg := consensus.TransportConfig{Logger: rlog, TLS: raftTLS, UnsafeHeartbeatFastPath: cfg.UnsafeRaftHeartbeatFastPath}
-	if raftTLS != nil {
-		tcfg.PeerAllowed = n.raftPeerAllowed
-	}
-	trans, err := consensus.NewTCPTransport(cfg.RaftAddr, advertise, tcfg)
-	if err != nil {
-		return fmt.Errorf("%w: raft transport on %s: %v", ErrStart, cfg.RaftAddr, err)
-	}
-	n.rp.trans = trans
-	n.raftAddr = string(trans.LocalAddr())
-	rc := consensus.RaftConfig(cfg.ID, raftCfg)
-	r, err := raft.NewRaft(rc, fsm, logs, stable, snaps, trans)
-	if err != nil {
-		return fmt.Errorf("%w: start raft: %v", ErrStart, err)
-	}
-	n.rp.r = r
-	n.raft = r
+	n.fsm = peer.FSM()
+	n.raft = peer.Raft()
+	n.hadState = peer.HadState()
+	n.raftAddr = peer.Addr()
 	switch {
-	case hasState:
+	case n.hadState:
 		rlog.Info("raft state found; rejoining the cluster it records")
 	case cfg.Bootstrap:
 		rlog.Info("bootstrapping a new single-voter raft cluster")
-		err := r.BootstrapCluster(raft.Configuration{Servers: []raft.Server{
-			{Suffrage: raft.Voter, ID: raft.ServerID(cfg.ID), Address: trans.LocalAddr()},
-		}}).Error()
-		if err != nil {
+		if err := peer.Bootstrap(); err != nil {
 			return fmt.Errorf("%w: bootstrap raft: %v", ErrStart, err)
 		}
 	case len(cfg.Join) > 0:
@@ -224,30 +146,6 @@ func maxEntryBytes(cfg Config) uint32 {
 // leader with larger ones committed.
 func storeEntryBytes() uint32 {
 	return MaxBatchBytesLimit + 8*actors.DefaultMaxBatchRecords + 2*entryHeadroom
-}
-
-// catchUpSnapshot restores the latest snapshot when the FSM's own files
-// are older: a crash in the middle of a snapshot restore leaves raft
-// believing the snapshot applied (raft persists it before restoring) while
-// the log holds only part of it. raft runs with NoSnapshotRestoreOnStart,
-// so the FSM must catch up itself.
-func (n *Node) catchUpSnapshot(snaps raft.SnapshotStore) error {
-	list, err := snaps.List()
-	if err != nil {
-		return fmt.Errorf("%w: list snapshots: %v", ErrStart, err)
-	}
-	if len(list) == 0 || list[0].Index <= n.rp.fsm.StateIndex() {
-		return nil
-	}
-	n.log.WithFields(logrus.Fields{"snapshot": list[0].Index, "fsm": n.rp.fsm.StateIndex()}).Warn("the log is older than the latest snapshot; restoring it")
-	_, rc, err := snaps.Open(list[0].ID)
-	if err != nil {
-		return fmt.Errorf("%w: open snapshot %s: %v", ErrStart, list[0].ID, err)
-	}
-	if err := n.rp.fsm.Restore(rc); err != nil {
-		return fmt.Errorf("%w: restore snapshot %s: %v", ErrStart, list[0].ID, err)
-	}
-	return nil
 }
 
 // limits are the produce limits every entry point checks (sessions, HTTP,
@@ -432,48 +330,19 @@ func (n *Node) stopRaft(step time.Duration) []error {
 		rp.joinStp()
 		rp.joinWG.Wait()
 	}
-	if rp.r != nil {
-		if rp.r.State() == raft.Leader && n.otherVoters() {
-			if err := rp.r.LeadershipTransfer().Error(); err != nil {
-				n.log.WithError(err).Info("leadership transfer failed; shutting down anyway")
-			}
+	if rp.peer != nil {
+		if err := rp.peer.Shutdown(step); err != nil {
+			errs = append(errs, err)
 		}
-		done := make(chan error, 1)
-		go func() { done <- rp.r.Shutdown().Error() }()
-		timer := time.NewTimer(step)
-		select {
-		case err := <-done:
-			if err != nil {
-				errs = append(errs, fmt.Errorf("shut raft down: %w", err))
-			}
-		case <-timer.C:
-			// The FSM is retrying an append the log does not take: give up
-			// on it; replay appends the entry after a restart.
-			rp.fsm.Close()
-			if err := <-done; err != nil {
-				errs = append(errs, fmt.Errorf("shut raft down: %w", err))
-			}
-		}
-		timer.Stop()
-	}
-	if rp.fsm != nil {
-		rp.fsm.Close()
 	}
 	if rp.pid != nil {
 		if err := n.sys.Root.StopFuture(rp.pid).Wait(); err != nil {
 			errs = append(errs, fmt.Errorf("stop the raft actor: %w", err))
 		}
 	}
-	if rp.trans != nil {
-		if err := rp.trans.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("close the raft transport: %w", err))
-		}
-	}
-	rp.reclaim.Stop()
-	n.values.store.Store(nil)
-	if rp.closer != nil {
-		if err := rp.closer.Close(); err != nil && !errors.Is(err, consensus.ErrClosed) {
-			errs = append(errs, fmt.Errorf("close the raft stores: %w", err))
+	if rp.peer != nil {
+		if err := rp.peer.Close(); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errs
@@ -491,11 +360,3 @@ func (n *Node) otherVoters() bool {
 	}
 	return false
 }
-
-// raftAdvertiseAddr is Config.AdvertisedRaftAddr as a net.Addr. It stays a
-// name: raft dials it as written, so a DNS name is resolved on every dial
-// and follows the peer when its IP changes.
-type raftAdvertiseAddr string
-
-func (a raftAdvertiseAddr) Network() string { return "tcp" }
-func (a raftAdvertiseAddr) String() string  { return string(a) }
