@@ -16,8 +16,6 @@ import (
 
 	"actorlog/actors"
 	"actorlog/messages"
-	"github.com/asynkron/protoactor-go/actor"
-	"github.com/hashicorp/raft"
 	"github.com/sirupsen/logrus"
 )
 
@@ -51,9 +49,12 @@ import (
 // anything a client sent.
 type httpAPI struct {
 	n *Node
+	// The actors it asks, through handles that hide their messages.
+	log  *actors.LogHandle
+	raft *actors.RaftHandle
 
 	mu   sync.Mutex
-	sess *actor.PID
+	sess *actors.SessionHandle
 }
 
 // Error codes of the HTTP API.
@@ -76,19 +77,19 @@ const (
 	codeCertificateRequired = "certificate_required"
 )
 
-func newHTTPAPI(n *Node) *httpAPI { return &httpAPI{n: n} }
+func newHTTPAPI(n *Node) *httpAPI {
+	return &httpAPI{n: n,
+		log:  actors.NewLogHandle(n.sys.Root, n.logPID, n.cfg.RequestTimeout),
+		raft: actors.NewRaftHandle(n.sys.Root, n.rp.pid, n.raft, n.cfg.RequestTimeout)}
+}
 
 func (h *httpAPI) openSession() error {
-	res, err := h.n.sys.Root.RequestFuture(h.n.sessions, &messages.OpenSession{ClientName: "http"}, h.n.cfg.RequestTimeout).Result()
+	sess, err := actors.OpenSession(h.n.sys.Root, h.n.sessions, "http", h.n.cfg.RequestTimeout)
 	if err != nil {
 		return err
 	}
-	opened, ok := res.(*messages.SessionOpened)
-	if !ok {
-		return fmt.Errorf("OpenSession answered with %T", res)
-	}
 	h.mu.Lock()
-	h.sess = actor.NewPID(opened.GetAddress(), opened.GetId())
+	h.sess = sess
 	h.mu.Unlock()
 	return nil
 }
@@ -96,32 +97,17 @@ func (h *httpAPI) openSession() error {
 func (h *httpAPI) closeSession() {
 	h.mu.Lock()
 	sess := h.sess
-	h.sess = nil
 	h.mu.Unlock()
 	if sess != nil {
-		_, _ = h.n.sys.Root.RequestFuture(sess, &messages.CloseSession{}, h.n.cfg.RequestTimeout).Result()
+		sess.Close()
 	}
 }
 
-// ask sends msg to the HTTP session and waits for the reply. A session that
-// is gone (its acceptor restarted after a crash) is replaced once.
-func (h *httpAPI) ask(msg any, timeout time.Duration) (any, error) {
-	for attempt := 0; ; attempt++ {
-		h.mu.Lock()
-		sess := h.sess
-		h.mu.Unlock()
-		if sess == nil {
-			return nil, errors.New("the node is shutting down")
-		}
-		res, err := h.n.sys.Root.RequestFuture(sess, msg, timeout).Result()
-		if errors.Is(err, actor.ErrDeadLetter) && attempt == 0 {
-			if err := h.openSession(); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		return res, err
-	}
+// session is the HTTP session; nil before it opened.
+func (h *httpAPI) session() *actors.SessionHandle {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.sess
 }
 
 type apiError struct {
@@ -165,13 +151,13 @@ func (h *httpAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.methodNotAllowed(w, "GET")
 			return
 		}
-		h.status(w)
+		h.status(w, r)
 	case "/v1/servers":
 		if r.Method != http.MethodGet {
 			h.methodNotAllowed(w, "GET")
 			return
 		}
-		h.servers(w)
+		h.servers(w, r)
 	case "/v1/leave":
 		if r.Method != http.MethodPost {
 			h.methodNotAllowed(w, "POST")
@@ -276,20 +262,15 @@ func (h *httpAPI) produce(w http.ResponseWriter, r *http.Request) {
 		h.reply(w, bad, status)
 		return
 	}
-	res, err := h.ask(req, h.n.cfg.RequestTimeout)
+	offsets, err := h.session().Produce(r.Context(), req)
 	if err != nil {
-		h.askFailed(w, err)
+		h.failed(w, err, http.StatusBadRequest)
 		return
 	}
-	if resp, ok := res.(*messages.ProduceResponse); ok {
-		offsets := resp.GetOffsets()
-		if offsets == nil {
-			offsets = []uint64{}
-		}
-		writeJSON(w, http.StatusOK, map[string][]uint64{"offsets": offsets})
-		return
+	if offsets == nil {
+		offsets = []uint64{}
 	}
-	h.reply(w, res, http.StatusBadRequest)
+	writeJSON(w, http.StatusOK, map[string][]uint64{"offsets": offsets})
 }
 
 type recordJSON struct {
@@ -358,14 +339,9 @@ func (h *httpAPI) consume(w http.ResponseWriter, r *http.Request) {
 		wait = min(d, h.n.cfg.MaxWait)
 		req.WaitMs = uint32(wait.Milliseconds())
 	}
-	res, err := h.ask(&req, h.n.cfg.RequestTimeout+wait)
+	resp, err := h.session().Consume(r.Context(), &req)
 	if err != nil {
-		h.askFailed(w, err)
-		return
-	}
-	resp, ok := res.(*messages.ConsumeResponse)
-	if !ok {
-		h.reply(w, res, http.StatusBadRequest)
+		h.failed(w, err, http.StatusBadRequest)
 		return
 	}
 	out := consumeJSON{Records: make([]recordJSON, len(resp.GetRecords())), NextOffset: req.Offset,
@@ -407,8 +383,15 @@ func (h *httpAPI) reply(w http.ResponseWriter, res any, badStatus int) {
 	}
 }
 
-func (h *httpAPI) askFailed(w http.ResponseWriter, err error) {
-	if errors.Is(err, actor.ErrTimeout) {
+// failed writes the error of a request to the actors: a typed error reply
+// (reply, with badStatus for InvalidRequest), a timeout or unavailability.
+func (h *httpAPI) failed(w http.ResponseWriter, err error, badStatus int) {
+	var refused *actors.RefusedError
+	if errors.As(err, &refused) {
+		h.reply(w, refused.Reply, badStatus)
+		return
+	}
+	if errors.Is(err, actors.ErrTimeout) {
 		writeError(w, http.StatusGatewayTimeout, apiError{Code: codeTimeout, Message: "the node did not answer in time"})
 		return
 	}
@@ -441,16 +424,12 @@ func (h *httpAPI) fault(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, apiError{Code: codeInvalidRequest, Field: "mode", Message: fmt.Sprintf("mode %q is neither now nor after-append", m)})
 		return
 	}
-	res, err := h.n.sys.Root.RequestFuture(h.n.logPID, &messages.InjectSegmentFault{Mode: mode}, h.n.cfg.RequestTimeout).Result()
+	base, err := h.log.InjectFault(r.Context(), mode)
 	if err != nil {
-		h.askFailed(w, err)
+		h.failed(w, err, http.StatusBadRequest)
 		return
 	}
-	if m, ok := res.(*messages.FaultInjected); ok {
-		writeJSON(w, http.StatusOK, map[string]uint64{"segment_base_offset": m.GetSegmentBaseOffset()})
-		return
-	}
-	h.reply(w, res, http.StatusBadRequest)
+	writeJSON(w, http.StatusOK, map[string]uint64{"segment_base_offset": base})
 }
 
 // diverge makes this replica alter the record at offset when it applies
@@ -500,19 +479,19 @@ type statusJSON struct {
 	Consumes uint64 `json:"consume_requests"`
 }
 
-func (h *httpAPI) status(w http.ResponseWriter) {
+func (h *httpAPI) status(w http.ResponseWriter, r *http.Request) {
 	n := h.n
-	_, leader := n.raft.LeaderWithID()
-	term, _ := strconv.ParseUint(n.raft.Stats()["term"], 10, 64)
-	out := statusJSON{ID: n.cfg.ID, State: n.raft.State().String(), LeaderID: string(leader), Term: term,
-		CommitIndex: n.raft.CommitIndex(), AppliedIndex: n.raft.AppliedIndex(), Consul: n.ConsulState(),
+	rs := h.raft.Status()
+	out := statusJSON{ID: n.cfg.ID, State: rs.State, LeaderID: rs.LeaderID, Term: rs.Term,
+		CommitIndex: rs.CommitIndex, AppliedIndex: rs.AppliedIndex, Consul: n.ConsulState(),
 		Produces: n.guard.produces.Load(), Consumes: n.guard.consumes.Load()}
-	res, err := n.sys.Root.RequestFuture(n.logPID, &messages.LogStatusRequest{}, n.cfg.RequestTimeout).Result()
-	if err != nil {
-		h.askFailed(w, err)
+	st, err := h.log.Status(r.Context())
+	var refused *actors.RefusedError
+	if err != nil && !errors.As(err, &refused) {
+		h.failed(w, err, http.StatusBadRequest)
 		return
 	}
-	if st, ok := res.(*messages.LogStatus); ok {
+	if err == nil {
 		out.LowOffset, out.NextOffset = st.GetLowOffset(), st.GetNextOffset()
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -530,23 +509,16 @@ type serverJSON struct {
 	Voter bool `json:"voter"`
 }
 
-func (h *httpAPI) servers(w http.ResponseWriter) {
-	res := actors.Servers(h.n.raft, h.n.fsm)
-	resp, ok := res.(*messages.ServersResponse)
-	if !ok {
-		h.reply(w, res, http.StatusBadRequest)
+func (h *httpAPI) servers(w http.ResponseWriter, r *http.Request) {
+	servers, err := h.raft.Servers(r.Context())
+	if err != nil {
+		h.failed(w, err, http.StatusBadRequest)
 		return
 	}
-	voters := map[string]bool{}
-	if f := h.n.raft.GetConfiguration(); f.Error() == nil {
-		for _, s := range f.Configuration().Servers {
-			voters[string(s.ID)] = s.Suffrage == raft.Voter
-		}
-	}
-	out := make([]serverJSON, 0, len(resp.GetServers()))
-	for _, s := range resp.GetServers() {
+	out := make([]serverJSON, 0, len(servers))
+	for _, s := range servers {
 		out = append(out, serverJSON{ID: s.GetId(), ActorAddress: s.GetActorAddress(), RaftAddress: s.GetRaftAddress(),
-			HTTPAddress: s.GetHttpAddress(), GRPCAddress: s.GetGrpcAddress(), IsLeader: s.GetIsLeader(), Voter: voters[s.GetId()]})
+			HTTPAddress: s.GetHttpAddress(), GRPCAddress: s.GetGrpcAddress(), IsLeader: s.GetIsLeader(), Voter: s.Voter})
 	}
 	writeJSON(w, http.StatusOK, out)
 }
