@@ -63,7 +63,7 @@ const (
 
 // Config holds the raft settings this project tunes. Zero fields take the
 // Default* constants above. Everything else in raft.Config keeps raft's
-// default, except the fixed choices documented on RaftConfig.
+// default, except the fixed choices documented on raftConfig.
 type Config struct {
 	// HeartbeatTimeout is how long a follower waits without contact from a
 	// leader before it starts an election. Default DefaultHeartbeatTimeout.
@@ -91,7 +91,7 @@ type Config struct {
 	// SnapshotInterval is how often the threshold is checked (raft adds
 	// jitter). Default DefaultSnapshotInterval.
 	SnapshotInterval time.Duration
-	// SnapshotRetain is how many snapshots NewSnapshotStore keeps.
+	// SnapshotRetain is how many snapshots the snapshot store keeps.
 	// Default DefaultSnapshotRetain.
 	SnapshotRetain int
 	// Logger receives raft's logs as structured logrus entries. Nil
@@ -175,7 +175,7 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// RaftConfig builds the raft.Config for the server with the given id.
+// raftConfig builds the raft.Config for the server with the given id.
 // Zero fields of cfg take their defaults; call cfg.Validate (or
 // raft.ValidateConfig on the result) to reject bad values.
 //
@@ -187,7 +187,7 @@ func (c Config) Validate() error {
 //     snapshot on every start would only redo work.
 //   - ShutdownOnRemove stays true: a server removed from the configuration
 //     stops instead of campaigning against the cluster.
-func RaftConfig(id string, cfg Config) *raft.Config {
+func raftConfig(id string, cfg Config) *raft.Config {
 	cfg = cfg.withDefaults()
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(id)
@@ -207,19 +207,19 @@ func RaftConfig(id string, cfg Config) *raft.Config {
 	return rc
 }
 
-// SnapshotDir is where NewSnapshotStore keeps snapshots under a node's
+// snapshotDir is where newSnapshotStore keeps snapshots under a node's
 // data directory.
-func SnapshotDir(dataDir string) string {
+func snapshotDir(dataDir string) string {
 	return filepath.Join(dataDir, "raft", "snapshots")
 }
 
-// NewSnapshotStore opens the snapshot store in <dataDir>/raft/snapshots
-// (FSSnapshotStore, on fsys; nil is the operating system's files),
+// newSnapshotStore opens the snapshot store in <dataDir>/raft/snapshots
+// (fsSnapshotStore, on fsys; nil is the operating system's files),
 // keeping cfg.SnapshotRetain snapshots and logging through cfg.Logger.
-func NewSnapshotStore(dataDir string, cfg Config, fsys segmentstore.FS) (*FSSnapshotStore, error) {
+func newSnapshotStore(dataDir string, cfg Config, fsys segmentstore.FS) (*fsSnapshotStore, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return NewFSSnapshotStore(SnapshotDir(dataDir), cfg.SnapshotRetain, fsys, cfg.Logger)
+	return newFSSnapshotStore(snapshotDir(dataDir), cfg.SnapshotRetain, fsys, cfg.Logger)
 }

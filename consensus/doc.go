@@ -8,11 +8,17 @@
 //
 //	<dir>/raft/log/        segmentstore segments, one record per raft entry (kind "segmentstore")
 //	<dir>/raft/log.meta    the segment log's logical first index
-//	<dir>/raft/stable      the FileStableStore (current term, vote)
+//	<dir>/raft/stable      the stable store (current term, vote)
 //	<dir>/raft/wal/        raft-wal segments and its bbolt metadata (kind "wal")
-//	<dir>/raft/snapshots/  the snapshot store (FSSnapshotStore, in the layout of raft's file store)
+//	<dir>/raft/snapshots/  the snapshot store (in the layout of raft's file store)
 //
-// OpenStores opens the log and stable store of the configured kind, behind a
+// A node opens all of it, and raft over it, through one Peer: Open opens
+// the log and stable stores (before the record log, which in data format 2
+// reads values from the raft log), Start opens the FSM over the record log,
+// the snapshot store and the transport and starts raft, and Shutdown and
+// Close undo it. The rest of this package is what a Peer assembles.
+//
+// The log and stable store are of the configured kind, behind a
 // LogCache bounded in entries and bytes. Both kinds pass one conformance spec (conformance_test.go),
 // which also runs against raft.InmemStore to show the spec itself is right:
 // append, get, first and last index, DeleteRange of a prefix and of a
@@ -22,11 +28,10 @@
 // raft's BatchApplyCh, which turns many concurrent Applies into one
 // StoreLogs.
 //
-// NewTCPTransport is raft's NetworkTransport over this package's
-// StreamLayer, which speaks TLS (for both accepting and dialling) when a
-// *tls.Config is given. RaftConfig turns a Config into a raft.Config with
-// defaults measured on this project's machines, and NewSnapshotStore opens
-// the snapshot store. Logs from raft, its transport and raft-wal go through
+// The Transport is raft's NetworkTransport over this package's stream
+// layer, which speaks TLS (for both accepting and dialling) when a
+// *tls.Config is given. A Config becomes a raft.Config with defaults
+// measured on this project's machines. Logs from raft, its transport and raft-wal go through
 // package logbridge to the logrus entry the caller passes in.
 //
 // # The FSM

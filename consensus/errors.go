@@ -12,11 +12,11 @@ var (
 	// ErrClosed is returned by a store that has already been closed.
 	ErrClosed = errors.New("consensus: store is closed")
 
-	// ErrUnknownStoreKind is returned by OpenStores for a StoreConfig.Kind
+	// ErrUnknownStoreKind is returned by Open for a StoreConfig.Kind
 	// that names no implementation.
 	ErrUnknownStoreKind = errors.New("consensus: unknown store kind")
 
-	// ErrStoreKindMismatch is returned by OpenStores when the data
+	// ErrStoreKindMismatch is returned by Open when the data
 	// directory already holds the raft log of the other kind. Opening the
 	// new kind would start from an empty log and stable store, forgetting
 	// the node's term and vote, which can elect two leaders in one term.
@@ -51,7 +51,7 @@ var (
 	// written by SetUint64.
 	ErrNotUint64 = errors.New("consensus: value is not a uint64")
 
-	// ErrNotAdvertisable is returned by NewTCPTransport when no advertise
+	// ErrNotAdvertisable is returned by Peer.Start when no advertise
 	// address is given and the bind address cannot be dialled by peers
 	// (0.0.0.0 or [::]).
 	ErrNotAdvertisable = errors.New("consensus: bind address is not advertisable; set an advertise address")

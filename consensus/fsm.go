@@ -52,14 +52,14 @@ const (
 	snapshotChunkRecords = 1000
 )
 
-// StateFileName is the FSM's state file under the raft directory.
-const StateFileName = "fsm.state"
+// stateFileName is the FSM's state file under the raft directory.
+const stateFileName = "fsm.state"
 
 // StatePath is where the FSM keeps its state file under a node's data
 // directory.
-func StatePath(dataDir string) string { return filepath.Join(dataDir, "raft", StateFileName) }
+func StatePath(dataDir string) string { return filepath.Join(dataDir, "raft", stateFileName) }
 
-// FSMConfig configures NewFSM.
+// FSMConfig configures the FSM (PeerConfig.FSM).
 type FSMConfig struct {
 	// Log is the node's record log. Required.
 	Log Log
@@ -106,9 +106,9 @@ type FSMConfig struct {
 	OnVerified func(Checksum)
 }
 
-// CheckpointResult is the response of an applied Checkpoint entry: the
+// checkpointResult is the response of an applied Checkpoint entry: the
 // replica's checksum there. The leader puts its own into a Verify entry.
-type CheckpointResult = Checksum
+type checkpointResult = Checksum
 
 // ProduceResult is the response of an applied produce entry, returned
 // through raft's ApplyFuture.Response. Err is set when the records could
@@ -181,9 +181,9 @@ var (
 	_ raft.BatchingFSM = (*FSM)(nil)
 )
 
-// NewFSM opens the FSM's state: the state file, if any, and the raft index
+// newFSM opens the FSM's state: the state file, if any, and the raft index
 // of the log's last record.
-func NewFSM(cfg FSMConfig) (*FSM, error) {
+func newFSM(cfg FSMConfig) (*FSM, error) {
 	if cfg.Log == nil || cfg.StatePath == "" {
 		return nil, &ConfigError{Field: "Log/StatePath", Reason: "required"}
 	}

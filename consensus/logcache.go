@@ -41,10 +41,10 @@ var (
 	_ raft.MonotonicLogStore = (*LogCache)(nil)
 )
 
-// NewLogCache wraps store with a cache of at most maxCount entries and
+// newLogCache wraps store with a cache of at most maxCount entries and
 // about maxBytes bytes (at least the newest entry is kept whatever its
 // size). Both must be positive.
-func NewLogCache(store raft.LogStore, maxCount, maxBytes int) (*LogCache, error) {
+func newLogCache(store raft.LogStore, maxCount, maxBytes int) (*LogCache, error) {
 	if maxCount <= 0 {
 		return nil, &ConfigError{Field: "Cache", Reason: "must be positive"}
 	}

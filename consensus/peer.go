@@ -41,7 +41,7 @@ type PeerConfig struct {
 	// transport's with component=raft. nil discards.
 	Logger *logrus.Entry
 
-	// Raft tunes raft and the snapshot store (RaftConfig).
+	// Raft tunes raft and the snapshot store.
 	Raft Config
 	// Store configures the raft log and stable stores. Open sets its
 	// Logger, FS and KeepRecords.
@@ -101,13 +101,13 @@ func Open(cfg PeerConfig) (*Peer, error) {
 	storeCfg.Logger = p.log
 	storeCfg.FS = cfg.FS
 	storeCfg.KeepRecords = cfg.ValuesInRaftLog
-	logs, stable, closer, err := OpenStores(cfg.DataDir, storeCfg)
+	logs, stable, closer, err := openStores(cfg.DataDir, storeCfg)
 	if err != nil {
 		return nil, fmt.Errorf("open the raft stores: %w", err)
 	}
 	p.logs, p.stable, p.closer = logs, stable, closer
 	if cfg.ValuesInRaftLog {
-		store := SegmentStore(logs)
+		store := segmentStoreOf(logs)
 		if store == nil {
 			_ = closer.Close()
 			return nil, fmt.Errorf("records' values in the raft log need the %s raft log store", StoreSegmentstore)
@@ -155,7 +155,7 @@ func (p *Peer) Start(log Log) error {
 		return ErrClosed
 	}
 	fcfg.FS = cfg.FS
-	fsm, err := NewFSM(fcfg)
+	fsm, err := newFSM(fcfg)
 	if err != nil {
 		return fmt.Errorf("open the FSM: %w", err)
 	}
@@ -173,11 +173,11 @@ func (p *Peer) Start(log Log) error {
 	}
 	raftCfg := cfg.Raft
 	raftCfg.Logger = p.log
-	fileSnaps, err := NewSnapshotStore(cfg.DataDir, raftCfg, cfg.FS)
+	fileSnaps, err := newSnapshotStore(cfg.DataDir, raftCfg, cfg.FS)
 	if err != nil {
 		return fmt.Errorf("open the snapshot store: %w", err)
 	}
-	snaps := CountWrites(fileSnaps, cfg.SnapshotsWritten)
+	snaps := countWrites(fileSnaps, cfg.SnapshotsWritten)
 	if err := p.catchUpSnapshot(snaps); err != nil {
 		return err
 	}
@@ -197,12 +197,12 @@ func (p *Peer) Start(log Log) error {
 	}
 	tcfg := cfg.Transport
 	tcfg.Logger = p.log
-	trans, err := NewTCPTransport(cfg.BindAddr, advertise, tcfg)
+	trans, err := newTCPTransport(cfg.BindAddr, advertise, tcfg)
 	if err != nil {
 		return fmt.Errorf("raft transport on %s: %w", cfg.BindAddr, err)
 	}
 	p.trans = trans
-	r, err := raft.NewRaft(RaftConfig(cfg.ID, raftCfg), fsm, p.logs, p.stable, snaps, trans)
+	r, err := raft.NewRaft(raftConfig(cfg.ID, raftCfg), fsm, p.logs, p.stable, snaps, trans)
 	if err != nil {
 		return fmt.Errorf("start raft: %w", err)
 	}

@@ -76,9 +76,9 @@ const (
 	segMetaSize    = len(segMetaMagic) + 1 + 8 + 4
 )
 
-// OpenSegmentLogStore opens (or creates) a segmentstore-backed raft log in
+// openSegmentLogStore opens (or creates) a segmentstore-backed raft log in
 // dir, recovering what a crash left there. Its metadata file is dir+".meta".
-func OpenSegmentLogStore(dir string, cfg StoreConfig) (*SegmentLogStore, error) {
+func openSegmentLogStore(dir string, cfg StoreConfig) (*SegmentLogStore, error) {
 	cfg = cfg.withDefaults()
 	sc := segmentstore.DefaultConfig()
 	sc.MaxStoreBytes = uint64(cfg.SegmentBytes)
@@ -321,7 +321,7 @@ func hasConfiguration(logs []*raft.Log) bool {
 // resetLocked recreates the empty log so that it continues at index: raft
 // does this after installing a snapshot, when the next entry is far past
 // the old log. Each step leaves a state that Open reads back as an empty
-// log (see OpenSegmentLogStore), so a crash anywhere here loses nothing
+// log (see openSegmentLogStore), so a crash anywhere here loses nothing
 // that was acknowledged. The caller holds writeMu.
 func (s *SegmentLogStore) resetLocked(index uint64) error {
 	s.mu.Lock()

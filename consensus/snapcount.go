@@ -6,10 +6,10 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-// CountWrites wraps a snapshot store so that n counts every byte written
+// countWrites wraps a snapshot store so that n counts every byte written
 // into its snapshots, the ones this node takes and the ones it installs
 // from a leader alike.
-func CountWrites(store raft.SnapshotStore, n *atomic.Uint64) raft.SnapshotStore {
+func countWrites(store raft.SnapshotStore, n *atomic.Uint64) raft.SnapshotStore {
 	return &countingSnapshots{SnapshotStore: store, n: n}
 }
 

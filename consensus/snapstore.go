@@ -47,14 +47,14 @@ type snapMeta struct {
 	CRC []byte
 }
 
-// FSSnapshotStore is raft's snapshot store on a segmentstore.FS, so that
+// fsSnapshotStore is raft's snapshot store on a segmentstore.FS, so that
 // snapshots are written through the same file system as the logs: a test
 // that simulates a power loss under the node (segmentstore/faultfs) covers
 // them too. A snapshot is complete once its meta.json exists: the state is
 // fsynced first, then meta.json is written beside it by temp file, fsync,
 // rename and a directory fsync. A directory without meta.json is a
 // snapshot that a crash cut short; opening the store removes it.
-type FSSnapshotStore struct {
+type fsSnapshotStore struct {
 	dir    string
 	retain int
 	fs     segmentstore.FS
@@ -62,18 +62,18 @@ type FSSnapshotStore struct {
 	mu     sync.Mutex // serialises the reaping
 }
 
-var _ raft.SnapshotStore = (*FSSnapshotStore)(nil)
+var _ raft.SnapshotStore = (*fsSnapshotStore)(nil)
 
-// NewFSSnapshotStore opens (or creates) a snapshot store in dir keeping the
+// newFSSnapshotStore opens (or creates) a snapshot store in dir keeping the
 // newest retain snapshots. fsys nil means the operating system's files.
-func NewFSSnapshotStore(dir string, retain int, fsys segmentstore.FS, log *logrus.Entry) (*FSSnapshotStore, error) {
+func newFSSnapshotStore(dir string, retain int, fsys segmentstore.FS, log *logrus.Entry) (*fsSnapshotStore, error) {
 	if retain < 1 {
 		return nil, &ConfigError{Field: "SnapshotRetain", Reason: fmt.Sprintf("must be at least 1, got %d", retain)}
 	}
 	if log == nil {
 		log = discardEntry()
 	}
-	s := &FSSnapshotStore{dir: dir, retain: retain, fs: fsOr(fsys), log: log.WithField("component", "snapshots")}
+	s := &fsSnapshotStore{dir: dir, retain: retain, fs: fsOr(fsys), log: log.WithField("component", "snapshots")}
 	if err := s.fs.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("consensus: create snapshot directory %s: %w", dir, err)
 	}
@@ -85,7 +85,7 @@ func NewFSSnapshotStore(dir string, retain int, fsys segmentstore.FS, log *logru
 
 // removeIncomplete deletes what a crash left of snapshots being written:
 // directories without meta.json, and raft's own ".tmp" directories.
-func (s *FSSnapshotStore) removeIncomplete() error {
+func (s *fsSnapshotStore) removeIncomplete() error {
 	entries, err := s.fs.ReadDir(s.dir)
 	if err != nil {
 		return fmt.Errorf("consensus: list snapshots: %w", err)
@@ -112,7 +112,7 @@ func (s *FSSnapshotStore) removeIncomplete() error {
 }
 
 // Create starts a snapshot; raft writes its state into the sink.
-func (s *FSSnapshotStore) Create(version raft.SnapshotVersion, index, term uint64, configuration raft.Configuration,
+func (s *fsSnapshotStore) Create(version raft.SnapshotVersion, index, term uint64, configuration raft.Configuration,
 	configurationIndex uint64, _ raft.Transport) (raft.SnapshotSink, error) {
 	if version != 1 {
 		return nil, fmt.Errorf("consensus: unsupported snapshot version %d", version)
@@ -139,7 +139,7 @@ func (s *FSSnapshotStore) Create(version raft.SnapshotVersion, index, term uint6
 }
 
 // List returns the snapshots, newest first, at most retain of them.
-func (s *FSSnapshotStore) List() ([]*raft.SnapshotMeta, error) {
+func (s *fsSnapshotStore) List() ([]*raft.SnapshotMeta, error) {
 	all, err := s.snapshots()
 	if err != nil {
 		return nil, err
@@ -154,7 +154,7 @@ func (s *FSSnapshotStore) List() ([]*raft.SnapshotMeta, error) {
 // snapshots reads every complete snapshot's metadata, newest first. A
 // directory without readable metadata is skipped (a snapshot that a crash
 // left half-written is still named .tmp).
-func (s *FSSnapshotStore) snapshots() ([]*snapMeta, error) {
+func (s *fsSnapshotStore) snapshots() ([]*snapMeta, error) {
 	entries, err := s.fs.ReadDir(s.dir)
 	if err != nil {
 		return nil, fmt.Errorf("consensus: list snapshots: %w", err)
@@ -190,7 +190,7 @@ func (s *FSSnapshotStore) snapshots() ([]*snapMeta, error) {
 	return out, nil
 }
 
-func (s *FSSnapshotStore) readMeta(name string) (*snapMeta, error) {
+func (s *fsSnapshotStore) readMeta(name string) (*snapMeta, error) {
 	b, err := os.ReadFile(filepath.Join(s.dir, name, snapMetaFile))
 	if err != nil {
 		return nil, err
@@ -204,7 +204,7 @@ func (s *FSSnapshotStore) readMeta(name string) (*snapMeta, error) {
 
 // Open returns a snapshot's metadata and state, after checking the state
 // against its CRC.
-func (s *FSSnapshotStore) Open(id string) (*raft.SnapshotMeta, io.ReadCloser, error) {
+func (s *fsSnapshotStore) Open(id string) (*raft.SnapshotMeta, io.ReadCloser, error) {
 	if strings.ContainsAny(id, `/\`) || id == "." || id == ".." {
 		return nil, nil, fmt.Errorf("consensus: bad snapshot id %q", id)
 	}
@@ -240,7 +240,7 @@ type bufferedReadCloser struct {
 func (b *bufferedReadCloser) Close() error { return b.f.Close() }
 
 // reap deletes the snapshots past the newest retain.
-func (s *FSSnapshotStore) reap() error {
+func (s *fsSnapshotStore) reap() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	all, err := s.snapshots()
@@ -258,7 +258,7 @@ func (s *FSSnapshotStore) reap() error {
 
 // removeDir deletes a snapshot directory and the files in it (the FS has
 // no recursive remove; a snapshot directory holds only files).
-func (s *FSSnapshotStore) removeDir(dir string) error {
+func (s *fsSnapshotStore) removeDir(dir string) error {
 	entries, err := s.fs.ReadDir(dir)
 	if err != nil && !os.IsNotExist(err) {
 		return fmt.Errorf("consensus: remove snapshot %s: %w", dir, err)
@@ -276,7 +276,7 @@ func (s *FSSnapshotStore) removeDir(dir string) error {
 
 // fsSnapshotSink writes one snapshot into its directory.
 type fsSnapshotSink struct {
-	store  *FSSnapshotStore
+	store  *fsSnapshotStore
 	dir    string
 	file   segmentstore.File
 	w      *bufio.Writer

@@ -14,7 +14,7 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-// FileStableStore is a raft.StableStore kept in one small file. Raft writes
+// fileStableStore is a raft.StableStore kept in one small file. Raft writes
 // it only when the term or the vote changes, so every Set rewrites the
 // whole file with writeFileAtomic: one fsync'd temp file and a rename, and a
 // crash leaves either the old or the new set of keys.
@@ -22,7 +22,7 @@ import (
 // Keys share one namespace between Set and SetUint64 (as in raft-wal); a
 // missing key reads as (nil, nil) and GetUint64 as (0, nil), which raft
 // treats as unset.
-type FileStableStore struct {
+type fileStableStore struct {
 	path string
 	fs   segmentstore.FS
 
@@ -31,7 +31,7 @@ type FileStableStore struct {
 	closed bool
 }
 
-var _ raft.StableStore = (*FileStableStore)(nil)
+var _ raft.StableStore = (*fileStableStore)(nil)
 
 // File layout: magic, version, uvarint count, then per key uvarint
 // len+bytes of key and of value, sorted by key, then a CRC-32C of all that.
@@ -42,20 +42,20 @@ const (
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// OpenFileStableStore opens (or creates) the stable store file at path.
+// openFileStableStore opens (or creates) the stable store file at path.
 // A missing file is an empty store; a damaged one is ErrCorrupt.
-func OpenFileStableStore(path string) (*FileStableStore, error) {
-	return OpenFileStableStoreFS(segmentstore.OSFS{}, path)
+func openFileStableStore(path string) (*fileStableStore, error) {
+	return openFileStableStoreFS(segmentstore.OSFS{}, path)
 }
 
-// OpenFileStableStoreFS is OpenFileStableStore on the given file system
+// openFileStableStoreFS is openFileStableStore on the given file system
 // (nil: the operating system's): it is written through fsys.
-func OpenFileStableStoreFS(fsys segmentstore.FS, path string) (*FileStableStore, error) {
+func openFileStableStoreFS(fsys segmentstore.FS, path string) (*fileStableStore, error) {
 	fsys = fsOr(fsys)
 	if err := removeStaleTempFS(fsys, path); err != nil {
 		return nil, err
 	}
-	s := &FileStableStore{path: path, fs: fsys, kv: make(map[string][]byte)}
+	s := &fileStableStore{path: path, fs: fsys, kv: make(map[string][]byte)}
 	data, err := os.ReadFile(path)
 	switch {
 	case os.IsNotExist(err):
@@ -124,7 +124,7 @@ func encodeStable(kv map[string][]byte) []byte {
 }
 
 // Set stores val under key durably before it returns.
-func (s *FileStableStore) Set(key []byte, val []byte) error {
+func (s *fileStableStore) Set(key []byte, val []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -143,7 +143,7 @@ func (s *FileStableStore) Set(key []byte, val []byte) error {
 }
 
 // Get returns a copy of the value under key, or nil when it is not set.
-func (s *FileStableStore) Get(key []byte) ([]byte, error) {
+func (s *fileStableStore) Get(key []byte) ([]byte, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
@@ -157,13 +157,13 @@ func (s *FileStableStore) Get(key []byte) ([]byte, error) {
 }
 
 // SetUint64 stores val as 8 big-endian bytes under key.
-func (s *FileStableStore) SetUint64(key []byte, val uint64) error {
+func (s *fileStableStore) SetUint64(key []byte, val uint64) error {
 	return s.Set(key, binary.BigEndian.AppendUint64(nil, val))
 }
 
 // GetUint64 returns the value SetUint64 stored under key, 0 when unset, and
 // ErrNotUint64 when the key holds something else.
-func (s *FileStableStore) GetUint64(key []byte) (uint64, error) {
+func (s *fileStableStore) GetUint64(key []byte) (uint64, error) {
 	v, err := s.Get(key)
 	if err != nil || v == nil {
 		return 0, err
@@ -176,7 +176,7 @@ func (s *FileStableStore) GetUint64(key []byte) (uint64, error) {
 
 // Close marks the store closed; every write was already durable. It is
 // idempotent.
-func (s *FileStableStore) Close() error {
+func (s *fileStableStore) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true

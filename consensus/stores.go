@@ -25,7 +25,7 @@ const (
 	StoreWAL StoreKind = "wal"
 	// StoreSegmentstore is this project's segmentstore: one record per raft
 	// entry, with a small metadata file for the logical first index and a
-	// FileStableStore beside it.
+	// fileStableStore beside it.
 	StoreSegmentstore StoreKind = "segmentstore"
 )
 
@@ -63,7 +63,7 @@ const (
 	//     it allocates a third as much per StoreLogs (130 vs 451
 	//     allocations for 64 entries), which counts on two cores.
 	// With raft throughput level, the reads, the allocations and the fact
-	// that raft-wal v0.4.0 needs four workarounds (WALStore) decided it.
+	// that raft-wal v0.4.0 needs four workarounds (walStore) decided it.
 	DefaultStoreKind = StoreSegmentstore
 	// DefaultLogCacheSize is the capacity in entries of the LogCache put in
 	// front of the log store. Without it the leader re-reads every entry
@@ -181,17 +181,17 @@ func WALDir(dataDir string) string { return filepath.Join(dataDir, "raft", "wal"
 // LogDir is where the segmentstore kind keeps its segments.
 func LogDir(dataDir string) string { return filepath.Join(dataDir, "raft", "log") }
 
-// StablePath is the segmentstore kind's stable store file.
-func StablePath(dataDir string) string { return filepath.Join(dataDir, "raft", "stable") }
+// stablePath is the segmentstore kind's stable store file.
+func stablePath(dataDir string) string { return filepath.Join(dataDir, "raft", "stable") }
 
-// OpenStores opens the raft log store and stable store of the kind cfg
+// openStores opens the raft log store and stable store of the kind cfg
 // names under <dataDir>/raft, recovering whatever a crash left there. Under
 // LogSyncAlways (the default) every StoreLogs is fsynced before it returns,
 // as raft assumes; cfg.Sync relaxes that (see LogSync).
 //
 // The returned closer closes both stores; it is idempotent. The log store
 // is wrapped in a LogCache unless cfg.Cache is negative.
-func OpenStores(dataDir string, cfg StoreConfig) (raft.LogStore, raft.StableStore, io.Closer, error) {
+func openStores(dataDir string, cfg StoreConfig) (raft.LogStore, raft.StableStore, io.Closer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, nil, nil, err
 	}
@@ -206,17 +206,17 @@ func OpenStores(dataDir string, cfg StoreConfig) (raft.LogStore, raft.StableStor
 	)
 	switch cfg.Kind {
 	case StoreWAL:
-		w, err := OpenWAL(WALDir(dataDir), cfg)
+		w, err := openWAL(WALDir(dataDir), cfg)
 		if err != nil {
 			return nil, nil, nil, err
 		}
 		logs, stable, closer = w, w, &onceCloser{closers: []io.Closer{w}}
 	case StoreSegmentstore:
-		s, err := OpenSegmentLogStore(LogDir(dataDir), cfg)
+		s, err := openSegmentLogStore(LogDir(dataDir), cfg)
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		fs, err := OpenFileStableStoreFS(cfg.FS, StablePath(dataDir))
+		fs, err := openFileStableStoreFS(cfg.FS, stablePath(dataDir))
 		if err != nil {
 			_ = s.Close()
 			return nil, nil, nil, err
@@ -224,7 +224,7 @@ func OpenStores(dataDir string, cfg StoreConfig) (raft.LogStore, raft.StableStor
 		logs, stable, closer = s, fs, &onceCloser{closers: []io.Closer{s, fs}}
 	}
 	if cfg.Cache > 0 {
-		c, err := NewLogCache(logs, cfg.Cache, cfg.CacheBytes)
+		c, err := newLogCache(logs, cfg.Cache, cfg.CacheBytes)
 		if err != nil {
 			_ = closer.Close()
 			return nil, nil, nil, fmt.Errorf("consensus: log cache: %w", err)
@@ -234,9 +234,9 @@ func OpenStores(dataDir string, cfg StoreConfig) (raft.LogStore, raft.StableStor
 	return logs, stable, closer, nil
 }
 
-// SegmentStore returns the segmentstore log under logs (as OpenStores
+// segmentStoreOf returns the segmentstore log under logs (as openStores
 // returned it, cache or not), or nil for another kind.
-func SegmentStore(logs raft.LogStore) *SegmentLogStore {
+func segmentStoreOf(logs raft.LogStore) *SegmentLogStore {
 	if c, ok := logs.(*LogCache); ok {
 		logs = c.store
 	}
@@ -247,7 +247,7 @@ func SegmentStore(logs raft.LogStore) *SegmentLogStore {
 // checkKind refuses to open one kind of store over the files of the other.
 func checkKind(dataDir string, kind StoreKind) error {
 	other := map[StoreKind][]string{
-		StoreWAL:          {LogDir(dataDir), StablePath(dataDir)},
+		StoreWAL:          {LogDir(dataDir), stablePath(dataDir)},
 		StoreSegmentstore: {WALDir(dataDir)},
 	}[kind]
 	for _, p := range other {

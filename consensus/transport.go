@@ -38,7 +38,8 @@ const (
 	DefaultMaxConnsPerPeer = 32
 )
 
-// TransportConfig configures NewTCPTransport. Zero fields take defaults.
+// TransportConfig configures the raft transport (PeerConfig.Transport).
+// Zero fields take defaults.
 type TransportConfig struct {
 	// TLS, when set, is used both to serve accepted connections and to
 	// dial peers, so it should carry the node certificate (Certificates or
@@ -146,7 +147,7 @@ func (t *Transport) SetHeartbeatHandler(cb func(rpc raft.RPC)) {
 	}
 }
 
-// NewTCPTransport listens on bindAddr and returns a Transport over a
+// newTCPTransport listens on bindAddr and returns a Transport over a
 // stream layer of this package, which speaks TLS when cfg.TLS is set and
 // plaintext TCP otherwise.
 //
@@ -157,12 +158,12 @@ func (t *Transport) SetHeartbeatHandler(cb func(rpc raft.RPC)) {
 //
 // Closing the transport closes the listener and every connection it
 // accepted or dialled, so no connection goroutine outlives it.
-func NewTCPTransport(bindAddr string, advertise net.Addr, cfg TransportConfig) (*Transport, error) {
+func newTCPTransport(bindAddr string, advertise net.Addr, cfg TransportConfig) (*Transport, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	stream, err := NewStreamLayer(bindAddr, advertise, cfg.TLS, cfg.HandshakeTimeout)
+	stream, err := newStreamLayer(bindAddr, advertise, cfg.TLS, cfg.HandshakeTimeout)
 	if err != nil {
 		return nil, err
 	}
@@ -177,11 +178,11 @@ func NewTCPTransport(bindAddr string, advertise net.Addr, cfg TransportConfig) (
 	return &Transport{NetworkTransport: nt, fastPath: cfg.UnsafeHeartbeatFastPath}, nil
 }
 
-// StreamLayer is a raft.StreamLayer over TCP with optional TLS. It tracks
+// streamLayer is a raft.StreamLayer over TCP with optional TLS. It tracks
 // every connection it hands out so that Close really ends them: raft's
 // NetworkTransport closes only the listener, which would leave the goroutines
 // serving accepted connections (and peers' pooled connections) running.
-type StreamLayer struct {
+type streamLayer struct {
 	ln               net.Listener
 	advertise        net.Addr
 	tls              *tls.Config
@@ -200,11 +201,11 @@ type StreamLayer struct {
 	lastLog map[string]time.Time
 }
 
-var _ raft.StreamLayer = (*StreamLayer)(nil)
+var _ raft.StreamLayer = (*streamLayer)(nil)
 
-// NewStreamLayer listens on bindAddr. See NewTCPTransport for advertise and
+// newStreamLayer listens on bindAddr. See newTCPTransport for advertise and
 // tlsCfg; handshakeTimeout 0 means DefaultTLSHandshakeTimeout.
-func NewStreamLayer(bindAddr string, advertise net.Addr, tlsCfg *tls.Config, handshakeTimeout time.Duration) (*StreamLayer, error) {
+func newStreamLayer(bindAddr string, advertise net.Addr, tlsCfg *tls.Config, handshakeTimeout time.Duration) (*streamLayer, error) {
 	if handshakeTimeout <= 0 {
 		handshakeTimeout = DefaultTLSHandshakeTimeout
 	}
@@ -231,7 +232,7 @@ func NewStreamLayer(bindAddr string, advertise net.Addr, tlsCfg *tls.Config, han
 	if tlsCfg != nil {
 		tlsCfg = tlsCfg.Clone()
 	}
-	return &StreamLayer{
+	return &streamLayer{
 		ln:               ln,
 		advertise:        advertise,
 		tls:              tlsCfg,
@@ -246,7 +247,7 @@ func NewStreamLayer(bindAddr string, advertise net.Addr, tlsCfg *tls.Config, han
 // SetLimits sets the limits on accepted connections (see TransportConfig;
 // zero idle means none, zero maxPerPeer no bound). Call it before the
 // layer accepts.
-func (s *StreamLayer) SetLimits(idle time.Duration, maxPerPeer int, peerAllowed func(string) error, log *logrus.Entry) {
+func (s *streamLayer) SetLimits(idle time.Duration, maxPerPeer int, peerAllowed func(string) error, log *logrus.Entry) {
 	s.idleTimeout, s.maxPerPeer, s.peerAllowed, s.log = idle, maxPerPeer, peerAllowed, log
 }
 
@@ -255,7 +256,7 @@ func (s *StreamLayer) SetLimits(idle time.Duration, maxPerPeer int, peerAllowed 
 // connection's first read, bounded by the handshake timeout; without TLS
 // the first byte is awaited as long. A peer host that already holds
 // MaxConnsPerPeer connections has its new one closed at once.
-func (s *StreamLayer) Accept() (net.Conn, error) {
+func (s *streamLayer) Accept() (net.Conn, error) {
 	for {
 		c, err := s.ln.Accept()
 		if err != nil {
@@ -288,7 +289,7 @@ func peerHost(a net.Addr) string {
 	return a.String()
 }
 
-func (s *StreamLayer) admit(host string) bool {
+func (s *streamLayer) admit(host string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.maxPerPeer > 0 && s.perPeer[host] >= s.maxPerPeer {
@@ -298,7 +299,7 @@ func (s *StreamLayer) admit(host string) bool {
 	return true
 }
 
-func (s *StreamLayer) release(host string) {
+func (s *streamLayer) release(host string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.perPeer[host]--; s.perPeer[host] <= 0 {
@@ -307,7 +308,7 @@ func (s *StreamLayer) release(host string) {
 }
 
 // logPeer logs about a peer host at most once a second.
-func (s *StreamLayer) logPeer(host, msg string) {
+func (s *streamLayer) logPeer(host, msg string) {
 	if s.log == nil {
 		return
 	}
@@ -327,7 +328,7 @@ func (s *StreamLayer) logPeer(host, msg string) {
 
 // Dial connects to a peer, completing the TLS handshake (when configured)
 // within timeout.
-func (s *StreamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+func (s *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	ctx := context.Background()
 	if timeout > 0 {
 		var cancel context.CancelFunc
@@ -352,14 +353,14 @@ func (s *StreamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (n
 }
 
 // Addr is the advertised address, which peers dial.
-func (s *StreamLayer) Addr() net.Addr { return s.advertise }
+func (s *streamLayer) Addr() net.Addr { return s.advertise }
 
 // BoundAddr is the address the listener is bound to (the real port when
 // bindAddr used port 0).
-func (s *StreamLayer) BoundAddr() net.Addr { return s.ln.Addr() }
+func (s *streamLayer) BoundAddr() net.Addr { return s.ln.Addr() }
 
 // Close closes the listener and every tracked connection. It is idempotent.
-func (s *StreamLayer) Close() error {
+func (s *streamLayer) Close() error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -401,7 +402,7 @@ func (c *deadlineConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (s *StreamLayer) track(c net.Conn) (net.Conn, error) {
+func (s *streamLayer) track(c net.Conn) (net.Conn, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -413,7 +414,7 @@ func (s *StreamLayer) track(c net.Conn) (net.Conn, error) {
 	return tc, nil
 }
 
-func (s *StreamLayer) untrack(c *trackedConn) {
+func (s *streamLayer) untrack(c *trackedConn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.conns, c)
@@ -426,7 +427,7 @@ func (s *StreamLayer) untrack(c *trackedConn) {
 
 type trackedConn struct {
 	net.Conn
-	owner *StreamLayer
+	owner *streamLayer
 	once  sync.Once
 	peer  string // the peer host of an accepted connection
 }

@@ -22,29 +22,29 @@ import (
 // transaction and one file creation, so this only trips on a stuck disk.
 const walRotationTimeout = 30 * time.Second
 
-// WALStore is the raft log and stable store on hashicorp/raft-wal v0.4.0,
+// walStore is the raft log and stable store on hashicorp/raft-wal v0.4.0,
 // with four defects of that release worked around (each is pinned by the
 // conformance spec):
 //
 //   - Close leaves the bbolt metadata file open and locked, so reopening
-//     the directory in the same process waited forever. WALStore passes
+//     the directory in the same process waited forever. walStore passes
 //     its own metadata store and closes it.
 //   - DeleteRange does not wait for a segment rotation that the previous
 //     StoreLogs started in the background. The rotation then seals the
 //     freshly truncated tail and starts a segment at index 1, and every
 //     later append fails ("non-monotonic append"), even after a restart.
-//     WALStore notices the seal and makes DeleteRange wait for the
+//     walStore notices the seal and makes DeleteRange wait for the
 //     rotation to finish.
 //   - GetLog still returns entries below FirstIndex after a prefix delete
 //     inside a segment (and above LastIndex after a suffix delete in a
-//     sealed one). WALStore checks the bounds, so a deleted entry is
+//     sealed one). walStore checks the bounds, so a deleted entry is
 //     raft.ErrLogNotFound as raft expects.
 //   - A GetLog that races a DeleteRange can read a segment file that the
 //     delete has just closed ("file already closed"): a reader loads the
 //     state and takes its reference in two steps, and the writer's release
-//     in between runs the finalizer. WALStore turns that error into
+//     in between runs the finalizer. walStore turns that error into
 //     raft.ErrLogNotFound when the entry is indeed gone by then.
-type WALStore struct {
+type walStore struct {
 	w     *wal.WAL
 	meta  *metadb.BoltMetaDB
 	filer *rotationTracker
@@ -56,14 +56,14 @@ type WALStore struct {
 }
 
 var (
-	_ raft.LogStore          = (*WALStore)(nil)
-	_ raft.StableStore       = (*WALStore)(nil)
-	_ raft.MonotonicLogStore = (*WALStore)(nil)
+	_ raft.LogStore          = (*walStore)(nil)
+	_ raft.StableStore       = (*walStore)(nil)
+	_ raft.MonotonicLogStore = (*walStore)(nil)
 )
 
-// OpenWAL opens (or creates) a raft-wal log and stable store in dir. Every
+// openWAL opens (or creates) a raft-wal log and stable store in dir. Every
 // StoreLogs is one write and one fsync. The caller closes it.
-func OpenWAL(dir string, cfg StoreConfig) (*WALStore, error) {
+func openWAL(dir string, cfg StoreConfig) (*walStore, error) {
 	cfg = cfg.withDefaults()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("consensus: create %s: %w", dir, err)
@@ -80,18 +80,18 @@ func OpenWAL(dir string, cfg StoreConfig) (*WALStore, error) {
 		_ = meta.Close()
 		return nil, fmt.Errorf("consensus: open raft-wal in %s: %w", dir, err)
 	}
-	return &WALStore{w: w, meta: meta, filer: filer, written: cfg.Written}, nil
+	return &walStore{w: w, meta: meta, filer: filer, written: cfg.Written}, nil
 }
 
 // FirstIndex returns the first index held, 0 for an empty log.
-func (s *WALStore) FirstIndex() (uint64, error) { return s.w.FirstIndex() }
+func (s *walStore) FirstIndex() (uint64, error) { return s.w.FirstIndex() }
 
 // LastIndex returns the last index held, 0 for an empty log.
-func (s *WALStore) LastIndex() (uint64, error) { return s.w.LastIndex() }
+func (s *walStore) LastIndex() (uint64, error) { return s.w.LastIndex() }
 
 // GetLog reads entry index into out, or returns raft.ErrLogNotFound when
 // index is outside [FirstIndex, LastIndex].
-func (s *WALStore) GetLog(index uint64, out *raft.Log) error {
+func (s *walStore) GetLog(index uint64, out *raft.Log) error {
 	first, err := s.w.FirstIndex()
 	if err != nil {
 		return err
@@ -106,7 +106,7 @@ func (s *WALStore) GetLog(index uint64, out *raft.Log) error {
 	err = s.w.GetLog(index, out)
 	if err != nil && !errors.Is(err, raft.ErrLogNotFound) {
 		// A read that races a truncation can find its segment file
-		// already closed (see WALStore). If the entry is gone now, that
+		// already closed (see walStore). If the entry is gone now, that
 		// is what the caller must hear.
 		if first, ferr := s.w.FirstIndex(); ferr == nil && (first == 0 || index < first) {
 			return raft.ErrLogNotFound
@@ -119,11 +119,11 @@ func (s *WALStore) GetLog(index uint64, out *raft.Log) error {
 }
 
 // StoreLog stores one entry durably.
-func (s *WALStore) StoreLog(l *raft.Log) error { return s.StoreLogs([]*raft.Log{l}) }
+func (s *walStore) StoreLog(l *raft.Log) error { return s.StoreLogs([]*raft.Log{l}) }
 
 // StoreLogs appends entries that continue the log exactly and fsyncs them
 // before returning. An empty log accepts any starting index.
-func (s *WALStore) StoreLogs(logs []*raft.Log) error {
+func (s *walStore) StoreLogs(logs []*raft.Log) error {
 	if err := s.w.StoreLogs(logs); err != nil {
 		return err
 	}
@@ -147,8 +147,8 @@ func walFrameBytes(l *raft.Log) uint64 {
 }
 
 // DeleteRange deletes entries min..max inclusive: a prefix or a suffix of
-// the log. It first waits for a pending segment rotation (see WALStore).
-func (s *WALStore) DeleteRange(min, max uint64) error {
+// the log. It first waits for a pending segment rotation (see walStore).
+func (s *walStore) DeleteRange(min, max uint64) error {
 	if err := s.filer.awaitRotation(walRotationTimeout); err != nil {
 		return err
 	}
@@ -156,24 +156,24 @@ func (s *WALStore) DeleteRange(min, max uint64) error {
 }
 
 // IsMonotonic tells raft that the log cannot hold gaps.
-func (s *WALStore) IsMonotonic() bool { return true }
+func (s *walStore) IsMonotonic() bool { return true }
 
 // Set stores val under key durably.
-func (s *WALStore) Set(key, val []byte) error { return s.w.Set(key, val) }
+func (s *walStore) Set(key, val []byte) error { return s.w.Set(key, val) }
 
 // Get returns the value under key, nil when unset.
-func (s *WALStore) Get(key []byte) ([]byte, error) { return s.w.Get(key) }
+func (s *walStore) Get(key []byte) ([]byte, error) { return s.w.Get(key) }
 
 // SetUint64 stores val under key durably.
-func (s *WALStore) SetUint64(key []byte, val uint64) error { return s.w.SetUint64(key, val) }
+func (s *walStore) SetUint64(key []byte, val uint64) error { return s.w.SetUint64(key, val) }
 
 // GetUint64 returns the value SetUint64 stored under key, 0 when unset.
-func (s *WALStore) GetUint64(key []byte) (uint64, error) { return s.w.GetUint64(key) }
+func (s *walStore) GetUint64(key []byte) (uint64, error) { return s.w.GetUint64(key) }
 
 // Close closes the log, then the metadata database. It is idempotent.
 // Stop raft first: raft-wal's metadata store is not safe to close under
 // concurrent stable store calls.
-func (s *WALStore) Close() error {
+func (s *walStore) Close() error {
 	s.closeOnce.Do(func() {
 		s.closeErr = errors.Join(s.w.Close(), s.meta.Close())
 	})
