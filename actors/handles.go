@@ -38,6 +38,9 @@ func (e *RefusedError) Error() string {
 
 // ask sends msg to pid and waits for the reply within timeout or ctx.
 func ask(ctx context.Context, root *actor.RootContext, pid *actor.PID, msg any, timeout time.Duration) (any, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	f := root.RequestFuture(pid, msg, timeout)
 	if ctx.Done() == nil {
 		return f.Result()
