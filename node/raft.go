@@ -10,6 +10,7 @@ import (
 	"actorlog/actors"
 	"actorlog/certs"
 	"actorlog/consensus"
+	"actorlog/internal/backoff"
 	"actorlog/messages"
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/hashicorp/raft"
@@ -71,7 +72,7 @@ func (n *Node) openRaftStores() error {
 		Transport:        tcfg,
 	})
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrStart, err)
+		return fmt.Errorf("%w: %w", ErrStart, err)
 	}
 	n.rp.peer = peer
 	return nil
@@ -85,7 +86,7 @@ func (n *Node) startRaft() error {
 	rlog := n.log.WithField("component", "raft")
 	peer := n.rp.peer
 	if err := peer.Start(actors.NewFSMLog(n.sys, n.logPID, cfg.RequestTimeout)); err != nil {
-		return fmt.Errorf("%w: %v", ErrStart, err)
+		return fmt.Errorf("%w: %w", ErrStart, err)
 	}
 	n.fsm = peer.FSM()
 	n.raft = peer.Raft()
@@ -97,7 +98,7 @@ func (n *Node) startRaft() error {
 	case cfg.Bootstrap:
 		rlog.Info("bootstrapping a new single-voter raft cluster")
 		if err := peer.Bootstrap(); err != nil {
-			return fmt.Errorf("%w: bootstrap raft: %v", ErrStart, err)
+			return fmt.Errorf("%w: bootstrap raft: %w", ErrStart, err)
 		}
 	case len(cfg.Join) > 0:
 		rlog.WithField("join", cfg.Join).Info("no raft state; asking the members to add this node")
@@ -174,7 +175,7 @@ func (n *Node) spawnRaftActor() error {
 	})
 	pid, err := n.sys.Root.SpawnNamed(props.Configure(actor.WithGuardian(n.sup)), actors.RaftName)
 	if err != nil {
-		return fmt.Errorf("%w: spawn the raft actor: %v", ErrStart, err)
+		return fmt.Errorf("%w: spawn the raft actor: %w", ErrStart, err)
 	}
 	n.rp.pid = pid
 	return nil
@@ -225,7 +226,9 @@ func (n *Node) startJoin() {
 	n.rp.joinWG.Add(1)
 	go func() {
 		defer n.rp.joinWG.Done()
-		wait := 200 * time.Millisecond
+		// No jitter: joiners are few, and a fresh node should be added as
+		// soon as the leader can.
+		wait := backoff.New(backoff.Policy{Min: 200 * time.Millisecond, Max: 5 * time.Second})
 		log := n.log.WithField("component", "join")
 		for attempt := 0; ; attempt++ {
 			if n.isVoter() && n.memberCurrent() {
@@ -257,14 +260,9 @@ func (n *Node) startJoin() {
 					return
 				}
 			}
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
+			if !backoff.Sleep(ctx, wait.Next()) {
 				return
-			case <-t.C:
 			}
-			wait = min(2*wait, 5*time.Second)
 		}
 	}()
 }
