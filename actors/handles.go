@@ -41,7 +41,13 @@ func ask(ctx context.Context, root *actor.RootContext, pid *actor.PID, msg any, 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	f := root.RequestFuture(pid, msg, timeout)
+	return FutureResult(ctx, root.RequestFuture(pid, msg, timeout))
+}
+
+// FutureResult waits for f's answer, or for ctx to end first. The future's
+// own timeout bounds the wait either way, and ends the goroutine that
+// waits for it when ctx ends first.
+func FutureResult(ctx context.Context, f *actor.Future) (any, error) {
 	if ctx.Done() == nil {
 		return f.Result()
 	}
@@ -58,7 +64,6 @@ func ask(ctx context.Context, root *actor.RootContext, pid *actor.PID, msg any, 
 	case r := <-ch:
 		return r.v, r.err
 	case <-ctx.Done():
-		// The future's own timeout ends the goroutine.
 		return nil, ctx.Err()
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"actorlog/actors"
 	"actorlog/consensus"
 	"actorlog/internal/backoff"
 	"actorlog/messages"
@@ -297,7 +298,7 @@ func (n *Node) askLeaveOnce(ctx context.Context, checkOnly bool) (LeaveResult, e
 		return LeaveResult{}, ctx.Err()
 	}
 	f := n.sys.Root.RequestFuture(n.rp.pid, &messages.LeaveRequest{Id: n.cfg.ID, CheckOnly: checkOnly}, timeout)
-	res, err := resultOrDone(ctx, f)
+	res, err := actors.FutureResult(ctx, f)
 	if err != nil {
 		return LeaveResult{}, err
 	}

@@ -313,7 +313,7 @@ func (n *Node) awaitLog(ctx context.Context) error {
 		timeout = time.Until(dl)
 	}
 	f := n.sys.Root.RequestFuture(n.logPID, &messages.LogStatusRequest{WaitReady: true}, timeout)
-	res, err := resultOrDone(ctx, f)
+	res, err := actors.FutureResult(ctx, f)
 	if err != nil {
 		return fmt.Errorf("%w: waiting for the log to open: %w", ErrStart, err)
 	}
@@ -325,26 +325,6 @@ func (n *Node) awaitLog(ctx context.Context) error {
 		return fmt.Errorf("%w: the log failed to open: %s", ErrStart, st.GetReason())
 	}
 	return nil
-}
-
-// resultOrDone waits for a future, or for ctx.
-func resultOrDone(ctx context.Context, f *actor.Future) (any, error) {
-	type result struct {
-		v   any
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		v, err := f.Result()
-		ch <- result{v, err}
-	}()
-	select {
-	case r := <-ch:
-		return r.v, r.err
-	case <-ctx.Done():
-		// The future's own timeout ends the goroutine.
-		return nil, ctx.Err()
-	}
 }
 
 func (n *Node) startRemote() (err error) {
